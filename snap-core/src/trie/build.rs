@@ -26,6 +26,20 @@ pub struct BuiltTrie {
     pub nodes: BTreeMap<Nibbles, Bytes>,
 }
 
+impl BuiltTrie {
+    /// The Merkle proof for `key`: every stored node on the path from the root towards `key`,
+    /// root first. For a key that is absent it proves the absence (the path ends where the trie
+    /// diverges from the key). Empty for an empty trie.
+    ///
+    /// A stored node whose path is a prefix of the key is necessarily on the key's lookup path,
+    /// and embedded nodes travel inside their stored ancestor, so this is exactly the node set
+    /// a hash-keyed proof needs.
+    pub fn prove(&self, key: &B256) -> Vec<Bytes> {
+        let path = Nibbles::unpack(key);
+        (0..=path.len()).filter_map(|len| self.nodes.get(&path.slice(..len)).cloned()).collect()
+    }
+}
+
 /// Builds the root and all stored nodes of the trie holding `leaves`.
 ///
 /// `leaves` are `(key, value)` pairs where `value` is the leaf's payload exactly as stored in the
@@ -163,6 +177,26 @@ mod tests {
                     ancestor.windows(32).any(|w| w == hash.as_slice()),
                     "ancestor of {path:?} does not reference it"
                 );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn proofs_verify_with_alloy_single_key_verifier(
+            leaves in leaves_strategy(), probe in any::<[u8; 32]>().prop_map(B256::from),
+        ) {
+            let built = build_trie(&leaves);
+            // Every present key proves its value; a random key proves its absence.
+            for (key, value) in leaves.iter().take(8) {
+                let proof = built.prove(key);
+                alloy_trie::proof::verify_proof(built.root, Nibbles::unpack(key), Some(value.clone()), &proof)
+                    .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            }
+            if leaves.iter().all(|(key, _)| *key != probe) && !leaves.is_empty() {
+                let proof = built.prove(&probe);
+                alloy_trie::proof::verify_proof(built.root, Nibbles::unpack(probe), None, &proof)
+                    .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
             }
         }
     }

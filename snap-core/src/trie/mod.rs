@@ -2,5 +2,7 @@
 //! path-keyed nodes of a trie, range-proof verification and trie generation from verified ranges.
 
 mod build;
+pub mod generate;
+pub mod proof;
 
 pub use build::{BuiltTrie, build_trie};

@@ -1,0 +1,1 @@
+//! Trie-node generation from verified ranges, chunk by chunk.

@@ -1,0 +1,1 @@
+//! Merkle range-proof verification for snap account and storage ranges.
