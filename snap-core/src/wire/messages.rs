@@ -89,7 +89,7 @@ impl MessageId {
 
     /// Whether this is a request (even ids) rather than a response (odd ids).
     pub const fn is_request(self) -> bool {
-        (self as u8) % 2 == 0
+        (self as u8).is_multiple_of(2)
     }
 
     /// The response id answering this request id, or `None` for a response id.
