@@ -23,5 +23,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod sync;
 pub mod trie;
 pub mod wire;

@@ -1,0 +1,312 @@
+//! Per-peer throughput and round-trip estimates, per request kind, and the request sizes and
+//! timeouts derived from them.
+//!
+//! Each peer has a capacity per [`RequestKind`] (items or bytes per second, an exponential moving
+//! average of what it delivered) and a round-trip estimate. A failed request (timeout, empty
+//! reply) drops that kind's capacity to zero, so the next request to the peer is minimal. A new
+//! peer starts from the mean capacity of the known peers. The tracker also holds one global
+//! round-trip target that is tuned towards the peers' round trips, and a confidence in it that
+//! falls as peers join, so timeouts start generous and tighten as measurements arrive.
+//!
+//! All time is passed in; the tracker reads no clock.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+/// The kinds of request whose throughput is measured separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RequestKind {
+    /// `GetAccountRange`, measured in response bytes.
+    AccountRange,
+    /// `GetStorageRanges`, measured in response bytes.
+    StorageRanges,
+    /// `GetByteCodes`, measured in codes.
+    ByteCodes,
+    /// `GetTrieNodes`, measured in nodes.
+    TrieNodes,
+    /// `GetBlockAccessLists`, measured in access lists.
+    BlockAccessLists,
+}
+
+impl RequestKind {
+    const COUNT: usize = 5;
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Tunables of the [`RateTracker`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateConfig {
+    /// Weight of one new measurement in the moving averages (0..=1).
+    pub measurement_impact: f64,
+    /// Factor by which the reported capacity overshoots the measured one, so that a peer's
+    /// capacity can grow.
+    pub capacity_overestimation: f64,
+    /// Lower clamp of the round-trip target.
+    pub rtt_min: Duration,
+    /// Upper clamp of the round-trip target, and its starting value.
+    pub rtt_max: Duration,
+    /// The timeout is this many round-trip targets (divided by the confidence).
+    pub ttl_scaling: f64,
+    /// Upper bound of the timeout.
+    pub ttl_limit: Duration,
+    /// Lowest confidence in the round-trip target.
+    pub min_confidence: f64,
+    /// Weight of the peers' median round trip when tuning the target.
+    pub tuning_impact: f64,
+}
+
+impl Default for RateConfig {
+    fn default() -> Self {
+        Self {
+            measurement_impact: 0.1,
+            capacity_overestimation: 1.01,
+            rtt_min: Duration::from_secs(2),
+            rtt_max: Duration::from_secs(20),
+            ttl_scaling: 3.0,
+            ttl_limit: Duration::from_secs(60),
+            min_confidence: 0.1,
+            tuning_impact: 0.25,
+        }
+    }
+}
+
+/// What is known of one peer's throughput.
+#[derive(Clone, Debug, PartialEq)]
+struct PeerRates {
+    /// Items (or bytes) per second, per request kind.
+    capacity: [f64; RequestKind::COUNT],
+    /// Round-trip estimate.
+    rtt: Duration,
+}
+
+/// Throughput and round-trip estimates for a set of peers, keyed by the host's peer id `P`.
+#[derive(Clone, Debug)]
+pub struct RateTracker<P> {
+    config: RateConfig,
+    peers: BTreeMap<P, PeerRates>,
+    rtt_target: Duration,
+    confidence: f64,
+    last_tuned: Option<Instant>,
+}
+
+impl<P: Ord + Clone> RateTracker<P> {
+    /// A tracker with no peers: the round-trip target starts at its maximum, fully confident.
+    pub fn new(config: RateConfig) -> Self {
+        let rtt_target = config.rtt_max;
+        Self { config, peers: BTreeMap::new(), rtt_target, confidence: 1.0, last_tuned: None }
+    }
+
+    /// Starts tracking `peer` from the mean capacities and the median round trip of the known
+    /// peers, and lowers the confidence in the round-trip target (a new peer is unmeasured).
+    pub fn add_peer(&mut self, peer: P) {
+        let start = PeerRates { capacity: self.mean_capacities(), rtt: self.median_rtt() };
+        self.peers.insert(peer, start);
+        let n = self.peers.len() as f64;
+        if self.peers.len() < 10 {
+            self.confidence = (self.confidence * (n - 1.0) / n).max(self.config.min_confidence);
+        }
+        if self.peers.len() == 1 {
+            self.confidence = 1.0;
+        }
+    }
+
+    /// Stops tracking `peer`.
+    pub fn remove_peer(&mut self, peer: &P) {
+        self.peers.remove(peer);
+    }
+
+    /// Records the outcome of one request: `items` delivered after `elapsed`. Zero items (a
+    /// timeout or an empty reply) drops the capacity for `kind` to zero.
+    pub fn update(&mut self, peer: &P, kind: RequestKind, elapsed: Duration, items: u64) {
+        let impact = self.config.measurement_impact;
+        let Some(rates) = self.peers.get_mut(peer) else { return };
+        let slot = &mut rates.capacity[kind.index()];
+        if items == 0 {
+            *slot = 0.0;
+            return;
+        }
+        // Sub-millisecond round trips (a simulator with zero latency) count as one millisecond.
+        let seconds = elapsed.as_secs_f64().max(0.001);
+        let measured = items as f64 / seconds;
+        *slot = (1.0 - impact) * *slot + impact * measured;
+        let rtt = (1.0 - impact) * rates.rtt.as_secs_f64() + impact * elapsed.as_secs_f64();
+        rates.rtt = Duration::from_secs_f64(rtt);
+    }
+
+    /// How many items (or bytes) `peer` should be asked for so that it answers within
+    /// `target_rtt`: always at least one. Zero for an unknown peer.
+    pub fn capacity(&self, peer: &P, kind: RequestKind, target_rtt: Duration) -> u64 {
+        let Some(rates) = self.peers.get(peer) else { return 0 };
+        let estimate = 1.0
+            + self.config.capacity_overestimation
+                * rates.capacity[kind.index()]
+                * target_rtt.as_secs_f64();
+        // `as` saturates for floats: NaN becomes 0, huge values u64::MAX.
+        (estimate.ceil() as u64).clamp(1, u64::from(u32::MAX))
+    }
+
+    /// The round-trip target requests are sized for.
+    pub fn target_rtt(&self) -> Duration {
+        self.rtt_target.mul_f64(0.9)
+    }
+
+    /// How long to wait for a response before giving its work to another peer.
+    pub fn target_timeout(&self) -> Duration {
+        let ttl = self.rtt_target.as_secs_f64() * self.config.ttl_scaling / self.confidence;
+        Duration::from_secs_f64(ttl.min(self.config.ttl_limit.as_secs_f64()))
+    }
+
+    /// Moves the round-trip target towards the peers' median round trip and raises the
+    /// confidence, at most once per round-trip target. Call it whenever time passes.
+    pub fn tune(&mut self, now: Instant) {
+        if self.peers.is_empty() {
+            return;
+        }
+        if let Some(last) = self.last_tuned
+            && now.saturating_duration_since(last) < self.rtt_target
+        {
+            return;
+        }
+        self.last_tuned = Some(now);
+        let impact = self.config.tuning_impact;
+        let tuned = (1.0 - impact) * self.rtt_target.as_secs_f64()
+            + impact * self.median_rtt().as_secs_f64();
+        self.rtt_target =
+            Duration::from_secs_f64(tuned).clamp(self.config.rtt_min, self.config.rtt_max);
+        self.confidence += (1.0 - self.confidence) / 2.0;
+    }
+
+    fn mean_capacities(&self) -> [f64; RequestKind::COUNT] {
+        let mut mean = [0.0; RequestKind::COUNT];
+        if self.peers.is_empty() {
+            return mean;
+        }
+        for rates in self.peers.values() {
+            for (sum, capacity) in mean.iter_mut().zip(rates.capacity) {
+                *sum += capacity;
+            }
+        }
+        mean.map(|sum| sum / self.peers.len() as f64)
+    }
+
+    /// A low "median": the round trip at index sqrt(n) of the sorted estimates, so a few slow
+    /// peers do not drag the target up. Clamped to the configured bounds.
+    fn median_rtt(&self) -> Duration {
+        let mut rtts: Vec<Duration> = self.peers.values().map(|rates| rates.rtt).collect();
+        if rtts.is_empty() {
+            return self.rtt_target;
+        }
+        rtts.sort_unstable();
+        let index = (rtts.len() as f64).sqrt() as usize;
+        rtts[index.min(rtts.len() - 1)].clamp(self.config.rtt_min, self.config.rtt_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// The one base instant the tests measure virtual time from; the tracker never reads it.
+    #[allow(clippy::disallowed_methods)]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    #[test]
+    fn first_peer_starts_at_minimal_capacity() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        rates.add_peer(1u32);
+        assert_eq!(rates.capacity(&1, RequestKind::AccountRange, Duration::from_secs(1)), 1);
+        assert_eq!(rates.capacity(&2, RequestKind::AccountRange, Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn capacity_converges_towards_delivered_throughput() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        rates.add_peer(1u32);
+        for _ in 0..200 {
+            rates.update(&1, RequestKind::ByteCodes, 100 * MS, 50); // 500 codes/s
+        }
+        let capacity = rates.capacity(&1, RequestKind::ByteCodes, Duration::from_secs(1));
+        assert!((495..=510).contains(&capacity), "capacity {capacity}");
+        // Other kinds are unaffected; a failure resets only its own kind.
+        assert_eq!(rates.capacity(&1, RequestKind::TrieNodes, Duration::from_secs(1)), 1);
+        rates.update(&1, RequestKind::ByteCodes, 100 * MS, 0);
+        assert_eq!(rates.capacity(&1, RequestKind::ByteCodes, Duration::from_secs(1)), 1);
+    }
+
+    #[test]
+    fn new_peers_start_from_the_mean() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        rates.add_peer(1u32);
+        rates.add_peer(2u32);
+        for _ in 0..200 {
+            rates.update(&1, RequestKind::StorageRanges, Duration::from_secs(1), 1000);
+        }
+        rates.add_peer(3);
+        let fresh = rates.capacity(&3, RequestKind::StorageRanges, Duration::from_secs(1));
+        assert!((490..=520).contains(&fresh), "mean of ~1000 and 0, got {fresh}");
+    }
+
+    #[test]
+    fn timeouts_tighten_as_the_target_is_tuned() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        let start = epoch();
+        for peer in 0..4u32 {
+            rates.add_peer(peer);
+        }
+        let initial = rates.target_timeout();
+        assert_eq!(initial, Duration::from_secs(60), "unconfident start is capped by the limit");
+        for peer in 0..4u32 {
+            for _ in 0..100 {
+                rates.update(&peer, RequestKind::AccountRange, 300 * MS, 1000);
+            }
+        }
+        for step in 0..100u32 {
+            rates.tune(start + Duration::from_secs(21) * step);
+        }
+        // Round trips of 0.3 s are below the 2 s floor: target 2 s, timeout 3 x 2 s.
+        let tuned = rates.target_timeout();
+        assert!(
+            tuned < Duration::from_millis(6100) && tuned >= Duration::from_secs(6),
+            "{tuned:?}"
+        );
+    }
+
+    #[test]
+    fn tuning_happens_at_most_once_per_round_trip() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        let start = epoch();
+        rates.add_peer(1u32);
+        rates.tune(start);
+        let after_first = rates.target_rtt();
+        rates.tune(start + Duration::from_secs(1));
+        assert_eq!(rates.target_rtt(), after_first, "second tune within one round trip is a no-op");
+    }
+
+    proptest! {
+        #[test]
+        fn capacity_is_always_at_least_one_and_finite(
+            updates in proptest::collection::vec((0u64..10_000, 0u64..100_000), 0..50),
+            target_ms in 0u64..100_000,
+        ) {
+            let mut rates = RateTracker::new(RateConfig::default());
+            rates.add_peer(7u8);
+            for (elapsed_ms, items) in updates {
+                rates.update(&7, RequestKind::AccountRange, Duration::from_millis(elapsed_ms), items);
+            }
+            let capacity = rates.capacity(&7, RequestKind::AccountRange, Duration::from_millis(target_ms));
+            prop_assert!((1..=u64::from(u32::MAX)).contains(&capacity));
+            let timeout = rates.target_timeout();
+            prop_assert!(timeout <= Duration::from_secs(60) && timeout > Duration::ZERO);
+        }
+    }
+}
