@@ -1,19 +1,35 @@
-//! Building blocks of the `Syncer` state machine: key-space ranges, per-peer rate estimates and
-//! the persisted progress record.
-//! The machine itself comes with the sync issue; these parts are complete and tested on their own.
+//! The `Syncer` state machine and its parts.
+//!
+//! [`Syncer`] downloads the state for a [`Target`] from untrusted peers. The host feeds it
+//! [`Input`]s with the current time, drains [`Output`]s with `poll_output` until `None`, and
+//! calls `handle_timeout` at the instant `poll_timeout` returns. Every [`WriteBatch`] carries
+//! only verified data and the encoded [`ProgressRecord`] that covers it; the host applies each
+//! atomically and acknowledges it, and `Syncer::resume` continues from the last applied record.
 
+mod accounts;
+mod codes;
+mod config;
+mod contract;
+mod machine;
+mod peers;
 mod progress;
 mod range;
 mod rates;
+mod report;
 mod requests;
 mod rng;
+mod storage;
 
+pub use config::SyncConfig;
+pub use contract::{BatchId, Input, Misbehaviour, Output, Phase, SyncEvent, WriteBatch};
+pub use machine::Syncer;
 pub use progress::{
-    Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
-    StorageTaskRecord, Target,
+    Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor, StorageTaskRecord,
+    Target,
 };
 pub use range::{HashRange, estimate_remaining, next_hash, plan_chunks};
 pub use rates::{RateConfig, RateTracker, RequestKind};
+pub use report::ProgressReport;
 pub use requests::{InFlight, RequestTable, Unmatched};
 
 /// A peer as the host identifies it: opaque to the core, chosen by the host, never reused for

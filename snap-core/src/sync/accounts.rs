@@ -1,0 +1,158 @@
+//! Account tasks: the hash space split into ranges, each with a cursor and its own trie
+//! generator.
+//!
+//! A verified response is held by its task until the storage and code of its accounts are in;
+//! accounts are then written in order, as far as they are complete, and the cursor advances
+//! past them. Unlike geth, nothing after the first incomplete account is downloaded again: the
+//! held response is forwarded further as soon as more of it completes.
+
+use alloy_primitives::B256;
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
+
+use super::{
+    contract::WriteBatch,
+    progress::RangeCursor,
+    range::{HashRange, next_hash},
+};
+use crate::trie::generate::TrieGenerator;
+
+/// What a held account still waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub(crate) code: bool,
+    pub(crate) storage: bool,
+    /// Its storage came in chunks: leave its leaf out of the account trie so healing visits it.
+    pub(crate) chunked: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct HeldAccount {
+    pub(crate) hash: B256,
+    pub(crate) account: TrieAccount,
+    pub(crate) waiting: Waiting,
+}
+
+/// One range of the account hash space.
+#[derive(Debug)]
+pub(crate) struct AccountTask {
+    /// The first hash not yet written.
+    pub(crate) next: B256,
+    /// The last hash of the range.
+    pub(crate) last: B256,
+    generator: TrieGenerator,
+    /// A request for this task is in flight.
+    pub(crate) in_flight: bool,
+    /// A verified response being forwarded, and whether the trie holds more after it.
+    held: Option<(Vec<HeldAccount>, bool)>,
+    /// The whole range is written.
+    pub(crate) done: bool,
+}
+
+impl AccountTask {
+    /// A task for `next..=last`; the trie's left boundary is skipped unless `next` is zero.
+    pub(crate) fn new(cursor: RangeCursor) -> Self {
+        Self {
+            next: cursor.next,
+            last: cursor.last,
+            generator: TrieGenerator::new(B256::ZERO, cursor.next),
+            in_flight: false,
+            held: None,
+            done: false,
+        }
+    }
+
+    /// Whether a request may be sent for this task.
+    pub(crate) fn wants_request(&self) -> bool {
+        !self.done && !self.in_flight && self.held.is_none()
+    }
+
+    /// The range this task still covers.
+    pub(crate) fn remaining(&self) -> HashRange {
+        HashRange { first: self.next, last: self.last }
+    }
+
+    /// Holds a verified response. Accounts past the task's last hash are dropped (the server
+    /// includes the first account past the limit), and then nothing more is expected.
+    pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool) {
+        let mut more = more;
+        let mut held = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            if account.hash > self.last {
+                more = false;
+                break;
+            }
+            if account.hash == self.last {
+                more = false;
+            }
+            held.push(account);
+        }
+        self.held = Some((held, more));
+    }
+
+    /// Clears what `update` says of the held accounts: a code arrived, storage completed.
+    pub(crate) fn update_held(&mut self, mut update: impl FnMut(&mut HeldAccount)) {
+        if let Some((held, _)) = &mut self.held {
+            held.iter_mut().for_each(&mut update);
+        }
+    }
+
+    /// Writes the leading complete held accounts into `batch`, advances the cursor, and
+    /// finishes the task when the range is exhausted. Returns the accounts written.
+    pub(crate) fn forward(&mut self, batch: &mut WriteBatch) -> Vec<B256> {
+        let Some((held, more)) = &mut self.held else { return Vec::new() };
+        let complete = held
+            .iter()
+            .take_while(|account| !account.waiting.code && !account.waiting.storage)
+            .count();
+        let mut written = Vec::with_capacity(complete);
+        for account in held.drain(..complete) {
+            if account.waiting.chunked {
+                self.generator.forget(account.hash);
+            } else {
+                let leaf = alloy_rlp::encode(account.account);
+                self.generator.push(account.hash, &leaf).expect("verified: strictly increasing");
+            }
+            batch.accounts.push((account.hash, account.account));
+            written.push(account.hash);
+            match next_hash(&account.hash) {
+                Some(next) => self.next = next,
+                None => *more = false,
+            }
+        }
+        if held.is_empty() {
+            let more = *more;
+            self.held = None;
+            if !more {
+                self.done = true;
+                self.next = self.last;
+                let generator = std::mem::replace(
+                    &mut self.generator,
+                    TrieGenerator::new(B256::ZERO, self.last),
+                );
+                let (changes, _) = generator.finish(self.last == HashRange::FULL.last);
+                batch.nodes.writes.extend(changes.writes);
+                batch.nodes.deletes.extend(changes.deletes);
+                return written;
+            }
+        }
+        let changes = self.generator.take_changes();
+        batch.nodes.writes.extend(changes.writes);
+        batch.nodes.deletes.extend(changes.deletes);
+        written
+    }
+
+    /// The held accounts, for progress reporting.
+    pub(crate) fn held_len(&self) -> usize {
+        self.held.as_ref().map_or(0, |(held, _)| held.len())
+    }
+}
+
+/// Whether an account has storage to fetch.
+pub(crate) fn has_storage(account: &TrieAccount) -> bool {
+    account.storage_root != EMPTY_ROOT_HASH
+}
+
+/// Whether an account has code to fetch.
+pub(crate) fn has_code(account: &TrieAccount) -> bool {
+    account.code_hash != KECCAK_EMPTY
+}

@@ -1,0 +1,66 @@
+//! Configuration of the `Syncer`: concurrency, request sizes, memory bounds, timers and the seed.
+
+use std::time::Duration;
+
+use super::rates::RateConfig;
+
+/// Everything tunable about a sync. `Default` gives values that work against mainnet peers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncConfig {
+    /// Number of account tasks the hash space is split into.
+    pub account_tasks: usize,
+    /// Most chunks one large storage trie is split into.
+    pub max_storage_chunks: usize,
+    /// Fewest slots a storage chunk is expected to hold (sizes the chunk count by density).
+    pub min_slots_per_chunk: u64,
+    /// Smallest byte budget asked for in a range request.
+    pub min_request_bytes: u64,
+    /// Largest byte budget asked for in a range request (and the budget of code requests).
+    pub max_request_bytes: u64,
+    /// Most code hashes in one `GetByteCodes`.
+    pub max_codes_per_request: usize,
+    /// Most accounts in one small-contract `GetStorageRanges`.
+    pub max_storage_accounts_per_request: usize,
+    /// Most requests in flight to one peer.
+    pub max_requests_per_peer: usize,
+    /// Most requests in flight in total.
+    pub max_requests: usize,
+    /// Most write batches handed out and not yet acknowledged; beyond it no new request is sent.
+    pub max_unacknowledged_batches: usize,
+    /// A batch is handed out once its estimated size reaches this many bytes.
+    pub batch_bytes: usize,
+    /// Most bytecode hashes remembered as already stored (beyond it, a duplicate may be
+    /// fetched again; never a correctness issue).
+    pub known_code_cache: usize,
+    /// A stall event is emitted when nothing advanced for this long.
+    pub stall_after: Duration,
+    /// How often a progress event is emitted while syncing.
+    pub progress_interval: Duration,
+    /// Seed for request ids and tie-breaking: the same seed and inputs give the same outputs.
+    pub seed: u64,
+    /// Peer rate estimation.
+    pub rates: RateConfig,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            account_tasks: 16,
+            max_storage_chunks: 16,
+            min_slots_per_chunk: 16 * 1024,
+            min_request_bytes: 64 * 1024,
+            max_request_bytes: 512 * 1024,
+            max_codes_per_request: 84,
+            max_storage_accounts_per_request: 256,
+            max_requests_per_peer: 4,
+            max_requests: 256,
+            max_unacknowledged_batches: 4,
+            batch_bytes: 8 * 1024 * 1024,
+            known_code_cache: 1 << 20,
+            stall_after: Duration::from_secs(120),
+            progress_interval: Duration::from_secs(8),
+            seed: 0,
+            rates: RateConfig::default(),
+        }
+    }
+}

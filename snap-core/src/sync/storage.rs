@@ -1,0 +1,396 @@
+//! Storage tries: small contracts batched several to a request, large ones split into chunks
+//! sized by the density of their first response and fetched in parallel.
+//!
+//! Every list is verified against its account's storage root before any slot reaches a batch.
+//! A small contract's storage is written whole, trie included. A chunked contract's slots are
+//! written as chunks arrive; its trie nodes are written per chunk without the chunk boundaries,
+//! so its storage trie stays incomplete until healing, and the account's leaf is left out of the
+//! account trie (healing then visits it).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use alloy_primitives::{B256, Bytes};
+
+use super::{
+    contract::{Misbehaviour, WriteBatch},
+    progress::{RangeCursor, StorageTaskRecord},
+    range::{HashRange, next_hash, plan_chunks},
+};
+use crate::{
+    trie::{generate::TrieGenerator, proof::verify_range},
+    wire::StorageSlot,
+};
+
+/// A contract whose storage is wanted, with the storage root it must verify against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StorageJob {
+    pub(crate) account: B256,
+    pub(crate) root: B256,
+}
+
+/// A contract whose storage was completely written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StorageDone {
+    pub(crate) account: B256,
+    /// The storage came in chunks, so its trie has holes at the chunk boundaries.
+    pub(crate) chunked: bool,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    next: B256,
+    last: B256,
+    generator: TrieGenerator,
+    in_flight: bool,
+}
+
+#[derive(Debug)]
+struct LargeStorage {
+    root: B256,
+    chunks: Vec<Chunk>,
+}
+
+/// A request for one chunk of a large contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkRequest {
+    pub(crate) account: B256,
+    pub(crate) root: B256,
+    pub(crate) origin: B256,
+    pub(crate) limit: B256,
+}
+
+/// All storage work of a sync.
+#[derive(Debug, Default)]
+pub(crate) struct Storage {
+    small: VecDeque<StorageJob>,
+    large: BTreeMap<B256, LargeStorage>,
+    /// Storage complete but the account not yet written; `true` when it came in chunks.
+    completed: BTreeMap<B256, bool>,
+    config: StorageConfig,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StorageConfig {
+    pub(crate) max_chunks: usize,
+    pub(crate) min_slots_per_chunk: u64,
+}
+
+impl Storage {
+    pub(crate) fn new(config: StorageConfig) -> Self {
+        Self { config, ..Self::default() }
+    }
+
+    /// Rebuilds the large-contract chunks and the completed set from a progress record. Storage
+    /// completed before a restart is treated as chunked: its trie is not known to be whole.
+    pub(crate) fn resume(
+        config: StorageConfig,
+        tasks: &[StorageTaskRecord],
+        completed: &[B256],
+    ) -> Self {
+        let mut storage = Self::new(config);
+        for task in tasks {
+            let chunks = task
+                .chunks
+                .iter()
+                .map(|cursor| Chunk {
+                    next: cursor.next,
+                    last: cursor.last,
+                    generator: TrieGenerator::new(task.account, cursor.next),
+                    in_flight: false,
+                })
+                .collect();
+            storage.large.insert(task.account, LargeStorage { root: task.storage_root, chunks });
+        }
+        storage.completed = completed.iter().map(|account| (*account, true)).collect();
+        storage
+    }
+
+    /// Registers that `job.account`'s storage is needed. Returns the completion right away when
+    /// it is already complete.
+    pub(crate) fn want(&mut self, job: StorageJob) -> Option<StorageDone> {
+        if let Some(&chunked) = self.completed.get(&job.account) {
+            return Some(StorageDone { account: job.account, chunked });
+        }
+        if let Some(large) = self.large.get_mut(&job.account) {
+            // Re-fetched under another root: the remaining chunks verify against the new one.
+            large.root = job.root;
+            return None;
+        }
+        if !self.small.iter().any(|queued| queued.account == job.account) {
+            self.small.push_back(job);
+        }
+        None
+    }
+
+    /// The account was written: forget its completion.
+    pub(crate) fn forget_completed(&mut self, account: &B256) {
+        self.completed.remove(account);
+    }
+
+    /// Drops chunk work of accounts in `range` that the account trie no longer holds.
+    pub(crate) fn abandon_missing(&mut self, range: HashRange, present: &[B256]) {
+        self.large.retain(|account, _| !range.contains(account) || present.contains(account));
+    }
+
+    /// Whether there is no storage work at all.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.small.is_empty() && self.large.is_empty()
+    }
+
+    pub(crate) fn has_small_work(&self) -> bool {
+        !self.small.is_empty()
+    }
+
+    /// Takes up to `count` small contracts for one request.
+    pub(crate) fn take_small(&mut self, count: usize) -> Vec<StorageJob> {
+        let count = count.clamp(1, self.small.len());
+        self.small.drain(..count).collect()
+    }
+
+    /// Puts small contracts back at the front of the queue.
+    pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
+        for job in jobs.into_iter().rev() {
+            self.small.push_front(job);
+        }
+    }
+
+    /// The next chunk not in flight, lowest account first.
+    pub(crate) fn take_chunk(&mut self) -> Option<ChunkRequest> {
+        self.large.iter_mut().find_map(|(account, large)| {
+            let chunk = large.chunks.iter_mut().find(|chunk| !chunk.in_flight)?;
+            chunk.in_flight = true;
+            Some(ChunkRequest {
+                account: *account,
+                root: large.root,
+                origin: chunk.next,
+                limit: chunk.last,
+            })
+        })
+    }
+
+    /// A chunk request failed: it may be asked again.
+    pub(crate) fn give_back_chunk(&mut self, request: &ChunkRequest) {
+        if let Some(chunk) = self.chunk_mut(request) {
+            chunk.in_flight = false;
+        }
+    }
+
+    fn chunk_mut(&mut self, request: &ChunkRequest) -> Option<&mut Chunk> {
+        self.large
+            .get_mut(&request.account)?
+            .chunks
+            .iter_mut()
+            .find(|chunk| chunk.next == request.origin && chunk.last == request.limit)
+    }
+
+    /// Verifies and writes the answer to a small-contract request. Returns the contracts whose
+    /// storage is now complete; contracts the response did not reach go back to the queue, and
+    /// a contract cut short becomes a chunked one.
+    pub(crate) fn on_small_response(
+        &mut self,
+        jobs: Vec<StorageJob>,
+        mut lists: Vec<Vec<StorageSlot>>,
+        proof: &[Bytes],
+        batch: &mut WriteBatch,
+    ) -> Result<Vec<StorageDone>, Misbehaviour> {
+        if lists.len() > jobs.len() {
+            return Err(Misbehaviour::TooManyStorageLists {
+                got: lists.len(),
+                requested: jobs.len(),
+            });
+        }
+        // A proof without lists proves the first contract's range empty (and fails to verify
+        // for a non-empty storage root); give it a list so the proof is checked.
+        if lists.is_empty() && !proof.is_empty() {
+            lists.push(Vec::new());
+        }
+        let answered = lists.len();
+        // Verify everything before writing anything.
+        let mut verified = Vec::with_capacity(answered);
+        for (index, (job, list)) in jobs.iter().zip(&lists).enumerate() {
+            let last = index + 1 == answered;
+            let edge_proof = if last { proof } else { &[] };
+            let (keys, values) = split(list);
+            let more = verify_range(job.root, B256::ZERO, &keys, &values, edge_proof)
+                .map_err(Misbehaviour::BadRangeProof)?;
+            verified.push(more);
+        }
+        let mut done = Vec::new();
+        for ((job, list), more) in jobs.iter().zip(lists).zip(verified) {
+            write_slots(batch, job.account, &list);
+            if more {
+                self.start_chunks(*job, &list, batch);
+                continue;
+            }
+            let mut generator = TrieGenerator::new(job.account, B256::ZERO);
+            for slot in &list {
+                generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
+            }
+            let (changes, _) = generator.finish(true);
+            batch.nodes.writes.extend(changes.writes);
+            batch.nodes.deletes.extend(changes.deletes);
+            self.completed.insert(job.account, false);
+            done.push(StorageDone { account: job.account, chunked: false });
+        }
+        self.give_back_small(jobs.into_iter().skip(answered).collect());
+        Ok(done)
+    }
+
+    /// Splits the rest of a contract cut short after `fetched` into chunks; the first chunk
+    /// continues from the fetched slots with a generator that already holds them.
+    fn start_chunks(&mut self, job: StorageJob, fetched: &[StorageSlot], batch: &mut WriteBatch) {
+        let Some(last_key) = fetched.last().map(|slot| slot.hash) else { return };
+        let mut ranges = plan_chunks(
+            fetched.len() as u64,
+            &last_key,
+            self.config.max_chunks,
+            self.config.min_slots_per_chunk,
+        );
+        if ranges.is_empty() {
+            // Cut at the very last hash: nothing is left; cannot happen with a valid proof.
+            ranges.push(HashRange { first: last_key, last: last_key });
+        }
+        let mut chunks = Vec::with_capacity(ranges.len());
+        for (index, range) in ranges.into_iter().enumerate() {
+            let mut generator =
+                TrieGenerator::new(job.account, if index == 0 { B256::ZERO } else { range.first });
+            if index == 0 {
+                for slot in fetched {
+                    generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
+                }
+                let changes = generator.take_changes();
+                batch.nodes.writes.extend(changes.writes);
+                batch.nodes.deletes.extend(changes.deletes);
+            }
+            chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
+        }
+        self.large.insert(job.account, LargeStorage { root: job.root, chunks });
+    }
+
+    /// Verifies and writes the answer to a chunk request. Returns the contract when its last
+    /// chunk finished.
+    pub(crate) fn on_chunk_response(
+        &mut self,
+        request: &ChunkRequest,
+        mut lists: Vec<Vec<StorageSlot>>,
+        proof: &[Bytes],
+        batch: &mut WriteBatch,
+    ) -> Result<Option<StorageDone>, Misbehaviour> {
+        if lists.len() > 1 {
+            return Err(Misbehaviour::TooManyStorageLists { got: lists.len(), requested: 1 });
+        }
+        let list = lists.pop().unwrap_or_default();
+        let (keys, values) = split(&list);
+        let mut more = verify_range(request.root, request.origin, &keys, &values, proof)
+            .map_err(Misbehaviour::BadRangeProof)?;
+        let Some(chunk) = self.chunk_mut(request) else { return Ok(None) };
+        chunk.in_flight = false;
+        // Without a proof the list was the whole trie: keep only what this chunk still lacks.
+        let mut pushed_any = false;
+        for slot in list.iter().filter(|slot| slot.hash >= chunk.next) {
+            if slot.hash > chunk.last {
+                more = false;
+                break;
+            }
+            if slot.hash == chunk.last {
+                more = false;
+            }
+            chunk.generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
+            batch.storage.push((request.account, slot.hash, slot.value.clone()));
+            chunk.next = slot.hash;
+            pushed_any = true;
+        }
+        let finished = match (more, pushed_any) {
+            (true, true) => match next_hash(&chunk.next) {
+                Some(next) => {
+                    chunk.next = next;
+                    false
+                }
+                None => true,
+            },
+            // "More" but nothing new in this chunk: the next key lies past it.
+            (true, false) => true,
+            (false, _) => true,
+        };
+        if !finished {
+            let changes = chunk.generator.take_changes();
+            batch.nodes.writes.extend(changes.writes);
+            batch.nodes.deletes.extend(changes.deletes);
+            return Ok(None);
+        }
+        let large = self.large.get_mut(&request.account).expect("chunk found above");
+        let position = large
+            .chunks
+            .iter()
+            .position(|chunk| chunk.last == request.limit)
+            .expect("chunk found above");
+        let chunk = large.chunks.remove(position);
+        let complete = chunk.last == HashRange::FULL.last;
+        let (changes, _) = chunk.generator.finish(complete);
+        batch.nodes.writes.extend(changes.writes);
+        batch.nodes.deletes.extend(changes.deletes);
+        if !large.chunks.is_empty() {
+            return Ok(None);
+        }
+        self.large.remove(&request.account);
+        self.completed.insert(request.account, true);
+        Ok(Some(StorageDone { account: request.account, chunked: true }))
+    }
+
+    /// Large contracts in progress, for the progress record.
+    pub(crate) fn records(&self) -> Vec<StorageTaskRecord> {
+        self.large
+            .iter()
+            .map(|(account, large)| StorageTaskRecord {
+                account: *account,
+                storage_root: large.root,
+                chunks: large
+                    .chunks
+                    .iter()
+                    .map(|chunk| RangeCursor { next: chunk.next, last: chunk.last })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Accounts whose storage is complete but not yet written with their account.
+    pub(crate) fn completed_accounts(&self) -> Vec<B256> {
+        self.completed.keys().copied().collect()
+    }
+
+    /// Large contracts in progress with the fraction of their key space still to fetch, largest
+    /// remainder first.
+    pub(crate) fn largest_pending(&self, count: usize) -> Vec<(B256, f64)> {
+        let mut pending: Vec<(B256, f64)> = self
+            .large
+            .iter()
+            .map(|(account, large)| {
+                let left: f64 = large
+                    .chunks
+                    .iter()
+                    .map(|chunk| fraction_of_space(&chunk.next, &chunk.last))
+                    .sum();
+                (*account, left)
+            })
+            .collect();
+        pending.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        pending.truncate(count);
+        pending
+    }
+}
+
+/// The width of `first..=last` as a fraction of the whole key space.
+pub(crate) fn fraction_of_space(first: &B256, last: &B256) -> f64 {
+    let first = alloy_primitives::U256::from_be_bytes(first.0);
+    let last = alloy_primitives::U256::from_be_bytes(last.0);
+    let width: f64 = last.saturating_sub(first).into();
+    width / 2f64.powi(256)
+}
+
+fn split(list: &[StorageSlot]) -> (Vec<B256>, Vec<&[u8]>) {
+    list.iter().map(|slot| (slot.hash, slot.value.as_ref())).unzip()
+}
+
+fn write_slots(batch: &mut WriteBatch, account: B256, list: &[StorageSlot]) {
+    batch.storage.extend(list.iter().map(|slot| (account, slot.hash, slot.value.clone())));
+}
