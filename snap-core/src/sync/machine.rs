@@ -472,6 +472,9 @@ impl Syncer {
 
     /// After every input: send what can be sent, hand out batches, report, detect the end.
     fn drive(&mut self, now: Instant) {
+        if self.phase == Phase::Done {
+            return; // the contract: nothing after `Done`
+        }
         self.now = self.now.max(now);
         self.peers.tune(now);
         if self.phase == Phase::Ranges && self.unacknowledged.len() < self.config.max_unacknowledged_batches {
