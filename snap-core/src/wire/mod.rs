@@ -9,6 +9,7 @@
 
 mod account;
 mod bal;
+mod codec;
 mod error;
 mod limits;
 mod messages;
