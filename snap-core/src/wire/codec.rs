@@ -41,7 +41,10 @@ trait Wire: Sized {
 /// bytes.
 fn decode_message<T: Wire>(bytes: &[u8], limits: &Limits) -> Result<T, DecodeError> {
     if bytes.len() > limits.max_message_bytes {
-        return Err(DecodeError::MessageTooLarge { len: bytes.len(), max: limits.max_message_bytes });
+        return Err(DecodeError::MessageTooLarge {
+            len: bytes.len(),
+            max: limits.max_message_bytes,
+        });
     }
     let mut buf = bytes;
     let mut payload = rlp::list(&mut buf, T::WHAT)?;
@@ -116,13 +119,21 @@ fn too_many(what: &'static str, limits: &Limits) -> impl Fn() -> DecodeError {
     move || DecodeError::TooManyItems { what, max }
 }
 
-fn decode_hashes(buf: &mut &[u8], what: &'static str, limits: &Limits) -> Result<Vec<B256>, DecodeError> {
+fn decode_hashes(
+    buf: &mut &[u8],
+    what: &'static str,
+    limits: &Limits,
+) -> Result<Vec<B256>, DecodeError> {
     decode_list(buf, what, limits.max_list_items, too_many(what, limits), B256_LEN, |b, _| {
         rlp::b256(b, what)
     })
 }
 
-fn decode_blobs(buf: &mut &[u8], what: &'static str, limits: &Limits) -> Result<Vec<Bytes>, DecodeError> {
+fn decode_blobs(
+    buf: &mut &[u8],
+    what: &'static str,
+    limits: &Limits,
+) -> Result<Vec<Bytes>, DecodeError> {
     decode_list(buf, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
         rlp::string(b, what).map(Bytes::copy_from_slice)
     })
@@ -131,9 +142,14 @@ fn decode_blobs(buf: &mut &[u8], what: &'static str, limits: &Limits) -> Result<
 fn decode_proof(buf: &mut &[u8], limits: &Limits) -> Result<Vec<Bytes>, DecodeError> {
     let max = limits.max_proof_nodes.min(limits.max_list_items);
     let err = DecodeError::TooManyProofNodes { max };
-    decode_list(buf, "proof", max, || err.clone(), 1, |b, _| {
-        rlp::string(b, "proof node").map(Bytes::copy_from_slice)
-    })
+    decode_list(
+        buf,
+        "proof",
+        max,
+        || err.clone(),
+        1,
+        |b, _| rlp::string(b, "proof node").map(Bytes::copy_from_slice),
+    )
 }
 
 fn hashes_len(hashes: &[B256]) -> usize {
@@ -219,8 +235,13 @@ impl Wire for AccountRange {
         let request_id = rlp::u64(p, "request id")?;
         let mut previous: Option<B256> = None;
         let what = "accounts";
-        let accounts =
-            decode_list(p, what, limits.max_list_items, too_many(what, limits), MIN_ACCOUNT_ITEM, |b, index| {
+        let accounts = decode_list(
+            p,
+            what,
+            limits.max_list_items,
+            too_many(what, limits),
+            MIN_ACCOUNT_ITEM,
+            |b, index| {
                 let mut item = rlp::list(b, "account")?;
                 let hash = rlp::b256(&mut item, "account hash")?;
                 if previous.is_some_and(|prev| hash <= prev) {
@@ -230,7 +251,8 @@ impl Wire for AccountRange {
                 let account = decode_account_item(&mut item)?;
                 rlp::finish(item, "account")?;
                 Ok(AccountData { hash, account })
-            })?;
+            },
+        )?;
         let proof = decode_proof(p, limits)?;
         Ok(Self { request_id, accounts, proof })
     }
@@ -285,17 +307,24 @@ fn decode_slot_list(
 ) -> Result<Vec<StorageSlot>, DecodeError> {
     let what = "slot list";
     let mut previous: Option<B256> = None;
-    decode_list(buf, what, limits.max_list_items, too_many(what, limits), MIN_SLOT_ITEM, |b, index| {
-        let mut item = rlp::list(b, "slot")?;
-        let hash = rlp::b256(&mut item, "slot hash")?;
-        if previous.is_some_and(|prev| hash <= prev) {
-            return Err(DecodeError::UnsortedSlots { list, index });
-        }
-        previous = Some(hash);
-        let value = Bytes::copy_from_slice(rlp::string(&mut item, "slot data")?);
-        rlp::finish(item, "slot")?;
-        Ok(StorageSlot { hash, value })
-    })
+    decode_list(
+        buf,
+        what,
+        limits.max_list_items,
+        too_many(what, limits),
+        MIN_SLOT_ITEM,
+        |b, index| {
+            let mut item = rlp::list(b, "slot")?;
+            let hash = rlp::b256(&mut item, "slot hash")?;
+            if previous.is_some_and(|prev| hash <= prev) {
+                return Err(DecodeError::UnsortedSlots { list, index });
+            }
+            previous = Some(hash);
+            let value = Bytes::copy_from_slice(rlp::string(&mut item, "slot data")?);
+            rlp::finish(item, "slot")?;
+            Ok(StorageSlot { hash, value })
+        },
+    )
 }
 
 impl Wire for StorageRanges {
@@ -321,9 +350,10 @@ impl Wire for StorageRanges {
     fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
         let request_id = rlp::u64(p, "request id")?;
         let what = "slot lists";
-        let slots = decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, list| {
-            decode_slot_list(b, list, limits)
-        })?;
+        let slots =
+            decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, list| {
+                decode_slot_list(b, list, limits)
+            })?;
         let proof = decode_proof(p, limits)?;
         Ok(Self { request_id, slots, proof })
     }
@@ -358,7 +388,10 @@ impl Wire for ByteCodes {
         put_blobs(&self.codes, out);
     }
     fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
-        Ok(Self { request_id: rlp::u64(p, "request id")?, codes: decode_blobs(p, "codes", limits)? })
+        Ok(Self {
+            request_id: rlp::u64(p, "request id")?,
+            codes: decode_blobs(p, "codes", limits)?,
+        })
     }
 }
 
@@ -387,9 +420,10 @@ impl Wire for GetTrieNodes {
         let request_id = rlp::u64(p, "request id")?;
         let root = rlp::b256(p, "root hash")?;
         let what = "path sets";
-        let paths = decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
-            decode_blobs(b, "path set", limits).map(TrieNodePathSet)
-        })?;
+        let paths =
+            decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
+                decode_blobs(b, "path set", limits).map(TrieNodePathSet)
+            })?;
         let response_bytes = rlp::u64(p, "response bytes")?;
         Ok(Self { request_id, root, paths, response_bytes })
     }
@@ -405,7 +439,10 @@ impl Wire for TrieNodes {
         put_blobs(&self.nodes, out);
     }
     fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
-        Ok(Self { request_id: rlp::u64(p, "request id")?, nodes: decode_blobs(p, "nodes", limits)? })
+        Ok(Self {
+            request_id: rlp::u64(p, "request id")?,
+            nodes: decode_blobs(p, "nodes", limits)?,
+        })
     }
 }
 
@@ -525,7 +562,10 @@ impl SnapMessage {
         limits: &Limits,
     ) -> Result<Self, DecodeError> {
         if bytes.len() > limits.max_message_bytes {
-            return Err(DecodeError::MessageTooLarge { len: bytes.len(), max: limits.max_message_bytes });
+            return Err(DecodeError::MessageTooLarge {
+                len: bytes.len(),
+                max: limits.max_message_bytes,
+            });
         }
         let id = MessageId::from_u8(message_id).ok_or(DecodeError::UnknownMessageId(message_id))?;
         if !version.supports(id) {
