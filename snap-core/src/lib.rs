@@ -23,5 +23,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dump;
 pub mod trie;
 pub mod wire;
