@@ -221,7 +221,8 @@ impl TrieGenerator {
 
     /// Ends the chunk, knowing that no leaf lies between the last pushed key and `covered_to`
     /// (for example a task reaching its last key). Nodes whose key range lies inside the covered
-    /// range are written. A `covered_to` below the last pushed key counts as that key.
+    /// range are written. A `covered_to` below the last pushed key counts as that key; one below
+    /// the chunk start counts as nothing.
     pub fn finish_through(self, covered_to: B256) -> (NodeChanges, Option<B256>) {
         self.finish_segment(Some(covered_to))
     }
@@ -273,6 +274,10 @@ impl TrieGenerator {
     /// segment's own trie, if it had leaves.
     fn close_segment(&mut self, covered_to: Option<B256>) -> Option<B256> {
         let last = self.last_in_segment.take();
+        // A claimed end before the segment's start covers nothing (and must not clear paths a
+        // chunk further left determines).
+        let start = pack(&self.segment_start);
+        let covered_to = covered_to.filter(|to| *to >= start);
         let covered_to = match (covered_to, last) {
             (Some(to), Some(last)) => Some(to.max(last)),
             (to, last) => to.or(last),

@@ -507,3 +507,15 @@ fn an_empty_whole_trie_has_the_empty_root_and_clears_its_root_path() {
     assert!(changes.writes.is_empty());
     assert_eq!(changes.deletes, vec![NodeKey { owner, path: Nibbles::new() }]);
 }
+
+#[test]
+fn an_end_before_the_start_clears_nothing_left_of_the_chunk() {
+    // The chunk starts at 0x80..; a bogus end at 0x10.. must not delete paths of 0x10.., which
+    // lie wholly in the left neighbour's range.
+    let start = B256::repeat_byte(0x80);
+    let (changes, _) =
+        TrieGenerator::new(B256::ZERO, start).finish_through(B256::repeat_byte(0x10));
+    let path_one = Nibbles::from_nibbles([1]);
+    assert!(changes.deletes.iter().all(|key| key.path != path_one));
+    assert!(changes.deletes.iter().all(|key| Nibbles::unpack(start).starts_with(&key.path)));
+}
