@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dump;
 pub mod sync;
 pub mod trie;
 pub mod wire;
