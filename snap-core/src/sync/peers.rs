@@ -77,13 +77,6 @@ impl Peers {
         }
     }
 
-    /// Forgets every unavailability mark (the target changed).
-    pub(crate) fn clear_unavailable(&mut self) {
-        for state in self.peers.values_mut() {
-            state.unavailable_until = [None; 5];
-        }
-    }
-
     /// The earliest time an unavailability mark expires, for the machine's timer.
     pub(crate) fn next_mark_expiry(&self, now: Instant) -> Option<Instant> {
         self.peers

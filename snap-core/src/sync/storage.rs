@@ -287,7 +287,8 @@ impl Storage {
         chunk.in_flight = false;
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
         let mut pushed_any = false;
-        for slot in list.iter().filter(|slot| slot.hash >= chunk.next) {
+        let start = chunk.next;
+        for slot in list.iter().filter(|slot| slot.hash >= start) {
             if slot.hash > chunk.last {
                 more = false;
                 break;
