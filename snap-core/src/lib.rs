@@ -24,5 +24,6 @@
 #![deny(missing_docs)]
 
 pub mod dump;
+pub mod serve;
 pub mod trie;
 pub mod wire;
