@@ -14,15 +14,60 @@
 //! - only malformed requests (an empty trie-node path set, a path set that does not parse) and
 //!   response messages given as requests are errors, after which the caller disconnects.
 
+mod accounts;
 mod memory;
+mod nodes;
 mod requests;
 mod view;
 
+pub use accounts::account_range;
 pub use memory::{InMemoryState, StateBuildError};
+pub use nodes::trie_nodes;
 pub use requests::{block_access_lists, byte_codes, storage_ranges};
 pub use view::{AccountIter, BalStore, NoBals, SlotIter, StateError, StateView};
 
-use crate::wire::MessageId;
+use crate::wire::{MessageId, SnapMessage};
+
+/// Answers one snap request from `state` (and, for snap/2 access lists, from `bals`).
+///
+/// Pure: the response depends only on the arguments. Errors mean the request must not be
+/// answered and the peer that sent it should be disconnected: a response message given as a
+/// request ([`ServeError::NotARequest`]) or a malformed trie-node request
+/// ([`ServeError::BadRequest`]). Whether a message is allowed on the negotiated protocol
+/// version is the caller's concern.
+pub fn serve<S, B>(
+    request: &SnapMessage,
+    state: &S,
+    bals: &B,
+    limits: &ServeLimits,
+) -> Result<SnapMessage, ServeError>
+where
+    S: StateView + ?Sized,
+    B: BalStore + ?Sized,
+{
+    Ok(match request {
+        SnapMessage::GetAccountRange(request) => {
+            SnapMessage::AccountRange(account_range(request, state, limits))
+        }
+        SnapMessage::GetStorageRanges(request) => {
+            SnapMessage::StorageRanges(storage_ranges(request, state, limits))
+        }
+        SnapMessage::GetByteCodes(request) => {
+            SnapMessage::ByteCodes(byte_codes(request, state, limits))
+        }
+        SnapMessage::GetTrieNodes(request) => {
+            SnapMessage::TrieNodes(trie_nodes(request, state, limits)?)
+        }
+        SnapMessage::GetBlockAccessLists(request) => {
+            SnapMessage::BlockAccessLists(block_access_lists(request, bals, limits))
+        }
+        SnapMessage::AccountRange(_)
+        | SnapMessage::StorageRanges(_)
+        | SnapMessage::ByteCodes(_)
+        | SnapMessage::TrieNodes(_)
+        | SnapMessage::BlockAccessLists(_) => return Err(ServeError::NotARequest(request.id())),
+    })
+}
 
 /// The serving limits. [`Default`] gives geth's production values, with a deterministic work
 /// budget in place of geth's five-second clock for trie-node requests.
