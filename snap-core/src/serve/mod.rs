@@ -124,3 +124,6 @@ pub enum ServeError {
     #[error("bad request: {0}")]
     BadRequest(String),
 }
+
+#[cfg(test)]
+mod tests;

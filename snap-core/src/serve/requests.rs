@@ -19,7 +19,9 @@ use crate::wire::{
 /// byte budget plus [`ServeLimits::storage_slack_percent`], and no further account is opened
 /// once the budget is used. Accounts with no slot in range contribute no list. A proof (of the
 /// origin and of the last slot) is attached only when the origin is non-zero or the list was
-/// cut, and a proven list ends the reply.
+/// cut (by the budget, or by the limit with slots following it), and a proven list ends the
+/// reply. geth attaches no proof to a list cut by the limit from a zero origin, which leaves the
+/// requester unable to verify it; we prove it.
 ///
 /// The reply is empty when the root is unavailable, when any account it reaches does not exist
 /// (the spec's rule; callers should ask only for existing accounts), when a read fails, or when
@@ -67,7 +69,8 @@ fn collect_storage<S: StateView + ?Sized>(
             if index == 0 { (first_origin, first_limit) } else { (B256::ZERO, MAX_HASH) };
         let mut slots = Vec::new();
         let mut cut = false;
-        for (hash, value) in state.storage(root, account, &origin)? {
+        let mut iter = state.storage(root, account, &origin)?;
+        while let Some((hash, value)) = iter.next() {
             if served_any && size >= hard_budget {
                 cut = true;
                 break;
@@ -76,6 +79,8 @@ fn collect_storage<S: StateView + ?Sized>(
             served_any = true;
             slots.push(StorageSlot { hash, value });
             if hash >= limit {
+                // Stopped by the limit: the list is partial if any slot follows.
+                cut = iter.next().is_some();
                 break;
             }
         }
