@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 pub mod dump;
+pub mod serve;
 pub mod sync;
 pub mod trie;
 pub mod wire;
