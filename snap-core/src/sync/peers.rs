@@ -126,7 +126,13 @@ impl Peers {
     }
 
     /// Records a delivery (or a failure, with zero items).
-    pub(crate) fn record(&mut self, peer: PeerId, kind: RequestKind, elapsed: Duration, items: u64) {
+    pub(crate) fn record(
+        &mut self,
+        peer: PeerId,
+        kind: RequestKind,
+        elapsed: Duration,
+        items: u64,
+    ) {
         self.rates.update(&peer, kind, elapsed, items);
     }
 
