@@ -171,7 +171,7 @@ impl TrieGenerator {
         }
         self.previous = Some(key);
         self.last_in_segment = Some(key);
-        self.builder.push(Nibbles::unpack(key), value.to_vec(), &mut self.reported);
+        self.builder.push(Nibbles::unpack(key), value, &mut self.reported);
         self.record_reported(None);
         Ok(())
     }
