@@ -66,11 +66,6 @@ pub(super) struct StackBuilder {
 }
 
 impl StackBuilder {
-    /// Whether no leaf has been pushed since the last `finish`.
-    pub fn is_empty(&self) -> bool {
-        self.held_key.is_none()
-    }
-
     /// Adds a leaf. `key` must be greater than every key pushed since the last `finish` and
     /// have 64 nibbles (the caller checks). Finished nodes are appended to `out`.
     pub fn push(&mut self, key: Nibbles, value: &[u8], out: &mut Vec<Reported>) {
