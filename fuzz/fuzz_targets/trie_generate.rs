@@ -81,7 +81,12 @@ fuzz_target!(|input: Input| {
     for batch in &changes {
         for (key, node) in &batch.writes {
             assert_eq!(key.owner, owner);
-            assert_eq!(full.nodes.get(&key.path), Some(node), "write at {:?} is not the full trie's node", key.path);
+            assert_eq!(
+                full.nodes.get(&key.path),
+                Some(node),
+                "write at {:?} is not the full trie's node",
+                key.path
+            );
             assert!(written.insert(key.path), "{:?} written twice", key.path);
         }
         deleted.extend(batch.deletes.iter().map(|key| key.path));
