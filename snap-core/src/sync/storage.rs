@@ -326,8 +326,7 @@ impl Storage {
             .position(|chunk| chunk.last == request.limit)
             .expect("chunk found above");
         let chunk = large.chunks.remove(position);
-        let complete = chunk.last == HashRange::FULL.last;
-        let (changes, _) = chunk.generator.finish(complete);
+        let (changes, _) = chunk.generator.finish_through(chunk.last);
         batch.nodes.writes.extend(changes.writes);
         batch.nodes.deletes.extend(changes.deletes);
         if !large.chunks.is_empty() {
