@@ -53,15 +53,16 @@ pub(super) struct Frontier<'p, 'r, V> {
 }
 
 impl<'p, 'r, V: AsRef<[u8]>> Frontier<'p, 'r, V> {
-    /// Prepares a walk for the non-empty, validated range `keys`/`values` starting at `origin`.
+    /// Prepares a walk for the validated range `keys`/`values` from `origin` to `last` (the
+    /// last key).
     pub(super) fn new(
         proof: &'r ProofIndex<'p>,
         origin: &B256,
+        last: &B256,
         keys: &'r [B256],
         values: &'r [V],
-    ) -> Result<Self, ProofError> {
-        let last = keys.last().ok_or(ProofError::MalformedNode("empty range"))?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             proof,
             origin: Nibbles::unpack_array(origin.as_ref()),
             last: Nibbles::unpack_array(last.as_ref()),
@@ -71,7 +72,7 @@ impl<'p, 'r, V: AsRef<[u8]>> Frontier<'p, 'r, V> {
             previous: None,
             range_added: false,
             has_more: false,
-        })
+        }
     }
 
     /// Walks from `root`. Returns the hash the rebuilt part of the trie has, the hash it must

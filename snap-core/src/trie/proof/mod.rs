@@ -117,7 +117,7 @@ pub fn verify_range<V: AsRef<[u8]>>(
     if proof.is_empty() {
         return verify_whole_trie(root, keys, values);
     }
-    let Some(first) = keys.first() else {
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         if root == EMPTY_ROOT_HASH {
             // Nothing exists anywhere, so nothing exists at or after the origin.
             return Ok(false);
@@ -130,7 +130,7 @@ pub fn verify_range<V: AsRef<[u8]>>(
         return Err(ProofError::KeyBeforeOrigin);
     }
     let proof = ProofIndex::new(proof);
-    let (got, expected, has_more) = Frontier::new(&proof, &origin, keys, values)?.run(root)?;
+    let (got, expected, has_more) = Frontier::new(&proof, &origin, last, keys, values).run(root)?;
     if got != expected {
         return Err(ProofError::RootMismatch { got, expected });
     }
