@@ -78,14 +78,17 @@ fuzz_target!(|input: Input| {
     };
     let mut origin = match entries.get(start) {
         Some((key, _)) if input.absent_origin && !key.is_zero() => {
-            let below = B256::from(alloy_primitives::U256::from_be_bytes(key.0) - alloy_primitives::U256::from(1));
+            let below = B256::from(
+                alloy_primitives::U256::from_be_bytes(key.0) - alloy_primitives::U256::from(1),
+            );
             if start == 0 || below > entries[start - 1].0 { below } else { *key }
         }
         Some((key, _)) => *key,
         None => B256::ZERO,
     };
     let mut keys: Vec<B256> = entries[start..end].iter().map(|(key, _)| *key).collect();
-    let mut values: Vec<Vec<u8>> = entries[start..end].iter().map(|(_, value)| value.clone()).collect();
+    let mut values: Vec<Vec<u8>> =
+        entries[start..end].iter().map(|(_, value)| value.clone()).collect();
     let mut proof: Vec<Bytes> = trie.prove(&origin);
     if let Some(last) = keys.last() {
         proof.extend(trie.prove(last));
@@ -154,7 +157,10 @@ fuzz_target!(|input: Input| {
         assert!(!has_more);
     }
     let Some(last) = keys.last().copied() else {
-        assert!(entries.iter().all(|(key, _)| *key < origin), "accepted an empty range hiding data");
+        assert!(
+            entries.iter().all(|(key, _)| *key < origin),
+            "accepted an empty range hiding data"
+        );
         assert!(!has_more);
         return;
     };
