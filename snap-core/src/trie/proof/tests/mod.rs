@@ -5,6 +5,7 @@
 //! verifier against tries and proofs built independently, under random ranges and corruptions.
 
 mod differential;
+mod hivechain;
 mod hostile;
 mod scenarios;
 
