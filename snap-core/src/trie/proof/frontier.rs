@@ -9,9 +9,15 @@
 //! - in between: dropped, as the range's leaves replace it.
 //!
 //! The range's leaves are fed in between the left and the right side, so the `HashBuilder`
-//! sees one sorted, prefix-free sequence; its root must equal the expected root. That
-//! comparison authenticates everything: which leaves the range holds, and (from the right side)
-//! whether more exist after it.
+//! sees one sorted, prefix-free sequence; its root must equal the expected hash. That
+//! comparison authenticates everything rebuilt: which leaves the range holds, and (from the
+//! right side) whether more exist after it.
+//!
+//! Only the subtree of the deepest branch both edge paths share is rebuilt. The nodes above it
+//! were authenticated by the proof index (each is the preimage of its parent's reference), so
+//! their siblings are known to lie outside the range; rebuilding and re-hashing them (often the
+//! 532-byte branches near the root) would only cost time. The rebuilt subtree must then hash to
+//! the reference its authenticated parent holds.
 
 use alloy_primitives::{B256, keccak256};
 use alloy_trie::{
