@@ -11,7 +11,7 @@ use nybbles::Nibbles;
 use snap_core::{
     dump::StateDump,
     serve::{InMemoryState, NoBals, ServeLimits, serve},
-    trie::proof::verify_range,
+    trie::{build_trie, proof::verify_range},
     wire::{
         AccountRange, ByteCodes, GetAccountRange, GetByteCodes, GetStorageRanges, GetTrieNodes,
         SnapMessage, StorageRanges, TrieNodePathSet, TrieNodes,
@@ -293,10 +293,11 @@ fn hivechain_trie_nodes_at_every_depth() {
     // node (one nibble past each stored path): each stored node hashes to the reference its
     // parent holds, and missing paths get empty items.
     let mut sets = Vec::new();
-    let mut tries = vec![(None, state.account_trie().clone())];
+    // The oracle: the whole-trie builder over the dump's leaves, independent of the server.
+    let mut tries = vec![(None, build_trie(&dump.account_leaves()))];
     for (hash, account) in &dump.accounts {
         if !account.storage.is_empty() {
-            tries.push((Some(*hash), state.storage_trie(hash).expect("storage trie").clone()));
+            tries.push((Some(*hash), build_trie(&account.storage_leaves())));
         }
     }
     let mut max_depth = 0;

@@ -11,7 +11,7 @@ use proptest::{prelude::*, strategy::ValueTree};
 
 use super::*;
 use crate::{
-    trie::proof::verify_range,
+    trie::{BuiltTrie, build_trie, proof::verify_range},
     wire::{
         self, AccountRange, BlockAccessLists, ByteCodes, GetAccountRange, GetBlockAccessLists,
         GetByteCodes, GetStorageRanges, GetTrieNodes, SnapMessage, StorageRanges, TrieNodePathSet,
@@ -65,6 +65,19 @@ fn state_strategy() -> impl Strategy<Value = InMemoryState> {
             }
             InMemoryState::from_sorted(list, storage, codes).expect("sorted by construction")
         })
+}
+
+/// The oracle for the account trie's stored nodes: the whole-trie builder over the accounts.
+fn account_oracle(state: &InMemoryState) -> BuiltTrie {
+    let leaves: Vec<(B256, Vec<u8>)> =
+        state.account_list().iter().map(|(hash, account)| (*hash, account_leaf(account))).collect();
+    build_trie(&leaves)
+}
+
+/// The oracle for one storage trie (`None` for empty storage).
+fn storage_oracle(state: &InMemoryState, owner: &B256) -> Option<BuiltTrie> {
+    let slots = state.slot_list(owner);
+    (!slots.is_empty()).then(|| build_trie(slots))
 }
 
 fn account_leaf(account: &TrieAccount) -> Vec<u8> {
@@ -259,12 +272,13 @@ proptest! {
         // Ask for stored paths of the account trie and of storage tries, and for truncated or
         // extended variants that may hold no node; each item must equal the built trie's node
         // at that path (empty when there is none), in request order.
-        let account_paths: Vec<&Nibbles> = state.account_trie().nodes.keys().collect();
+        let account_trie = account_oracle(&state);
+        let account_paths: Vec<&Nibbles> = account_trie.nodes.keys().collect();
         let mut sets = Vec::new();
         let mut expected = Vec::new();
         for (pick, owner_pick, cut) in picks {
             let (owner, _) = &state.account_list()[owner_pick.index(state.account_list().len())];
-            match state.storage_trie(owner) {
+            match storage_oracle(&state, owner) {
                 Some(trie) if cut % 2 == 0 => {
                     let paths: Vec<&Nibbles> = trie.nodes.keys().collect();
                     let path = paths[pick.index(paths.len())];
@@ -282,7 +296,7 @@ proptest! {
                         path.slice(..cut.min(path.len()))
                     };
                     sets.push(TrieNodePathSet::account(&path));
-                    expected.push(state.account_trie().nodes.get(&path).cloned().unwrap_or_default());
+                    expected.push(account_trie.nodes.get(&path).cloned().unwrap_or_default());
                 }
             }
         }
@@ -290,7 +304,7 @@ proptest! {
         let reply = trie_nodes(&request, &state, &ServeLimits::default()).expect("well-formed");
         prop_assert_eq!(reply.request_id, 3);
         prop_assert_eq!(&reply.nodes, &expected);
-        if let Some(root_node) = state.account_trie().nodes.get(&Nibbles::new()) {
+        if let Some(root_node) = account_trie.nodes.get(&Nibbles::new()) {
             prop_assert_eq!(keccak256(root_node), state.root());
         }
     }
