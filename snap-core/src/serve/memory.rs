@@ -1,6 +1,9 @@
 //! [`InMemoryState`]: one complete state held in memory, with its tries' stored nodes.
 
-use std::{collections::BTreeMap, ops::Range};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Range,
+};
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
@@ -25,6 +28,12 @@ pub enum StateBuildError {
     /// Storage was given for an account that is not in the account list.
     #[error("storage given for unknown account {0}")]
     StorageWithoutAccount(B256),
+    /// Storage was given twice for this account.
+    #[error("storage given twice for account {0}")]
+    DuplicateStorage(B256),
+    /// A slot of this account has an empty value (a zero slot is absent from the trie).
+    #[error("account {0} has a slot with an empty value")]
+    EmptySlotValue(B256),
 }
 
 /// One account's storage: its slots in hash order and its trie's inner nodes.
@@ -69,9 +78,16 @@ impl InMemoryState {
             account.storage_root = EMPTY_ROOT_HASH;
         }
         let mut tries = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         for (owner, slots) in storage {
             if !slots.windows(2).all(|pair| pair[0].0 < pair[1].0) {
                 return Err(StateBuildError::UnsortedSlots(owner));
+            }
+            if slots.iter().any(|(_, value)| value.is_empty()) {
+                return Err(StateBuildError::EmptySlotValue(owner));
+            }
+            if !seen.insert(owner) {
+                return Err(StateBuildError::DuplicateStorage(owner));
             }
             let Ok(index) = accounts.binary_search_by(|(hash, _)| hash.cmp(&owner)) else {
                 return Err(StateBuildError::StorageWithoutAccount(owner));

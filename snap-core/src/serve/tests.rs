@@ -540,3 +540,45 @@ impl StateView for ServeStateless {
         Err(StateError::UnknownRoot(*root))
     }
 }
+
+#[test]
+fn state_building_rejects_inconsistent_input() {
+    let account = TrieAccount {
+        nonce: 1,
+        balance: U256::from(1),
+        storage_root: B256::repeat_byte(0x99),
+        code_hash: KECCAK_EMPTY,
+    };
+    let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+    let slots = || vec![(B256::repeat_byte(3), slot_value(1))];
+    let build = |accounts: Vec<(B256, TrieAccount)>, storage: Vec<(B256, Vec<(B256, Bytes)>)>| {
+        InMemoryState::from_sorted(accounts, storage, []).map(|state| state.root())
+    };
+    assert_eq!(
+        build(vec![(b, account), (a, account)], vec![]),
+        Err(StateBuildError::UnsortedAccounts(a))
+    );
+    assert_eq!(
+        build(vec![(a, account)], vec![(b, slots())]),
+        Err(StateBuildError::StorageWithoutAccount(b))
+    );
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, slots()), (a, slots())]),
+        Err(StateBuildError::DuplicateStorage(a))
+    );
+    let unsorted =
+        vec![(B256::repeat_byte(4), slot_value(1)), (B256::repeat_byte(3), slot_value(1))];
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, unsorted)]),
+        Err(StateBuildError::UnsortedSlots(a))
+    );
+    let empty = vec![(B256::repeat_byte(3), Bytes::new())];
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, empty)]),
+        Err(StateBuildError::EmptySlotValue(a))
+    );
+    // The claimed storage root is replaced by the one the slots give.
+    let state =
+        InMemoryState::from_sorted(vec![(a, account)], vec![(a, slots())], []).expect("valid");
+    assert_eq!(state.account_list()[0].1.storage_root, build_trie(&slots()).root);
+}
