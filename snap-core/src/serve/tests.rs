@@ -242,6 +242,18 @@ proptest! {
             prop_assert!(!reply.slots.is_empty(), "accounts with storage always get slots");
             prop_assert!(reply.slots.len() <= pending.len());
             let last_index = reply.slots.len() - 1;
+            // Size accounting: a further account is opened only below the budget, and a slot
+            // is appended only below the budget plus 10% (or as the reply's first slot).
+            let budget = bytes.min(ServeLimits::default().soft_response_limit);
+            let hard = budget + budget / 10;
+            let mut size = 0u64;
+            for (index, list) in reply.slots.iter().enumerate() {
+                prop_assert!(index == 0 || size < budget, "list {} opened at {} bytes", index, size);
+                for (position, slot) in list.iter().enumerate() {
+                    prop_assert!((index == 0 && position == 0) || size < hard);
+                    size += 32 + slot.value.len() as u64;
+                }
+            }
             for (index, list) in reply.slots.iter().enumerate() {
                 let account = pending[index];
                 let list_origin = if index == 0 { origin } else { B256::ZERO };
