@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let limits = if selector & 0x40 == 0 {
         Limits::default()
     } else {
-        Limits { max_message_bytes: 4096, max_proof_nodes: 4, max_list_items: 16 }
+        Limits { max_message_bytes: 4096, max_proof_nodes: 4, max_list_items: 16, max_message_items: 64 }
     };
     let Ok(message) = SnapMessage::decode(version, id, bytes, &limits) else { return };
     assert_eq!(message.id() as u8, id);

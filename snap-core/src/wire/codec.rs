@@ -34,7 +34,7 @@ trait Wire: Sized {
     /// Writes the outer list's payload.
     fn encode_payload(&self, out: &mut Vec<u8>);
     /// Reads the outer list's payload; the caller checks nothing is left.
-    fn decode_fields(payload: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError>;
+    fn decode_fields(payload: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError>;
 }
 
 /// Decodes a whole message body: size check, outer list, fields, no extra fields, no trailing
@@ -51,7 +51,7 @@ fn decode_message<T: Wire>(bytes: &[u8], limits: &Limits) -> Result<T, DecodeErr
     if !buf.is_empty() {
         return Err(DecodeError::TrailingBytes { count: buf.len() });
     }
-    let message = T::decode_fields(&mut payload, limits)?;
+    let message = T::decode_fields(&mut payload, &Budget::new(limits))?;
     rlp::finish(payload, T::WHAT)?;
     Ok(message)
 }
@@ -92,12 +92,45 @@ message_api!(
     BlockAccessLists,
 );
 
+/// The item budget of one message being decoded: the limits, and how many list items the
+/// message may still hold in total ([`Limits::max_message_items`]). Nested lists draw on the
+/// same budget, so decoded memory stays bounded however the items are spread over lists.
+struct Budget<'a> {
+    limits: &'a Limits,
+    items_left: core::cell::Cell<usize>,
+}
+
+impl<'a> Budget<'a> {
+    fn new(limits: &'a Limits) -> Self {
+        Self { limits, items_left: core::cell::Cell::new(limits.max_message_items) }
+    }
+
+    /// Takes `count` items from the budget, or fails when the message would exceed it.
+    fn charge(&self, count: usize) -> Result<(), DecodeError> {
+        let left = self.items_left.get().checked_sub(count).ok_or(DecodeError::TooManyItems {
+            what: "message",
+            max: self.limits.max_message_items,
+        })?;
+        self.items_left.set(left);
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for Budget<'_> {
+    type Target = Limits;
+
+    fn deref(&self) -> &Limits {
+        self.limits
+    }
+}
+
 /// Decodes a list whose items `item` reads one at a time, bounded by `max` items.
 ///
 /// The items are counted first (header walk only), the count checked against `max`, and the
 /// vector reserved for no more items than the payload can hold at `min_item_len` bytes each.
 fn decode_list<'a, T>(
     buf: &mut &'a [u8],
+    budget: &Budget<'_>,
     what: &'static str,
     max: usize,
     too_many: impl Fn() -> DecodeError,
@@ -106,6 +139,7 @@ fn decode_list<'a, T>(
 ) -> Result<Vec<T>, DecodeError> {
     let mut payload = rlp::list(buf, what)?;
     let count = rlp::count_items(payload, max, too_many)?;
+    budget.charge(count)?;
     let mut items = Vec::with_capacity(rlp::capacity(count, payload.len(), min_item_len));
     for index in 0..count {
         items.push(item(&mut payload, index)?);
@@ -122,28 +156,35 @@ fn too_many(what: &'static str, limits: &Limits) -> impl Fn() -> DecodeError {
 fn decode_hashes(
     buf: &mut &[u8],
     what: &'static str,
-    limits: &Limits,
+    limits: &Budget<'_>,
 ) -> Result<Vec<B256>, DecodeError> {
-    decode_list(buf, what, limits.max_list_items, too_many(what, limits), B256_LEN, |b, _| {
-        rlp::b256(b, what)
-    })
+    decode_list(
+        buf,
+        limits,
+        what,
+        limits.max_list_items,
+        too_many(what, limits),
+        B256_LEN,
+        |b, _| rlp::b256(b, what),
+    )
 }
 
 fn decode_blobs(
     buf: &mut &[u8],
     what: &'static str,
-    limits: &Limits,
+    limits: &Budget<'_>,
 ) -> Result<Vec<Bytes>, DecodeError> {
-    decode_list(buf, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
+    decode_list(buf, limits, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
         rlp::string(b, what).map(Bytes::copy_from_slice)
     })
 }
 
-fn decode_proof(buf: &mut &[u8], limits: &Limits) -> Result<Vec<Bytes>, DecodeError> {
+fn decode_proof(buf: &mut &[u8], limits: &Budget<'_>) -> Result<Vec<Bytes>, DecodeError> {
     let max = limits.max_proof_nodes.min(limits.max_list_items);
     let err = DecodeError::TooManyProofNodes { max };
     decode_list(
         buf,
+        limits,
         "proof",
         max,
         || err.clone(),
@@ -195,7 +236,7 @@ impl Wire for GetAccountRange {
         rlp::put_b256(&self.limit, out);
         rlp::put_u64(self.response_bytes, out);
     }
-    fn decode_fields(p: &mut &[u8], _: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], _: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             root: rlp::b256(p, "root hash")?,
@@ -231,12 +272,13 @@ impl Wire for AccountRange {
         }
         put_blobs(&self.proof, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         let request_id = rlp::u64(p, "request id")?;
         let mut previous: Option<B256> = None;
         let what = "accounts";
         let accounts = decode_list(
             p,
+            limits,
             what,
             limits.max_list_items,
             too_many(what, limits),
@@ -276,7 +318,7 @@ impl Wire for GetStorageRanges {
         rlp::put_bytes(&self.limit, out);
         rlp::put_u64(self.response_bytes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             root: rlp::b256(p, "root hash")?,
@@ -303,12 +345,13 @@ fn slot_lists_payload_len(lists: &[Vec<StorageSlot>]) -> usize {
 fn decode_slot_list(
     buf: &mut &[u8],
     list: usize,
-    limits: &Limits,
+    limits: &Budget<'_>,
 ) -> Result<Vec<StorageSlot>, DecodeError> {
     let what = "slot list";
     let mut previous: Option<B256> = None;
     decode_list(
         buf,
+        limits,
         what,
         limits.max_list_items,
         too_many(what, limits),
@@ -347,13 +390,18 @@ impl Wire for StorageRanges {
         }
         put_blobs(&self.proof, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         let request_id = rlp::u64(p, "request id")?;
         let what = "slot lists";
-        let slots =
-            decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, list| {
-                decode_slot_list(b, list, limits)
-            })?;
+        let slots = decode_list(
+            p,
+            limits,
+            what,
+            limits.max_list_items,
+            too_many(what, limits),
+            1,
+            |b, list| decode_slot_list(b, list, limits),
+        )?;
         let proof = decode_proof(p, limits)?;
         Ok(Self { request_id, slots, proof })
     }
@@ -369,7 +417,7 @@ impl Wire for GetByteCodes {
         put_hashes(&self.hashes, out);
         rlp::put_u64(self.response_bytes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             hashes: decode_hashes(p, "code hashes", limits)?,
@@ -387,7 +435,7 @@ impl Wire for ByteCodes {
         rlp::put_u64(self.request_id, out);
         put_blobs(&self.codes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             codes: decode_blobs(p, "codes", limits)?,
@@ -416,14 +464,19 @@ impl Wire for GetTrieNodes {
         }
         rlp::put_u64(self.response_bytes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         let request_id = rlp::u64(p, "request id")?;
         let root = rlp::b256(p, "root hash")?;
         let what = "path sets";
-        let paths =
-            decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
-                decode_blobs(b, "path set", limits).map(TrieNodePathSet)
-            })?;
+        let paths = decode_list(
+            p,
+            limits,
+            what,
+            limits.max_list_items,
+            too_many(what, limits),
+            1,
+            |b, _| decode_blobs(b, "path set", limits).map(TrieNodePathSet),
+        )?;
         let response_bytes = rlp::u64(p, "response bytes")?;
         Ok(Self { request_id, root, paths, response_bytes })
     }
@@ -438,7 +491,7 @@ impl Wire for TrieNodes {
         rlp::put_u64(self.request_id, out);
         put_blobs(&self.nodes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             nodes: decode_blobs(p, "nodes", limits)?,
@@ -458,7 +511,7 @@ impl Wire for GetBlockAccessLists {
         put_hashes(&self.block_hashes, out);
         rlp::put_u64(self.response_bytes, out);
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
             block_hashes: decode_hashes(p, "block hashes", limits)?,
@@ -493,17 +546,22 @@ impl Wire for BlockAccessLists {
             }
         }
     }
-    fn decode_fields(p: &mut &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+    fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         let request_id = rlp::u64(p, "request id")?;
         let what = "block access lists";
-        let access_lists =
-            decode_list(p, what, limits.max_list_items, too_many(what, limits), 1, |b, index| {
-                match rlp::raw_item(b, "block access list")? {
-                    (raw, true) => Ok(Bytes::copy_from_slice(raw)),
-                    ([alloy_rlp::EMPTY_STRING_CODE], false) => Ok(Bytes::new()),
-                    (_, false) => Err(DecodeError::BadBlockAccessList { index }),
-                }
-            })?;
+        let access_lists = decode_list(
+            p,
+            limits,
+            what,
+            limits.max_list_items,
+            too_many(what, limits),
+            1,
+            |b, index| match rlp::raw_item(b, "block access list")? {
+                (raw, true) => Ok(Bytes::copy_from_slice(raw)),
+                ([alloy_rlp::EMPTY_STRING_CODE], false) => Ok(Bytes::new()),
+                (_, false) => Err(DecodeError::BadBlockAccessList { index }),
+            },
+        )?;
         Ok(Self { request_id, access_lists })
     }
 }

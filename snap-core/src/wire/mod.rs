@@ -19,7 +19,7 @@ mod rlp;
 pub use account::{decode_account_body, encode_slim_account, slim_account_len};
 pub use bal::{BalHashMismatch, verify_bal};
 pub use error::DecodeError;
-pub use limits::{Limits, MAX_MESSAGE_BYTES, MAX_PROOF_NODES};
+pub use limits::{Limits, MAX_MESSAGE_BYTES, MAX_MESSAGE_ITEMS, MAX_PROOF_NODES};
 pub use messages::{
     AccountData, AccountRange, BlockAccessLists, ByteCodes, GetAccountRange, GetBlockAccessLists,
     GetByteCodes, GetStorageRanges, GetTrieNodes, MessageId, SnapMessage, SnapVersion,

@@ -269,3 +269,42 @@ fn bad_account_body_inside_range() {
         Err(DecodeError::BadAccount(_))
     ));
 }
+
+#[test]
+fn item_budget_spans_all_lists_of_a_message() {
+    use crate::wire::{GetTrieNodes, TrieNodePathSet};
+    // Three path sets of four empty paths: 3 sets + 12 paths = 15 items over four lists, none
+    // longer than four items.
+    let sets = vec![TrieNodePathSet(vec![Bytes::new(); 4]); 3];
+    let request = SnapMessage::GetTrieNodes(GetTrieNodes {
+        request_id: 1,
+        root: B256::ZERO,
+        paths: sets,
+        response_bytes: 1,
+    })
+    .to_vec();
+    let per_list_only = Limits { max_list_items: 4, ..Limits::default() };
+    assert!(SnapMessage::decode(SnapVersion::V1, 6, &request, &per_list_only).is_ok());
+    let budget =
+        |items| Limits { max_list_items: 4, max_message_items: items, ..Limits::default() };
+    assert!(SnapMessage::decode(SnapVersion::V1, 6, &request, &budget(15)).is_ok());
+    assert_eq!(
+        SnapMessage::decode(SnapVersion::V1, 6, &request, &budget(14)),
+        Err(DecodeError::TooManyItems { what: "message", max: 14 })
+    );
+}
+
+#[test]
+fn a_full_size_message_of_empty_items_is_rejected_by_default() {
+    // 10 MiB worth of one-byte empty codes would decode to ~320 MiB of `Bytes` handles; the
+    // default message-wide budget refuses it before allocating.
+    let count = crate::wire::MAX_MESSAGE_ITEMS + 1;
+    let codes =
+        SnapMessage::ByteCodes(ByteCodes { request_id: 1, codes: vec![Bytes::new(); count] })
+            .to_vec();
+    assert!(codes.len() < Limits::default().max_message_bytes);
+    assert!(matches!(
+        SnapMessage::decode(SnapVersion::V1, 5, &codes, &Limits::default()),
+        Err(DecodeError::TooManyItems { .. })
+    ));
+}
