@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dump;
+pub mod serve;
 pub mod sync;
 pub mod trie;
 pub mod wire;

@@ -6,3 +6,4 @@ pub mod generate;
 pub mod proof;
 
 pub use build::{BuiltTrie, build_trie};
+pub use proof::{ProofError, verify_range};

@@ -1,1 +1,167 @@
 //! Merkle range-proof verification for snap account and storage ranges.
+//!
+//! A snap response carries a contiguous run of leaves (sorted keys and their values) and a
+//! proof: the union, in any order, of the trie nodes on the path to the requested origin and
+//! on the path to the last returned key. [`verify_range`] accepts the leaves only if they are
+//! exactly the leaves the trie holds between the origin and the last key, and tells whether the
+//! trie holds more leaves after them. Its semantics follow go-ethereum's `VerifyRangeProof`.
+//!
+//! How: the edge paths are resolved from the proof, every subtree beside them is kept as its
+//! hash (or, when embedded, as its leaves), the range's leaves are put in between, and the
+//! root is recomputed with `alloy_trie::HashBuilder` (see `frontier`).
+
+mod edge;
+mod frontier;
+mod index;
+mod node;
+#[cfg(test)]
+mod tests;
+
+use alloy_primitives::{B256, Bytes};
+use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder};
+use nybbles::Nibbles;
+
+use self::{frontier::Frontier, index::ProofIndex};
+
+/// Why a range of leaves was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The number of keys and values differ.
+    #[error("inconsistent range: {keys} keys but {values} values")]
+    LengthMismatch {
+        /// Number of keys.
+        keys: usize,
+        /// Number of values.
+        values: usize,
+    },
+    /// `keys[index]` is not greater than the key before it.
+    #[error("keys not strictly increasing at index {index}")]
+    NotIncreasing {
+        /// Index of the offending key.
+        index: usize,
+    },
+    /// `values[index]` is empty (a deletion, which a range never carries).
+    #[error("empty value at index {index}")]
+    EmptyValue {
+        /// Index of the offending value.
+        index: usize,
+    },
+    /// The first key is less than the requested origin.
+    #[error("range holds keys preceding the origin")]
+    KeyBeforeOrigin,
+    /// The range is empty, but the proof shows leaves at or after the origin.
+    #[error("empty range, but the trie holds entries at or after the origin")]
+    MoreEntriesAvailable,
+    /// The root rebuilt from the range and the proof is not the expected root.
+    #[error("root mismatch: got {got}, expected {expected}")]
+    RootMismatch {
+        /// Root rebuilt from the range and the proof.
+        got: B256,
+        /// The expected root.
+        expected: B256,
+    },
+    /// A node needed on an edge path is not in the proof.
+    #[error("proof node {hash} missing")]
+    MissingNode {
+        /// Hash of the missing node.
+        hash: B256,
+    },
+    /// A proof node is not valid RLP.
+    #[error("proof node is not valid RLP: {0}")]
+    Rlp(#[from] alloy_rlp::Error),
+    /// A proof node is valid RLP but not a well-formed trie node.
+    #[error("malformed proof node: {0}")]
+    MalformedNode(&'static str),
+    /// A branch node carries a value (impossible with 32-byte keys).
+    #[error("branch node with a value")]
+    BranchValue,
+    /// An extension node with an empty key.
+    #[error("extension node with an empty key")]
+    EmptyExtensionKey,
+    /// A node path that does not fit 32-byte keys (a leaf not ending at exactly 64 nibbles, or
+    /// an inner node reaching 64 nibbles or more).
+    #[error("node path of {len} nibbles does not fit 32-byte keys")]
+    InvalidPathLength {
+        /// Length in nibbles of the offending path.
+        len: usize,
+    },
+    /// The proof nodes do not form one trie around the range (e.g. an edge node whose
+    /// subtrees overlap the range's leaves).
+    #[error("proof nodes inconsistent with the range")]
+    InconsistentProof,
+}
+
+/// Verifies that `keys`/`values` are exactly the leaves of the trie with root `root` from
+/// `origin` up to and including the last key, and returns whether the trie holds more leaves
+/// after the last key (in the whole trie, whatever limit the request had).
+///
+/// - `keys` must be strictly increasing, none before `origin`; no value may be empty.
+/// - `proof` is a set of trie nodes in any order (duplicates and extra nodes are harmless)
+///   covering the path to `origin` and the path to the last key. An empty `proof` means "no
+///   proof": the leaves must then be the whole trie, and the result is `false`.
+/// - With a proof and no keys, the proof must show that nothing exists at or after `origin`.
+///
+/// Values are leaf payloads as stored: the full RLP of an account (slim accounts expanded
+/// first), or the RLP of a storage slot. Storage ranges use the account's storage root.
+pub fn verify_range<V: AsRef<[u8]>>(
+    root: B256,
+    origin: B256,
+    keys: &[B256],
+    values: &[V],
+    proof: &[Bytes],
+) -> Result<bool, ProofError> {
+    check_leaves(keys, values)?;
+    if proof.is_empty() {
+        return verify_whole_trie(root, keys, values);
+    }
+    let Some(first) = keys.first() else {
+        if root == EMPTY_ROOT_HASH {
+            // Nothing exists anywhere, so nothing exists at or after the origin.
+            return Ok(false);
+        }
+        let proof = ProofIndex::new(proof);
+        edge::prove_nothing_from(root, &Nibbles::unpack_array(origin.as_ref()), &proof)?;
+        return Ok(false);
+    };
+    if origin > *first {
+        return Err(ProofError::KeyBeforeOrigin);
+    }
+    let proof = ProofIndex::new(proof);
+    let (got, has_more) = Frontier::new(&proof, &origin, keys, values)?.run(root)?;
+    if got != root {
+        return Err(ProofError::RootMismatch { got, expected: root });
+    }
+    Ok(has_more)
+}
+
+/// The checks on the leaves themselves, before anything reaches a `HashBuilder`.
+fn check_leaves<V: AsRef<[u8]>>(keys: &[B256], values: &[V]) -> Result<(), ProofError> {
+    if keys.len() != values.len() {
+        return Err(ProofError::LengthMismatch { keys: keys.len(), values: values.len() });
+    }
+    if let Some(index) = keys.windows(2).position(|pair| pair[0] >= pair[1]) {
+        return Err(ProofError::NotIncreasing { index: index + 1 });
+    }
+    if let Some(index) = values.iter().position(|value| value.as_ref().is_empty()) {
+        return Err(ProofError::EmptyValue { index });
+    }
+    Ok(())
+}
+
+/// No proof: the (validated) leaves must be the whole trie.
+fn verify_whole_trie<V: AsRef<[u8]>>(
+    root: B256,
+    keys: &[B256],
+    values: &[V],
+) -> Result<bool, ProofError> {
+    let mut builder = HashBuilder::default();
+    for (key, value) in keys.iter().zip(values) {
+        builder.add_leaf_unchecked(Nibbles::unpack_array(key.as_ref()), value.as_ref());
+    }
+    let got = builder.root();
+    if got != root {
+        return Err(ProofError::RootMismatch { got, expected: root });
+    }
+    Ok(false)
+}
