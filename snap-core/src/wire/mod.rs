@@ -9,6 +9,7 @@
 
 mod account;
 mod bal;
+mod codec;
 mod error;
 mod limits;
 mod messages;
@@ -25,3 +26,6 @@ pub use messages::{
     StorageRanges, StorageSlot, TrieNodePathSet, TrieNodes,
 };
 pub use path::{PathSetRequest, decode_compact, encode_compact, sync_path, sync_path_from_nibbles};
+
+#[cfg(test)]
+mod tests;
