@@ -6,4 +6,5 @@ pub mod generate;
 pub mod proof;
 
 pub use build::{BuiltTrie, build_trie};
+pub use generate::{GenerateError, NodeChanges, NodeKey, TrieGenerator};
 pub use proof::{ProofError, verify_range};
