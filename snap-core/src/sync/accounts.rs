@@ -107,7 +107,7 @@ impl AccountTask {
         let mut written = Vec::with_capacity(complete);
         for account in held.drain(..complete) {
             if account.waiting.chunked {
-                self.generator.forget(account.hash);
+                self.generator.forget(account.hash).expect("verified: strictly increasing");
             } else {
                 let leaf = alloy_rlp::encode(account.account);
                 self.generator.push(account.hash, &leaf).expect("verified: strictly increasing");

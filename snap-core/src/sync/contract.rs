@@ -42,7 +42,7 @@ pub enum Input {
 }
 
 /// The id of a write batch, increasing from 1 within one `Syncer`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BatchId(pub u64);
 
 /// Verified data to store, with the progress record that covers it. The host applies a batch

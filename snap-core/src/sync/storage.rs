@@ -287,7 +287,8 @@ impl Storage {
         chunk.in_flight = false;
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
         let mut pushed_any = false;
-        for slot in list.iter().filter(|slot| slot.hash >= chunk.next) {
+        let from = chunk.next;
+        for slot in list.iter().filter(|slot| slot.hash >= from) {
             if slot.hash > chunk.last {
                 more = false;
                 break;

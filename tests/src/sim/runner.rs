@@ -369,19 +369,21 @@ impl<'a> Sim<'a> {
             }
             Event::ToPeer { peer, conn, id, bytes } => self.deliver_request(peer, conn, id, &bytes)?,
             Event::ToHost { peer, conn, id, bytes } => {
-                let slot = &mut self.peers[peer];
+                let slot = &self.peers[peer];
                 if !slot.connected || slot.conn != conn {
                     return Ok(()); // the connection it came on is gone
                 }
+                let version = slot.peer.version;
                 self.bytes += bytes.len() as u64;
                 self.mix(&[3, peer as u8, id]);
                 self.mix(&bytes);
-                match SnapMessage::decode(slot.peer.version, id, &bytes, &Limits::default()) {
+                match SnapMessage::decode(version, id, &bytes, &Limits::default()) {
                     Ok(message) => {
                         self.input(Input::Response { peer: PeerId(peer as u64), message });
                     }
                     Err(_) => {
                         // What a host does with a message that does not decode: drop the peer.
+                        let slot = &mut self.peers[peer];
                         slot.connected = false;
                         slot.banned = true;
                         slot.conn += 1;
