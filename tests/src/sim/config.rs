@@ -13,7 +13,8 @@ use super::{network::NetConfig, peer::Behaviour, rng::SimRng, state::StateSpec};
 pub enum Faults {
     /// Every peer is honest.
     None,
-    /// Peers `0..list.len()` take these behaviours; the rest are honest (at least one).
+    /// Peers `0..list.len()` take these behaviours, the rest (up to the peer count) are honest.
+    /// A list without an honest (or honest enough) peer is a run that must not finish.
     List(Vec<Behaviour>),
     /// A seeded mix: every peer but the first may take a random behaviour.
     All,
@@ -28,8 +29,12 @@ pub struct SimConfig {
     pub accounts: usize,
     /// Slots in the state (about).
     pub slots: usize,
-    /// Very large contracts.
+    /// Very large contracts (`0`: the generator's default).
     pub large: usize,
+    /// Share of the slots in the large contracts.
+    pub large_percent: u64,
+    /// Share of accounts with small storage.
+    pub storage_percent: u64,
     /// Accounts at the task boundaries, slots at the same hashes.
     pub boundary: bool,
     /// Slot keys in three first-nibble buckets.
@@ -72,6 +77,8 @@ impl SimConfig {
             accounts,
             slots: accounts * 10,
             large: 0,
+            large_percent: 50,
+            storage_percent: 25,
             boundary: false,
             uneven: false,
             peers,
@@ -97,6 +104,8 @@ impl SimConfig {
         if self.large > 0 {
             spec.large_contracts = self.large;
         }
+        spec.large_percent = self.large_percent;
+        spec.storage_percent = self.storage_percent;
         spec.boundary = self.boundary;
         spec.uneven = self.uneven;
         spec
@@ -154,17 +163,14 @@ impl SimConfig {
         config
     }
 
-    /// The behaviour of every peer; at least one is honest.
+    /// The behaviour of every peer.
     pub fn behaviours(&self) -> Vec<Behaviour> {
         let peers = self.peers.max(1);
         match &self.faults {
             Faults::None => vec![Behaviour::Honest; peers],
             Faults::List(list) => {
                 let mut all = list.clone();
-                let honest = peers.saturating_sub(list.len()).max(1);
-                if !list.contains(&Behaviour::Honest) || peers > list.len() {
-                    all.extend(std::iter::repeat_n(Behaviour::Honest, honest));
-                }
+                all.extend(std::iter::repeat_n(Behaviour::Honest, peers.saturating_sub(list.len())));
                 all
             }
             Faults::All => {
@@ -202,7 +208,9 @@ impl SimConfig {
             ),
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
-        let numbers: [(&str, u64, u64); 10] = [
+        let numbers: [(&str, u64, u64); 12] = [
+            ("large-percent", self.large_percent, defaults.large_percent),
+            ("storage-percent", self.storage_percent, defaults.storage_percent),
             ("crash-every", self.crash_every, defaults.crash_every),
             ("large", self.large as u64, defaults.large as u64),
             ("tasks", self.tasks as u64, defaults.tasks as u64),
@@ -264,6 +272,8 @@ impl SimConfig {
                         "faults" => config.faults = parse_faults(value)?,
                         "crash-every" => config.crash_every = number()?,
                         "large" => config.large = number()? as usize,
+                        "large-percent" => config.large_percent = number()?,
+                        "storage-percent" => config.storage_percent = number()?,
                         "tasks" => config.tasks = number()? as usize,
                         "min-request-bytes" => config.min_request_bytes = number()?,
                         "max-request-bytes" => config.max_request_bytes = number()?,
@@ -312,6 +322,8 @@ mod tests {
         config.net = NetConfig::INSTANT;
         config.store_delay = Duration::from_micros(1500);
         config.slots = 12345;
+        config.large_percent = 100;
+        config.storage_percent = 0;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config.clone()));
         config.faults = Faults::All;
         config.swarm = true;
@@ -326,7 +338,9 @@ mod tests {
             config.faults = Faults::All;
             assert!(config.behaviours().contains(&Behaviour::Honest));
             config.faults = Faults::List(vec![Behaviour::Empty; 3]);
-            assert!(config.behaviours().contains(&Behaviour::Honest));
+            let behaviours = config.behaviours();
+            assert_eq!(behaviours.len(), config.peers.max(3));
+            assert_eq!(&behaviours[..3], &[Behaviour::Empty; 3]);
         }
     }
 }

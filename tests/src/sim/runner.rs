@@ -38,6 +38,19 @@ pub struct Outcome {
     pub wall: Duration,
 }
 
+/// Requests sent, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// `GetAccountRange`.
+    pub accounts: u64,
+    /// `GetStorageRanges`.
+    pub storage: u64,
+    /// `GetStorageRanges` for a range of one contract (a chunk of a large one).
+    pub chunks: u64,
+    /// `GetByteCodes`.
+    pub codes: u64,
+}
+
 /// What a successful run did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
@@ -53,6 +66,9 @@ pub struct Summary {
     pub nodes: u64,
     /// Requests sent.
     pub requests: u64,
+    /// Requests sent by kind: account ranges, storage ranges (of which chunks of one large
+    /// contract), bytecodes.
+    pub kinds: RequestCounts,
     /// Bytes of responses received.
     pub bytes: u64,
     /// Virtual time.
@@ -90,11 +106,15 @@ impl Outcome {
         let seed = self.config.seed;
         match &self.result {
             Ok(s) => out.push_str(&format!(
-                "steps={} crashes={} batches={} nodes={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} sim_ms={} wall_ms={}\n",
+                "steps={} crashes={} batches={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} sim_ms={} wall_ms={}\n",
                 s.steps,
                 s.crashes,
                 s.batches,
                 s.nodes,
+                s.kinds.accounts,
+                s.kinds.storage,
+                s.kinds.chunks,
+                s.kinds.codes,
                 s.root,
                 s.accounts,
                 s.slots,
@@ -200,6 +220,7 @@ struct Sim<'a> {
     outstanding: VecDeque<BatchId>,
     last_apply: Duration,
     requests: u64,
+    kinds: RequestCounts,
     bytes: u64,
     done: bool,
     trace: u64,
@@ -263,6 +284,7 @@ impl<'a> Sim<'a> {
             outstanding: VecDeque::new(),
             last_apply: Duration::ZERO,
             requests: 0,
+            kinds: RequestCounts::default(),
             bytes: 0,
             done: false,
             trace: 0xcbf2_9ce4_8422_2325,
@@ -296,6 +318,7 @@ impl<'a> Sim<'a> {
             codes,
             nodes: self.store.node_count() as u64,
             requests: self.requests,
+            kinds: self.kinds,
             bytes: self.bytes,
             sim: self.now,
             steps: self.steps,
@@ -451,6 +474,17 @@ impl<'a> Sim<'a> {
                     let conn = slot.conn;
                     let bytes = message.to_vec();
                     self.requests += 1;
+                    match &message {
+                        SnapMessage::GetAccountRange(_) => self.kinds.accounts += 1,
+                        SnapMessage::GetStorageRanges(m) => {
+                            self.kinds.storage += 1;
+                            if !m.origin.is_empty() || !m.limit.is_empty() {
+                                self.kinds.chunks += 1;
+                            }
+                        }
+                        SnapMessage::GetByteCodes(_) => self.kinds.codes += 1,
+                        _ => {}
+                    }
                     self.mix(&[5, index as u8]);
                     self.mix(&bytes);
                     if let Some(transit) = self.net.transit(bytes.len(), &mut self.net_rng) {
