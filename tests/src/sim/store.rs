@@ -230,3 +230,83 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::U256;
+    use snap_core::sync::{BatchId, Target};
+
+    use super::*;
+    use crate::sim::state::StateSpec;
+
+    fn target() -> TargetState {
+        TargetState::generate(&StateSpec::new(5, 40, 400)).unwrap()
+    }
+
+    fn batch(target: &TargetState, id: u64, accounts: usize) -> WriteBatch {
+        let state = &target.state;
+        let mut record = ProgressRecord::fresh(Target { root: target.root(), number: 1 }, 16);
+        record.account_tasks.drain(..id as usize);
+        record.counters.accounts = accounts as u64;
+        WriteBatch {
+            id: BatchId(id),
+            accounts: state.account_list()[..accounts].to_vec(),
+            progress: Bytes::from(record.encode_versioned()),
+            ..WriteBatch::default()
+        }
+    }
+
+    #[test]
+    fn verified_batches_apply_and_complete_state_passes_the_end_check() {
+        let target = target();
+        let state = &target.state;
+        let mut store = Store::new(StoreMode::Keep);
+        let mut full = batch(&target, 1, state.account_list().len());
+        for (hash, _) in state.account_list() {
+            full.storage.extend(state.slot_list(hash).iter().map(|(s, v)| (*hash, *s, v.clone())));
+        }
+        full.codes = state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
+        let (path, node) = state.account_trie().nodes.iter().next().unwrap();
+        full.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path: *path }, node.clone()));
+        assert!(store.check_complete(&target).is_err(), "empty store is incomplete");
+        store.apply(full, &target).unwrap();
+        store.check_complete(&target).unwrap();
+    }
+
+    #[test]
+    fn anything_not_in_the_target_is_refused_and_nothing_of_the_batch_applied() {
+        let target = target();
+        let state = &target.state;
+        let mut store = Store::new(StoreMode::Keep);
+        let mut wrong_account = batch(&target, 1, 3);
+        wrong_account.accounts[2].1.balance += U256::from(1);
+        assert!(store.apply(wrong_account, &target).unwrap_err().contains("unverified account"));
+        assert_eq!(store.written.batches, 0);
+        let mut wrong_slot = batch(&target, 1, 1);
+        let owner = state.account_list().iter().find(|(h, _)| !state.slot_list(h).is_empty()).unwrap().0;
+        let (slot, _) = state.slot_list(&owner)[0].clone();
+        wrong_slot.storage.push((owner, slot, Bytes::from_static(&[0x05])));
+        assert!(store.apply(wrong_slot, &target).unwrap_err().contains("unverified slot"));
+        let mut wrong_code = batch(&target, 1, 1);
+        let code = Bytes::from_static(b"not a code of the state");
+        wrong_code.codes.push((keccak256(&code), code));
+        assert!(store.apply(wrong_code, &target).unwrap_err().contains("unverified code"));
+        let mut wrong_node = batch(&target, 1, 1);
+        let path = Nibbles::from_nibbles([0xf, 0xf, 0xf, 0xf, 0xf, 0xf]);
+        wrong_node.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path }, Bytes::from_static(&[0xc0])));
+        assert!(store.apply(wrong_node, &target).unwrap_err().contains("trie node"));
+        assert_eq!(store.written.batches, 0);
+        assert!(store.progress().is_none());
+    }
+
+    #[test]
+    fn progress_may_not_go_backwards() {
+        let target = target();
+        let mut store = Store::new(StoreMode::Keep);
+        store.apply(batch(&target, 4, 10), &target).unwrap();
+        assert!(store.apply(batch(&target, 5, 9), &target).unwrap_err().contains("counter accounts"));
+        assert!(store.apply(batch(&target, 3, 12), &target).unwrap_err().contains("fraction"));
+        store.apply(batch(&target, 5, 12), &target).unwrap();
+        assert!(store.check_complete(&target).unwrap_err().contains("accounts stored"));
+    }
+}
