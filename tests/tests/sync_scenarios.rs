@@ -327,3 +327,27 @@ fn lossy_slow_network() {
     };
     pass(&config);
 }
+
+#[test]
+fn sync_hivechain_head_state_under_faults_and_crashes() {
+    let Some(dir) = snap_sim::testdata::hivechain_dir("sync_hivechain_head_state_under_faults_and_crashes")
+    else {
+        return;
+    };
+    let mut config = SimConfig::new(33, 0, 5);
+    config.state_dump = Some(dir.join("headstate.json").display().to_string());
+    config.faults = Faults::List(vec![
+        Behaviour::CorruptStorageProof,
+        Behaviour::Garbage,
+        Behaviour::EmptyAccounts,
+    ]);
+    config.crash_every = 25;
+    config.min_request_bytes = 2048;
+    config.max_request_bytes = 4096;
+    config.chunk_slots = 16;
+    config.batch_bytes = 4096;
+    let (summary, _) = pass(&config);
+    assert_eq!(summary.root.to_string(), snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT);
+    assert_eq!((summary.accounts, summary.slots, summary.codes), (194, 2164, 65));
+    assert!(summary.crashes > 0);
+}

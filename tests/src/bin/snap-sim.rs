@@ -113,13 +113,15 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
     let peak = PEAK.load(Ordering::Relaxed);
     if let Ok(summary) = &outcome.result {
         let items = summary.accounts + summary.slots;
-        let secs = outcome.wall.as_secs_f64().max(1e-9);
+        let sync = outcome.wall.saturating_sub(outcome.setup);
+        let secs = sync.as_secs_f64().max(1e-9);
         println!(
-            "bench accounts={} slots={} codes={} wall_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} peak_rss_mb={:.1}",
+            "bench accounts={} slots={} codes={} setup_ms={} sync_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} peak_rss_mb={:.1}",
             summary.accounts,
             summary.slots,
             summary.codes,
-            outcome.wall.as_millis(),
+            outcome.setup.as_millis(),
+            sync.as_millis(),
             items as f64 / secs,
             mb(base),
             mb(peak),

@@ -67,6 +67,8 @@ pub struct SimConfig {
     pub idle_steps: u64,
     /// Most crashes per run; afterwards the run must converge.
     pub max_crashes: u64,
+    /// Serve the state of this geth state dump (JSON) instead of a generated one.
+    pub state_dump: Option<String>,
 }
 
 impl SimConfig {
@@ -95,6 +97,7 @@ impl SimConfig {
             batch_bytes: 0,
             idle_steps: 200_000,
             max_crashes: 16,
+            state_dump: None,
         }
     }
 
@@ -233,6 +236,9 @@ impl SimConfig {
             push("bandwidth", self.net.bandwidth.to_string());
             push("loss", self.net.loss.to_string());
         }
+        if let Some(path) = &self.state_dump {
+            push("state-dump", path.clone());
+        }
         if self.boundary {
             args.push("--boundary".into());
         }
@@ -266,6 +272,7 @@ impl SimConfig {
                     let number = || value.parse::<u64>().map_err(|e| format!("--{flag} {value}: {e}"));
                     match flag {
                         "seed" => config.seed = number()?,
+                        "state-dump" => config.state_dump = Some(value.clone()),
                         "accounts" => config.accounts = number()? as usize,
                         "slots" => slots = Some(number()? as usize),
                         "peers" => config.peers = number()? as usize,

@@ -36,6 +36,8 @@ pub struct Outcome {
     pub trace: u64,
     /// Real time the run took.
     pub wall: Duration,
+    /// Real time spent generating the state before the sync started.
+    pub setup: Duration,
 }
 
 /// Requests sent, by kind.
@@ -165,7 +167,11 @@ pub fn run_with(
     let mut spec = config.state_spec();
     spec.node_oracle = options.node_oracle;
     let behaviours = config.behaviours();
-    let target = match TargetState::generate(&spec) {
+    let target = match &config.state_dump {
+        Some(path) => load_dump(path, options.node_oracle),
+        None => TargetState::generate(&spec),
+    };
+    let target = match target {
         Ok(target) => target,
         Err(reason) => {
             return Outcome {
@@ -174,11 +180,13 @@ pub fn run_with(
                 peers: Vec::new(),
                 trace: 0,
                 wall: started.elapsed(),
+                setup: started.elapsed(),
             };
         }
     };
     let variant = if behaviours.contains(&Behaviour::WrongRoot) { target.variant().ok() } else { None };
     let mut sim = Sim::new(config, options, &target, variant.as_ref(), &behaviours, started);
+    let setup = started.elapsed();
     let result = sim.run(&mut observe);
     Outcome {
         config: config.clone(),
@@ -186,6 +194,7 @@ pub fn run_with(
         peers: sim.peers.iter().map(|slot| (slot.peer.behaviour, slot.peer.stats.clone())).collect(),
         trace: sim.trace,
         wall: started.elapsed(),
+        setup,
     }
 }
 
@@ -626,6 +635,14 @@ impl<'a> Sim<'a> {
     fn mix(&mut self, bytes: &[u8]) {
         self.trace = fnv(self.trace, bytes);
     }
+}
+
+/// The state held by a geth state dump.
+fn load_dump(path: &str, node_oracle: bool) -> Result<TargetState, String> {
+    let json = std::fs::read_to_string(path).map_err(|error| format!("reading {path}: {error}"))?;
+    let dump = snap_core::dump::StateDump::from_geth_dump(&json)
+        .map_err(|error| format!("parsing {path}: {error}"))?;
+    TargetState::from_state(InMemoryState::from_dump(&dump), node_oracle)
 }
 
 fn next_crash_step(rng: &mut SimRng, now: u64, every: u64) -> u64 {
