@@ -19,13 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // A dump has `accounts`; a genesis file has `alloc`.
-    let parsed = if text.contains("\"accounts\"") {
-        StateDump::from_geth_dump(&text)
-    } else {
-        StateDump::from_genesis(&text)
-    };
-    let dump = match parsed {
+    let dump = match StateDump::from_json(&text) {
         Ok(dump) => dump,
         Err(error) => {
             eprintln!("cannot parse {path}: {error}");

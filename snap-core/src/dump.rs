@@ -122,14 +122,27 @@ impl StateDump {
         Self::from_account_map(alloc)
     }
 
+    /// Parses either form: a document with `accounts` is a geth dump, anything else is read as
+    /// a genesis file (or bare `alloc` object).
+    pub fn from_json(json: &str) -> Result<Self, DumpError> {
+        let document: Value = serde_json::from_str(json)?;
+        match document.get("accounts").and_then(Value::as_object) {
+            Some(accounts) => Self::from_account_map(accounts),
+            None => Self::from_genesis(json),
+        }
+    }
+
     fn from_account_map(map: &Map<String, Value>) -> Result<Self, DumpError> {
         let mut accounts = BTreeMap::new();
         for (name, entry) in map {
             let account = parse_account(name, entry)?;
-            let key = keccak256(account.address);
-            if accounts.insert(key, account).is_some() {
-                let address = accounts[&key].address;
-                return Err(DumpError::DuplicateAddress(address));
+            match accounts.entry(keccak256(account.address)) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    return Err(DumpError::DuplicateAddress(account.address));
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(account);
+                }
             }
         }
         Ok(Self { accounts })
@@ -343,6 +356,19 @@ mod tests {
         }
         assert_eq!(dump.state_root(), hb.root());
         assert_eq!(alloy_rlp::encode(a.trie_account()), a.account_leaf());
+    }
+
+    #[test]
+    fn from_json_detects_the_form() {
+        let dump = r#"{"accounts": {"0x00000000000000000000000000000000000000aa": {"nonce": 3}}}"#;
+        let genesis =
+            r#"{"alloc": {"00000000000000000000000000000000000000aa": {"nonce": "0x3"}}}"#;
+        assert_eq!(StateDump::from_json(dump).unwrap(), StateDump::from_geth_dump(dump).unwrap());
+        assert_eq!(
+            StateDump::from_json(genesis).unwrap(),
+            StateDump::from_genesis(genesis).unwrap()
+        );
+        assert_eq!(StateDump::from_json(dump).unwrap(), StateDump::from_json(genesis).unwrap());
     }
 
     #[test]

@@ -129,7 +129,8 @@ impl AccountTask {
                     &mut self.generator,
                     TrieGenerator::new(B256::ZERO, self.last),
                 );
-                let (changes, _) = generator.finish(self.last == HashRange::FULL.last);
+                // The whole range up to `last` is covered: its right-edge nodes are final too.
+                let (changes, _) = generator.finish_through(self.last);
                 batch.nodes.writes.extend(changes.writes);
                 batch.nodes.deletes.extend(changes.deletes);
                 return written;
@@ -139,11 +140,6 @@ impl AccountTask {
         batch.nodes.writes.extend(changes.writes);
         batch.nodes.deletes.extend(changes.deletes);
         written
-    }
-
-    /// The held accounts, for progress reporting.
-    pub(crate) fn held_len(&self) -> usize {
-        self.held.as_ref().map_or(0, |(held, _)| held.len())
     }
 }
 

@@ -186,7 +186,10 @@ mod tests {
             queue.clone().deliver(&batch, vec![blob_b.clone(), blob_a.clone()]),
             Err(Misbehaviour::UnrequestedCode)
         );
-        assert_eq!(queue.clone().deliver(&batch, vec![code(9).1]), Err(Misbehaviour::UnrequestedCode));
+        assert_eq!(
+            queue.clone().deliver(&batch, vec![code(9).1]),
+            Err(Misbehaviour::UnrequestedCode)
+        );
         assert!(matches!(
             queue.deliver(&batch, vec![blob_a.clone(), blob_b, blob_a]),
             Err(Misbehaviour::TooManyItems { got: 3, requested: 2 })

@@ -107,7 +107,11 @@ impl Syncer {
             ),
             expired: BTreeMap::new(),
             accounts: record.account_tasks.iter().map(|cursor| AccountTask::new(*cursor)).collect(),
-            storage: Storage::resume(storage_config, &record.storage_tasks, &record.storage_completed),
+            storage: Storage::resume(
+                storage_config,
+                &record.storage_tasks,
+                &record.storage_completed,
+            ),
             codes: CodeQueue::new(config.known_code_cache),
             batch: WriteBatch::default(),
             batch_started: None,
@@ -477,7 +481,9 @@ impl Syncer {
         }
         self.now = self.now.max(now);
         self.peers.tune(now);
-        if self.phase == Phase::Ranges && self.unacknowledged.len() < self.config.max_unacknowledged_batches {
+        if self.phase == Phase::Ranges
+            && self.unacknowledged.len() < self.config.max_unacknowledged_batches
+        {
             self.assign(now);
         }
         self.note_batch(now);
@@ -593,13 +599,16 @@ impl Syncer {
                 break;
             };
             self.accounts[index].in_flight = true;
-            self.send(peer, SnapMessage::GetAccountRange(GetAccountRange {
-                request_id,
-                root,
-                origin,
-                limit,
-                response_bytes: bytes,
-            }));
+            self.send(
+                peer,
+                SnapMessage::GetAccountRange(GetAccountRange {
+                    request_id,
+                    root,
+                    origin,
+                    limit,
+                    response_bytes: bytes,
+                }),
+            );
         }
         // Storage: chunks of large contracts first, then batches of small ones.
         while let Some(peer) = self.pick(RequestKind::StorageRanges, now) {
@@ -615,7 +624,8 @@ impl Syncer {
                 };
                 (Work::Chunk(chunk), message)
             } else if self.storage.has_small_work() {
-                let count = (bytes / 1024).clamp(1, self.config.max_storage_accounts_per_request as u64);
+                let count =
+                    (bytes / 1024).clamp(1, self.config.max_storage_accounts_per_request as u64);
                 let jobs = self.storage.take_small(count as usize);
                 let message = GetStorageRanges {
                     request_id: 0,
@@ -631,10 +641,10 @@ impl Syncer {
             };
             match self.requests.insert(peer, RequestKind::StorageRanges, now, timeout, work) {
                 Ok(request_id) => {
-                    self.send(peer, SnapMessage::GetStorageRanges(GetStorageRanges {
-                        request_id,
-                        ..message
-                    }));
+                    self.send(
+                        peer,
+                        SnapMessage::GetStorageRanges(GetStorageRanges { request_id, ..message }),
+                    );
                 }
                 Err(work) => {
                     self.give_back(work);
@@ -645,17 +655,26 @@ impl Syncer {
         // Bytecodes.
         while self.codes.has_wanted() {
             let Some(peer) = self.pick(RequestKind::ByteCodes, now) else { break };
-            let count = self
-                .peers
-                .capacity(peer, RequestKind::ByteCodes)
-                .clamp(1, self.config.max_codes_per_request as u64) as usize;
+            let count =
+                self.peers
+                    .capacity(peer, RequestKind::ByteCodes)
+                    .clamp(1, self.config.max_codes_per_request as u64) as usize;
             let hashes = self.codes.take_batch(count);
-            match self.requests.insert(peer, RequestKind::ByteCodes, now, timeout, Work::Codes(hashes.clone())) {
-                Ok(request_id) => self.send(peer, SnapMessage::GetByteCodes(GetByteCodes {
-                    request_id,
-                    hashes,
-                    response_bytes: self.config.max_request_bytes,
-                })),
+            match self.requests.insert(
+                peer,
+                RequestKind::ByteCodes,
+                now,
+                timeout,
+                Work::Codes(hashes.clone()),
+            ) {
+                Ok(request_id) => self.send(
+                    peer,
+                    SnapMessage::GetByteCodes(GetByteCodes {
+                        request_id,
+                        hashes,
+                        response_bytes: self.config.max_request_bytes,
+                    }),
+                ),
                 Err(work) => {
                     self.give_back(work);
                     break;
@@ -674,9 +693,10 @@ impl Syncer {
     }
 
     fn range_bytes(&self, peer: PeerId, kind: RequestKind) -> u64 {
-        self.peers
-            .capacity(peer, kind)
-            .clamp(self.config.min_request_bytes, self.config.max_request_bytes.max(self.config.min_request_bytes))
+        self.peers.capacity(peer, kind).clamp(
+            self.config.min_request_bytes,
+            self.config.max_request_bytes.max(self.config.min_request_bytes),
+        )
     }
 
     fn send(&mut self, peer: PeerId, message: SnapMessage) {

@@ -24,8 +24,8 @@ pub use config::SyncConfig;
 pub use contract::{BatchId, Input, Misbehaviour, Output, Phase, SyncEvent, WriteBatch};
 pub use machine::Syncer;
 pub use progress::{
-    Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor, StorageTaskRecord,
-    Target,
+    Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
+    StorageTaskRecord, Target,
 };
 pub use range::{HashRange, estimate_remaining, next_hash, plan_chunks};
 pub use rates::{RateConfig, RateTracker, RequestKind};

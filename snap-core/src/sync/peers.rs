@@ -77,13 +77,6 @@ impl Peers {
         }
     }
 
-    /// Forgets every unavailability mark (the target changed).
-    pub(crate) fn clear_unavailable(&mut self) {
-        for state in self.peers.values_mut() {
-            state.unavailable_until = [None; 5];
-        }
-    }
-
     /// The earliest time an unavailability mark expires, for the machine's timer.
     pub(crate) fn next_mark_expiry(&self, now: Instant) -> Option<Instant> {
         self.peers
@@ -133,7 +126,13 @@ impl Peers {
     }
 
     /// Records a delivery (or a failure, with zero items).
-    pub(crate) fn record(&mut self, peer: PeerId, kind: RequestKind, elapsed: Duration, items: u64) {
+    pub(crate) fn record(
+        &mut self,
+        peer: PeerId,
+        kind: RequestKind,
+        elapsed: Duration,
+        items: u64,
+    ) {
         self.rates.update(&peer, kind, elapsed, items);
     }
 

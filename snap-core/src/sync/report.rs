@@ -100,7 +100,8 @@ mod tests {
         let mut meter = ProgressMeter::new(start, 0.0);
         let first = meter.measure(start, Counters::default(), 0.0);
         assert_eq!(first.eta, None, "nothing done: no estimate");
-        let counters = Counters { accounts: 1000, slots: 5000, account_bytes: 100_000, ..Counters::default() };
+        let counters =
+            Counters { accounts: 1000, slots: 5000, account_bytes: 100_000, ..Counters::default() };
         let rates = meter.measure(start + Duration::from_secs(10), counters, 0.25);
         assert_eq!(rates.accounts_per_second, 100.0);
         assert_eq!(rates.slots_per_second, 500.0);

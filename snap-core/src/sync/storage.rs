@@ -287,8 +287,8 @@ impl Storage {
         chunk.in_flight = false;
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
         let mut pushed_any = false;
-        let from = chunk.next;
-        for slot in list.iter().filter(|slot| slot.hash >= from) {
+        let start = chunk.next;
+        for slot in list.iter().filter(|slot| slot.hash >= start) {
             if slot.hash > chunk.last {
                 more = false;
                 break;
@@ -326,8 +326,7 @@ impl Storage {
             .position(|chunk| chunk.last == request.limit)
             .expect("chunk found above");
         let chunk = large.chunks.remove(position);
-        let complete = chunk.last == HashRange::FULL.last;
-        let (changes, _) = chunk.generator.finish(complete);
+        let (changes, _) = chunk.generator.finish_through(chunk.last);
         batch.nodes.writes.extend(changes.writes);
         batch.nodes.deletes.extend(changes.deletes);
         if !large.chunks.is_empty() {

@@ -17,6 +17,11 @@ pub struct Limits {
     /// Most items accepted in any single list of a message. Default: 10 Mi, the number of
     /// one-byte items (the smallest RLP item) that fit in a 10 MiB message, so the default never
     /// rejects a message the size limit accepts; lower it to bound item counts harder.
+    ///
+    /// Decoded memory is at most a small multiple of the message size either way: a list is
+    /// reserved for no more items than its payload can hold at each item's minimal wire size,
+    /// the worst case being one-byte items (empty codes, nodes or slot lists) that decode to
+    /// 24-32 bytes each.
     pub max_list_items: usize,
 }
 

@@ -171,7 +171,7 @@ impl TrieGenerator {
         }
         self.previous = Some(key);
         self.last_in_segment = Some(key);
-        self.builder.push(Nibbles::unpack(key), value.to_vec(), &mut self.reported);
+        self.builder.push(Nibbles::unpack(key), value, &mut self.reported);
         self.record_reported(None);
         Ok(())
     }
@@ -228,20 +228,7 @@ impl TrieGenerator {
     }
 
     fn finish_segment(mut self, covered_to: Option<B256>) -> (NodeChanges, Option<B256>) {
-        // A forgotten key moves the segment start past zero, so a zero start means nothing was
-        // forgotten.
-        let whole_space =
-            self.segment_start.is_zeroes() && covered_to == Some(B256::repeat_byte(0xff));
-        let root = if self.exhausted {
-            None
-        } else if whole_space && self.builder.is_empty() {
-            // An empty trie: nothing may be stored at its root path.
-            self.deletes.insert(Nibbles::new());
-            Some(EMPTY_ROOT_HASH)
-        } else {
-            let root = self.close_segment(covered_to);
-            root.filter(|_| whole_space)
-        };
+        let root = if self.exhausted { None } else { self.close_segment(covered_to) };
         (self.take_changes(), root)
     }
 
@@ -270,8 +257,8 @@ impl TrieGenerator {
     }
 
     /// Closes the current segment as covered up to `covered_to` (or its last pushed key, if
-    /// later or if `None`), reporting its remaining nodes. Returns the root hash of the
-    /// segment's own trie, if it had leaves.
+    /// later or if `None`), reporting its remaining nodes. Returns the trie's root hash if the
+    /// segment covered the whole key space.
     fn close_segment(&mut self, covered_to: Option<B256>) -> Option<B256> {
         let last = self.last_in_segment.take();
         // A claimed end before the segment's start covers nothing (and must not clear paths a
@@ -291,7 +278,19 @@ impl TrieGenerator {
         let right_cut = cut(&end, 0xf);
         self.deletes.extend((0..right_cut).map(|len| end.slice(..len)));
         self.record_reported(Some((&end, right_cut)));
-        root.map(|node| node.as_hash().unwrap_or_else(|| keccak256(node.as_slice())))
+        // A forgotten key moves the segment start past zero, so a zero start also means
+        // nothing was forgotten.
+        if self.left_cut != 0 || right_cut != 0 {
+            return None;
+        }
+        match root {
+            Some(node) => Some(node.as_hash().unwrap_or_else(|| keccak256(node.as_slice()))),
+            None => {
+                // An empty trie: nothing may be stored at its root path.
+                self.deletes.insert(Nibbles::new());
+                Some(EMPTY_ROOT_HASH)
+            }
+        }
     }
 
     /// Turns reported nodes into writes and deletes. `right` is the covered range's end and its

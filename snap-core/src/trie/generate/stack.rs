@@ -59,31 +59,31 @@ struct OpenBranch {
 #[derive(Debug, Default)]
 pub(super) struct StackBuilder {
     open: Vec<OpenBranch>,
-    held: Option<(Nibbles, Vec<u8>)>,
+    /// The last pushed key, whose leaf is not reported yet.
+    held_key: Option<Nibbles>,
+    /// The held leaf's value (the buffer is reused from leaf to leaf).
+    held_value: Vec<u8>,
 }
 
 impl StackBuilder {
-    /// Whether no leaf has been pushed since the last `finish`.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_none()
-    }
-
     /// Adds a leaf. `key` must be greater than every key pushed since the last `finish` and
     /// have 64 nibbles (the caller checks). Finished nodes are appended to `out`.
-    pub fn push(&mut self, key: Nibbles, value: Vec<u8>, out: &mut Vec<Reported>) {
-        if let Some((held_key, held_value)) = self.held.take() {
+    pub fn push(&mut self, key: Nibbles, value: &[u8], out: &mut Vec<Reported>) {
+        if let Some(held_key) = self.held_key.take() {
             let shared = held_key.common_prefix_length(&key);
-            self.close_above(&held_key, &held_value, shared, out);
+            self.close_above(&held_key, shared, out);
         }
-        self.held = Some((key, value));
+        self.held_key = Some(key);
+        self.held_value.clear();
+        self.held_value.extend_from_slice(value);
     }
 
     /// Closes everything, reporting every remaining node up to and including the root, and
     /// returns the root reference (`None` for no leaves). The builder is empty afterwards.
     pub fn finish(&mut self, out: &mut Vec<Reported>) -> Option<RlpNode> {
-        let (key, value) = self.held.take()?;
+        let key = self.held_key.take()?;
         // Close every branch down to depth 0; what remains is the topmost node.
-        let (node, depth) = self.close_to(&key, &value, None, out);
+        let (node, depth) = self.close_to(&key, None, out);
         if depth == 0 {
             return Some(node);
         }
@@ -93,8 +93,8 @@ impl StackBuilder {
 
     /// Reports the held leaf and closes every open branch deeper than `shared`, then makes sure
     /// a branch at depth `shared` is open and holds the closed subtree.
-    fn close_above(&mut self, key: &Nibbles, value: &[u8], shared: usize, out: &mut Vec<Reported>) {
-        let (node, depth) = self.close_to(key, value, Some(shared), out);
+    fn close_above(&mut self, key: &Nibbles, shared: usize, out: &mut Vec<Reported>) {
+        let (node, depth) = self.close_to(key, Some(shared), out);
         match self.open.last_mut() {
             Some(top) if top.depth == shared => attach(top, key, node, depth, out),
             _ => {
@@ -112,7 +112,6 @@ impl StackBuilder {
     fn close_to(
         &mut self,
         key: &Nibbles,
-        value: &[u8],
         floor: Option<usize>,
         out: &mut Vec<Reported>,
     ) -> (RlpNode, usize) {
@@ -122,7 +121,7 @@ impl StackBuilder {
             (open, next) => open.or(next),
         };
         let leaf_depth = parent_depth.map_or(0, |depth| depth + 1);
-        let mut node = report_leaf(key, leaf_depth, value, out);
+        let mut node = report_leaf(key, leaf_depth, &self.held_value, out);
         let mut depth = leaf_depth;
         while let Some(top) = self.open.last() {
             if floor.is_some_and(|floor| top.depth <= floor) {
@@ -157,8 +156,9 @@ fn attach(
 }
 
 fn report_leaf(key: &Nibbles, depth: usize, value: &[u8], out: &mut Vec<Reported>) -> RlpNode {
-    let mut encoded = Vec::new();
     let rest = key.slice(depth..);
+    // List and string headers (at most 9 bytes each) around the packed path and the value.
+    let mut encoded = Vec::with_capacity(rest.len() / 2 + value.len() + 24);
     let node = LeafNodeRef::new(&rest, value).rlp(&mut encoded);
     out.push(Reported { key: *key, depth, shape: NodeShape::Leaf, encoded });
     node
@@ -171,15 +171,16 @@ fn report_extension(
     child: &RlpNode,
     out: &mut Vec<Reported>,
 ) -> RlpNode {
-    let mut encoded = Vec::new();
     let shared = key.slice(depth..child_depth);
+    let mut encoded = Vec::with_capacity(shared.len() / 2 + child.len() + 16);
     let node = ExtensionNodeRef::new(&shared, child.as_slice()).rlp(&mut encoded);
     out.push(Reported { key: *key, depth, shape: NodeShape::Extension { child_depth }, encoded });
     node
 }
 
 fn report_branch(key: &Nibbles, branch: OpenBranch, out: &mut Vec<Reported>) -> RlpNode {
-    let mut encoded = Vec::new();
+    // Sixteen children of at most 33 bytes, the empty value and the list header.
+    let mut encoded = Vec::with_capacity(16 * 33 + 4);
     let node = BranchNodeRef::new(&branch.children, branch.mask).rlp(&mut encoded);
     out.push(Reported { key: *key, depth: branch.depth, shape: NodeShape::Branch, encoded });
     node

@@ -519,3 +519,17 @@ fn an_end_before_the_start_clears_nothing_left_of_the_chunk() {
     assert!(changes.deletes.iter().all(|key| key.path != path_one));
     assert!(changes.deletes.iter().all(|key| Nibbles::unpack(start).starts_with(&key.path)));
 }
+
+#[test]
+fn a_chunk_that_reached_the_maximum_key_knows_the_root_without_the_complete_flag() {
+    let leaves: Leaves = vec![(B256::repeat_byte(0x01), vec![1; 40]), (MAX_KEY, vec![2; 40])];
+    let mut generator = TrieGenerator::new(B256::ZERO, B256::ZERO);
+    for (key, value) in &leaves {
+        generator.push(*key, value).unwrap();
+    }
+    let (changes, root) = generator.finish(false);
+    let full = build_trie(&leaves);
+    assert_eq!(root, Some(full.root));
+    let written: BTreeMap<_, _> = changes.writes.into_iter().map(|(k, v)| (k.path, v)).collect();
+    assert_eq!(written, full.nodes);
+}

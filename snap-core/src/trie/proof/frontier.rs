@@ -13,8 +13,11 @@
 //! comparison authenticates everything: which leaves the range holds, and (from the right side)
 //! whether more exist after it.
 
-use alloy_primitives::B256;
-use alloy_trie::HashBuilder;
+use alloy_primitives::{B256, keccak256};
+use alloy_trie::{
+    HashBuilder,
+    nodes::{ExtensionNodeRef, RlpNode},
+};
 use nybbles::Nibbles;
 
 use super::{
@@ -71,11 +74,75 @@ impl<'p, 'r, V: AsRef<[u8]>> Frontier<'p, 'r, V> {
         })
     }
 
-    /// Walks from `root` and returns the rebuilt root and whether keys exist after the range.
-    pub(super) fn run(mut self, root: B256) -> Result<(B256, bool), ProofError> {
-        self.visit(ChildRef::Hash(root), Nibbles::new())?;
+    /// Walks from `root`. Returns the hash the rebuilt part of the trie has, the hash it must
+    /// have, and whether keys exist after the range.
+    ///
+    /// The part of the edge paths both edges share is not rebuilt: its nodes come from the
+    /// proof index, which authenticated them by their hashes, so their siblings are known to be
+    /// outside the range. Only the subtree of the deepest shared branch is rebuilt, and must
+    /// hash to the reference its authenticated parent holds. This saves re-hashing the large
+    /// branches near the root.
+    pub(super) fn run(mut self, root: B256) -> Result<(B256, B256, bool), ProofError> {
+        let (fork, fork_path, fork_hash) = self.shared_descent(root)?;
+        self.visit(fork, fork_path)?;
         self.add_range()?;
-        Ok((self.builder.root(), self.has_more))
+        let got = self.builder.root();
+        let expected = if fork_path.is_empty() {
+            fork_hash
+        } else {
+            // With every key below `fork_path`, the builder's root is an extension over the
+            // whole shared path pointing at the branch's hash.
+            let mut buf = Vec::with_capacity(72);
+            let child = RlpNode::word_rlp(&fork_hash);
+            let node = ExtensionNodeRef::new(&fork_path, &child).rlp(&mut buf);
+            node.as_hash().unwrap_or_else(|| keccak256(&buf))
+        };
+        Ok((got, expected, self.has_more))
+    }
+
+    /// Follows the path both edges share while it runs through hashed nodes, noting siblings
+    /// to its right. Returns the deepest hashed branch on it (or the root): its reference, path
+    /// and hash.
+    fn shared_descent(&mut self, root: B256) -> Result<(ChildRef<'p>, Nibbles, B256), ProofError> {
+        let mut fork = (ChildRef::Hash(root), Nibbles::new(), root);
+        let mut current = ChildRef::Hash(root);
+        let mut path = Nibbles::new();
+        while let ChildRef::Hash(hash) = current {
+            match self.proof.resolve(current)? {
+                Node::Branch(children) => {
+                    fork = (current, path, hash);
+                    let depth = path.len();
+                    if depth >= KEY_NIBBLES {
+                        break;
+                    }
+                    let nibble = self.origin.get_unchecked(depth);
+                    if nibble != self.last.get_unchecked(depth) {
+                        break;
+                    }
+                    let index = usize::from(nibble);
+                    if children.iter().skip(index + 1).any(Option::is_some) {
+                        self.has_more = true;
+                    }
+                    let Some(child) = children.get(index).copied().flatten() else { break };
+                    current = child;
+                    path.push_unchecked(nibble);
+                }
+                Node::Extension { key, child } => {
+                    if path.len() + key.len() >= KEY_NIBBLES {
+                        break;
+                    }
+                    let child_path = path.join(&key);
+                    if !self.origin.starts_with(&child_path) || !self.last.starts_with(&child_path)
+                    {
+                        break;
+                    }
+                    current = child;
+                    path = child_path;
+                }
+                Node::Leaf { .. } => break,
+            }
+        }
+        Ok(fork)
     }
 
     fn side(&self, path: &Nibbles) -> Side {

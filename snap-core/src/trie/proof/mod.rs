@@ -53,12 +53,14 @@ pub enum ProofError {
     /// The range is empty, but the proof shows leaves at or after the origin.
     #[error("empty range, but the trie holds entries at or after the origin")]
     MoreEntriesAvailable,
-    /// The root rebuilt from the range and the proof is not the expected root.
+    /// The root rebuilt from the range and the proof is not the expected root. (With a proof,
+    /// only the part below the path both edges share is rebuilt: `got` and `expected` are then
+    /// the hashes of that part.)
     #[error("root mismatch: got {got}, expected {expected}")]
     RootMismatch {
-        /// Root rebuilt from the range and the proof.
+        /// Root rebuilt from the range (and the proof).
         got: B256,
-        /// The expected root.
+        /// The root it should have.
         expected: B256,
     },
     /// A node needed on an edge path is not in the proof.
@@ -128,9 +130,9 @@ pub fn verify_range<V: AsRef<[u8]>>(
         return Err(ProofError::KeyBeforeOrigin);
     }
     let proof = ProofIndex::new(proof);
-    let (got, has_more) = Frontier::new(&proof, &origin, keys, values)?.run(root)?;
-    if got != root {
-        return Err(ProofError::RootMismatch { got, expected: root });
+    let (got, expected, has_more) = Frontier::new(&proof, &origin, keys, values)?.run(root)?;
+    if got != expected {
+        return Err(ProofError::RootMismatch { got, expected });
     }
     Ok(has_more)
 }
