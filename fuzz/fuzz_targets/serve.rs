@@ -13,7 +13,8 @@ use snap_core::{
     trie::proof::verify_range,
     wire::{
         AccountRange, GetAccountRange, GetBlockAccessLists, GetByteCodes, GetStorageRanges,
-        GetTrieNodes, SnapMessage, StorageRanges, TrieNodePathSet,
+        GetTrieNodes, Limits, MessageId, SnapMessage, SnapVersion, StorageRanges,
+        TrieNodePathSet,
     },
 };
 
@@ -113,14 +114,16 @@ enum Request {
     Nodes { wrong_root: bool, paths: Vec<Vec<Vec<u8>>>, bytes: u32 },
     AccessLists { hashes: Vec<[u8; 32]>, bytes: u32 },
     Response(u8),
+    /// Raw bytes through the codec: whatever decodes is served.
+    Wire { snap2: bool, id: u8, bytes: Vec<u8> },
 }
 
 fn root(state: &InMemoryState, wrong: bool) -> B256 {
     if wrong { keccak256(state.root()) } else { state.root() }
 }
 
-fn build(request: &Request, state: &InMemoryState) -> SnapMessage {
-    match request {
+fn build(request: &Request, state: &InMemoryState) -> Option<SnapMessage> {
+    Some(match request {
         Request::Accounts { wrong_root, origin, limit, bytes } => {
             SnapMessage::GetAccountRange(GetAccountRange {
                 request_id: 1,
@@ -166,7 +169,11 @@ fn build(request: &Request, state: &InMemoryState) -> SnapMessage {
             1 => SnapMessage::StorageRanges(StorageRanges::default()),
             _ => SnapMessage::TrieNodes(Default::default()),
         },
-    }
+        Request::Wire { snap2, id, bytes } => {
+            let version = if *snap2 { SnapVersion::V2 } else { SnapVersion::V1 };
+            SnapMessage::decode(version, id % 10, bytes, &Limits::default()).ok()?
+        }
+    })
 }
 
 fn check_accounts(state: &InMemoryState, request: &GetAccountRange, reply: &AccountRange) {
@@ -218,9 +225,19 @@ fn check_storage(state: &InMemoryState, request: &GetStorageRanges, reply: &Stor
 
 fuzz_target!(|request: Request| {
     let state = state();
-    let message = build(&request, state);
+    let Some(message) = build(&request, state) else { return };
     let limits = ServeLimits::default();
-    match (serve(&message, state, &std::collections::BTreeMap::new(), &limits), &message) {
+    let reply = serve(&message, state, &std::collections::BTreeMap::new(), &limits);
+    if std::env::var_os("SERVE_FUZZ_DEBUG").is_some() {
+        eprintln!("request {request:?}\nreply {reply:?}");
+    }
+    if let Ok(reply) = &reply {
+        // Every reply goes through our own decoder unchanged (snap/1 carries all but BALs).
+        let version = if reply.id() == MessageId::BlockAccessLists { SnapVersion::V2 } else { SnapVersion::V1 };
+        let decoded = SnapMessage::decode(version, reply.id() as u8, &reply.to_vec(), &Limits::default());
+        assert_eq!(decoded.as_ref(), Ok(reply), "the reply round-trips through the codec");
+    }
+    match (reply, &message) {
         (Ok(SnapMessage::AccountRange(reply)), SnapMessage::GetAccountRange(request)) => {
             check_accounts(state, request, &reply);
         }
