@@ -6,22 +6,25 @@
 //! exactly the leaves the trie holds between the origin and the last key, and tells whether the
 //! trie holds more leaves after them. Its semantics follow go-ethereum's `VerifyRangeProof`.
 //!
-//! How: the edge paths are resolved from the proof, every subtree beside them is kept as its
-//! hash (or, when embedded, as its leaves), the range's leaves are put in between, and the
-//! root is recomputed with `alloy_trie::HashBuilder` (see `frontier`).
+//! How: the proof nodes are indexed by hash, which authenticates every node reached from the
+//! root. The walk follows the two edge paths; subtrees left of the origin are skipped, subtrees
+//! right of the last key mean "more", and each subtree in between is rebuilt from the range's
+//! leaves with `alloy_trie::HashBuilder` and compared with its reference (see `walk`). Every
+//! proof node and every range leaf is hashed once; nothing above the range's subtrees is
+//! rebuilt. With no proof, the whole trie is rebuilt with one `HashBuilder`.
 
 mod edge;
-mod frontier;
 mod index;
 mod node;
 #[cfg(test)]
 mod tests;
+mod walk;
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder};
 use nybbles::Nibbles;
 
-use self::{frontier::Frontier, index::ProofIndex};
+use self::{index::ProofIndex, walk::RangeWalk};
 
 /// Why a range of leaves was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,9 +56,9 @@ pub enum ProofError {
     /// The range is empty, but the proof shows leaves at or after the origin.
     #[error("empty range, but the trie holds entries at or after the origin")]
     MoreEntriesAvailable,
-    /// The root rebuilt from the range and the proof is not the expected root. (With a proof,
-    /// only the part below the path both edges share is rebuilt: `got` and `expected` are then
-    /// the hashes of that part.)
+    /// The root rebuilt from the range is not the expected root. (With a proof, subtrees within
+    /// the range are rebuilt one by one: `got` and `expected` are then the hashes of one such
+    /// subtree.)
     #[error("root mismatch: got {got}, expected {expected}")]
     RootMismatch {
         /// Root rebuilt from the range (and the proof).
@@ -88,10 +91,10 @@ pub enum ProofError {
         /// Length in nibbles of the offending path.
         len: usize,
     },
-    /// The proof nodes do not form one trie around the range (e.g. an edge node whose
-    /// subtrees overlap the range's leaves).
-    #[error("proof nodes inconsistent with the range")]
-    InconsistentProof,
+    /// The leaves are not the trie's leaves between the origin and the last key: one is
+    /// missing, or one is not in the trie, or a leaf the proof shows within the range differs.
+    #[error("range does not match the trie between the origin and the last key")]
+    RangeMismatch,
 }
 
 /// Verifies that `keys`/`values` are exactly the leaves of the trie with root `root` from
@@ -117,7 +120,7 @@ pub fn verify_range<V: AsRef<[u8]>>(
     if proof.is_empty() {
         return verify_whole_trie(root, keys, values);
     }
-    let Some(first) = keys.first() else {
+    let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         if root == EMPTY_ROOT_HASH {
             // Nothing exists anywhere, so nothing exists at or after the origin.
             return Ok(false);
@@ -130,11 +133,7 @@ pub fn verify_range<V: AsRef<[u8]>>(
         return Err(ProofError::KeyBeforeOrigin);
     }
     let proof = ProofIndex::new(proof);
-    let (got, expected, has_more) = Frontier::new(&proof, &origin, keys, values)?.run(root)?;
-    if got != expected {
-        return Err(ProofError::RootMismatch { got, expected });
-    }
-    Ok(has_more)
+    RangeWalk::new(&proof, &origin, last, keys, values).run(root)
 }
 
 /// The checks on the leaves themselves, before anything reaches a `HashBuilder`.

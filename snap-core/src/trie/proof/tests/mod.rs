@@ -5,6 +5,8 @@
 //! verifier against tries and proofs built independently, under random ranges and corruptions.
 
 mod differential;
+mod hivechain;
+mod hostile;
 mod scenarios;
 
 use alloy_primitives::{B256, Bytes};

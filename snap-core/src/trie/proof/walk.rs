@@ -1,0 +1,231 @@
+//! Checking a range against the two edge paths of a proof, hashing every node only once.
+//!
+//! The walk descends from the root along the origin's path and the last key's path, in key
+//! order, resolving nodes from the proof index (which authenticates each one as the preimage of
+//! its parent's reference). Every child hanging off those paths is classified by its path:
+//!
+//! - strictly left of the origin: skipped (its keys are all before the range);
+//! - strictly right of the last key: it proves that more keys exist after the range;
+//! - on one of the edge paths: walked into;
+//! - in between (inside the range): the next range leaves with that prefix must rebuild it
+//!   exactly: their subtree, computed by `alloy_trie::HashBuilder` over the key suffixes below
+//!   the child's path, must equal the child reference the authenticated parent holds.
+//!
+//! A leaf met on an edge path and lying within the range must be the next range leaf. Every
+//! range leaf must be used up by the end. So the range is exactly the trie's leaves from the
+//! origin to the last key, and only the range's own subtrees are hashed (the edge nodes are
+//! hashed once, by the index, and never rebuilt).
+
+use alloy_primitives::{B256, keccak256};
+use alloy_trie::{HashBuilder, nodes::LeafNodeRef};
+use nybbles::Nibbles;
+
+use super::{
+    ProofError,
+    index::ProofIndex,
+    node::{ChildRef, KEY_NIBBLES, Node},
+};
+
+/// Where a subtree sits relative to the verified range `[origin, last]`.
+enum Side {
+    /// Every key below it is less than the origin.
+    Left,
+    /// Its path is a prefix of the origin or of the last key.
+    OnEdge,
+    /// Every key below it lies within the range.
+    Inside,
+    /// Every key below it is greater than the last key.
+    Right,
+}
+
+/// One range check.
+pub(super) struct RangeWalk<'p, 'r, V> {
+    proof: &'r ProofIndex<'p>,
+    origin: Nibbles,
+    last: Nibbles,
+    keys: &'r [B256],
+    values: &'r [V],
+    /// Index of the first range leaf not yet matched against the trie.
+    next: usize,
+    has_more: bool,
+    buf: Vec<u8>,
+}
+
+impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
+    /// Prepares a check of the validated range `keys`/`values` from `origin` to `last` (the
+    /// last key).
+    pub(super) fn new(
+        proof: &'r ProofIndex<'p>,
+        origin: &B256,
+        last: &B256,
+        keys: &'r [B256],
+        values: &'r [V],
+    ) -> Self {
+        Self {
+            proof,
+            origin: Nibbles::unpack_array(origin.as_ref()),
+            last: Nibbles::unpack_array(last.as_ref()),
+            keys,
+            values,
+            next: 0,
+            has_more: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Checks the range against the trie with root `root`; returns whether keys exist after it.
+    pub(super) fn run(mut self, root: B256) -> Result<bool, ProofError> {
+        self.visit(ChildRef::Hash(root), Nibbles::new(), false)?;
+        if self.next != self.keys.len() {
+            return Err(ProofError::RangeMismatch);
+        }
+        Ok(self.has_more)
+    }
+
+    fn side(&self, path: &Nibbles) -> Side {
+        if self.origin.starts_with(path) || self.last.starts_with(path) {
+            Side::OnEdge
+        } else if *path < self.origin {
+            Side::Left
+        } else if *path > self.last {
+            Side::Right
+        } else {
+            Side::Inside
+        }
+    }
+
+    /// Handles the child `child` at `path`. `of_extension` tells that its parent is an
+    /// extension, so that it must be a branch.
+    fn child(
+        &mut self,
+        child: ChildRef<'p>,
+        path: Nibbles,
+        of_extension: bool,
+    ) -> Result<(), ProofError> {
+        match self.side(&path) {
+            Side::Left => Ok(()),
+            Side::Right => {
+                self.has_more = true;
+                Ok(())
+            }
+            Side::OnEdge => self.visit(child, path, of_extension),
+            Side::Inside => self.rebuild(child, &path, of_extension),
+        }
+    }
+
+    /// Walks into the node `child` at `path`, a prefix of an edge path.
+    fn visit(
+        &mut self,
+        child: ChildRef<'p>,
+        path: Nibbles,
+        of_extension: bool,
+    ) -> Result<(), ProofError> {
+        let node = self.proof.resolve(child)?;
+        if of_extension && !matches!(node, Node::Branch(_)) {
+            return Err(ProofError::MalformedNode("extension child is not a branch"));
+        }
+        match node {
+            Node::Branch(children) => {
+                if path.len() >= KEY_NIBBLES {
+                    return Err(ProofError::InvalidPathLength { len: path.len() + 1 });
+                }
+                for (nibble, child) in (0u8..).zip(children) {
+                    if let Some(child) = child {
+                        let mut child_path = path;
+                        child_path.push_unchecked(nibble);
+                        self.child(child, child_path, false)?;
+                    }
+                }
+                Ok(())
+            }
+            Node::Extension { key, child } => {
+                let len = path.len() + key.len();
+                if len >= KEY_NIBBLES {
+                    return Err(ProofError::InvalidPathLength { len: len + 1 });
+                }
+                self.child(child, path.join(&key), true)
+            }
+            Node::Leaf { key, value } => {
+                let len = path.len() + key.len();
+                if len != KEY_NIBBLES {
+                    return Err(ProofError::InvalidPathLength { len });
+                }
+                let full = path.join(&key);
+                if full < self.origin {
+                    Ok(())
+                } else if full > self.last {
+                    self.has_more = true;
+                    Ok(())
+                } else {
+                    // A leaf within the range: it must be the next range leaf.
+                    let at = self.next;
+                    match (self.keys.get(at), self.values.get(at)) {
+                        (Some(k), Some(v))
+                            if Nibbles::unpack_array(k.as_ref()) == full && v.as_ref() == value =>
+                        {
+                            self.next += 1;
+                            Ok(())
+                        }
+                        _ => Err(ProofError::RangeMismatch),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The subtree `child` at `path` lies within the range: the next range leaves under `path`
+    /// must be exactly its leaves. Below an extension it must be a branch: leaves diverging
+    /// right at `path`.
+    fn rebuild(
+        &mut self,
+        child: ChildRef<'p>,
+        path: &Nibbles,
+        of_extension: bool,
+    ) -> Result<(), ProofError> {
+        let start = self.next;
+        let count = self.keys[start..]
+            .iter()
+            .take_while(|key| Nibbles::unpack_array(key.as_ref()).starts_with(path))
+            .count();
+        if count == 0 {
+            // The trie has leaves here that the range lacks.
+            return Err(ProofError::RangeMismatch);
+        }
+        self.next = start + count;
+        let depth = path.len();
+        let keys = &self.keys[start..start + count];
+        let values = &self.values[start..start + count];
+        if of_extension {
+            let nibble_at = |key: Option<&B256>| {
+                key.map(|key| Nibbles::unpack_array(key.as_ref()).get_unchecked(depth))
+            };
+            if count < 2 || nibble_at(keys.first()) == nibble_at(keys.last()) {
+                return Err(ProofError::RangeMismatch);
+            }
+        }
+        let got = if let ([key], [value]) = (keys, values) {
+            // One leaf: encode it directly (it may be embedded in the parent).
+            let suffix = Nibbles::unpack_array(key.as_ref()).slice(depth..);
+            self.buf.clear();
+            let node = LeafNodeRef::new(&suffix, value.as_ref()).rlp(&mut self.buf);
+            match (child, node.as_hash()) {
+                (ChildRef::Hash(expected), Some(got)) if got == expected => return Ok(()),
+                (ChildRef::Inline(expected), None) if expected == &node[..] => return Ok(()),
+                _ => keccak256(&node[..]),
+            }
+        } else {
+            // Several leaves: the subtree below `path` is the trie of their key suffixes.
+            let mut builder = HashBuilder::default();
+            for (key, value) in keys.iter().zip(values) {
+                let suffix = Nibbles::unpack_array(key.as_ref()).slice(depth..);
+                builder.add_leaf_unchecked(suffix, value.as_ref());
+            }
+            builder.root()
+        };
+        let expected = match child {
+            ChildRef::Hash(hash) => hash,
+            ChildRef::Inline(encoded) => keccak256(encoded),
+        };
+        if got == expected { Ok(()) } else { Err(ProofError::RootMismatch { got, expected }) }
+    }
+}
