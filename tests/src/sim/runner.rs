@@ -164,37 +164,76 @@ pub fn run_with(
 ) -> Outcome {
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
-    let mut spec = config.state_spec();
-    spec.node_oracle = options.node_oracle;
-    let behaviours = config.behaviours();
-    let target = match &config.state_dump {
-        Some(path) => load_dump(path, options.node_oracle),
-        None => TargetState::generate(&spec),
-    };
-    let target = match target {
-        Ok(target) => target,
-        Err(reason) => {
-            return Outcome {
-                config: config.clone(),
-                result: Err(reason),
-                peers: Vec::new(),
-                trace: 0,
-                wall: started.elapsed(),
-                setup: started.elapsed(),
-            };
+    match World::build(config, options) {
+        Ok(world) => {
+            let setup = started.elapsed();
+            let mut outcome = world.run(config, options, &mut observe);
+            outcome.setup = setup;
+            outcome.wall = started.elapsed();
+            outcome
         }
-    };
-    let variant = if behaviours.contains(&Behaviour::WrongRoot) { target.variant().ok() } else { None };
-    let mut sim = Sim::new(config, options, &target, variant.as_ref(), &behaviours, started);
-    let setup = started.elapsed();
-    let result = sim.run(&mut observe);
-    Outcome {
-        config: config.clone(),
-        result,
-        peers: sim.peers.iter().map(|slot| (slot.peer.behaviour, slot.peer.stats.clone())).collect(),
-        trace: sim.trace,
-        wall: started.elapsed(),
-        setup,
+        Err(reason) => Outcome {
+            config: config.clone(),
+            result: Err(reason),
+            peers: Vec::new(),
+            trace: 0,
+            wall: started.elapsed(),
+            setup: started.elapsed(),
+        },
+    }
+}
+
+/// The target state (and the other state wrong-root peers serve) of a configuration, built
+/// once and runnable many times.
+#[derive(Debug)]
+pub struct World {
+    target: TargetState,
+    variant: Option<InMemoryState>,
+}
+
+impl World {
+    /// Generates (or loads) the state `config` describes.
+    pub fn build(config: &SimConfig, options: RunOptions) -> Result<Self, String> {
+        let mut spec = config.state_spec();
+        spec.node_oracle = options.node_oracle;
+        let target = match &config.state_dump {
+            Some(path) => load_dump(path, options.node_oracle)?,
+            None => TargetState::generate(&spec)?,
+        };
+        let variant = if config.behaviours().contains(&Behaviour::WrongRoot) {
+            Some(target.variant()?)
+        } else {
+            None
+        };
+        Ok(Self { target, variant })
+    }
+
+    /// The target state.
+    pub const fn target(&self) -> &TargetState {
+        &self.target
+    }
+
+    /// Runs the sync of `config` (whose state this world must be) from scratch.
+    pub fn run(
+        &self,
+        config: &SimConfig,
+        options: RunOptions,
+        observe: &mut impl FnMut(Option<&Syncer>),
+    ) -> Outcome {
+        #[allow(clippy::disallowed_methods)]
+        let started = Instant::now();
+        let behaviours = config.behaviours();
+        let mut sim =
+            Sim::new(config, options, &self.target, self.variant.as_ref(), &behaviours, started);
+        let result = sim.run(observe);
+        Outcome {
+            config: config.clone(),
+            result,
+            peers: sim.peers.iter().map(|slot| (slot.peer.behaviour, slot.peer.stats.clone())).collect(),
+            trace: sim.trace,
+            wall: started.elapsed(),
+            setup: Duration::ZERO,
+        }
     }
 }
 
