@@ -96,16 +96,23 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
     config.store_delay = Duration::ZERO;
     let options = RunOptions { store: StoreMode::Discard, node_oracle: false };
     let mut baseline = None;
+    let mut run_peak = 0usize;
+    let mut wire_peak = 0usize;
     let mut syncer_peak = 0usize;
-    let outcome = run_with(config, options, |syncer| {
+    let outcome = run_with(config, options, |probe| {
         let live = LIVE.load(Ordering::Relaxed);
         // The first step: the target state and peers are built; everything after is the run.
         let base = *baseline.get_or_insert_with(|| {
             PEAK.store(live, Ordering::Relaxed);
             live
         });
-        if syncer.is_some() {
-            syncer_peak = syncer_peak.max(live.saturating_sub(base));
+        let run = live.saturating_sub(base);
+        // Wire bytes of messages in flight, counted twice (as bytes and, roughly, decoded).
+        let wire = probe.queue.held_bytes();
+        run_peak = run_peak.max(run);
+        wire_peak = wire_peak.max(wire);
+        if probe.syncer.is_some() {
+            syncer_peak = syncer_peak.max(run.saturating_sub(wire));
         }
     });
     print!("{}", outcome.render());
@@ -116,7 +123,7 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
         let sync = outcome.wall.saturating_sub(outcome.setup);
         let secs = sync.as_secs_f64().max(1e-9);
         println!(
-            "bench accounts={} slots={} codes={} setup_ms={} sync_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} peak_rss_mb={:.1}",
+            "bench accounts={} slots={} codes={} setup_ms={} sync_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} in_flight_peak_mb={:.1} syncer_peak_mb={:.1} peak_rss_mb={:.1}",
             summary.accounts,
             summary.slots,
             summary.codes,
@@ -126,6 +133,10 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
             mb(base),
             mb(peak),
             mb(peak.saturating_sub(base)),
+            mb(run_peak),
+            mb(wire_peak),
+            mb(run_peak),
+            mb(wire_peak),
             mb(syncer_peak),
             peak_rss_kb().unwrap_or(0) as f64 / 1024.0,
         );

@@ -17,6 +17,6 @@ pub use config::{Faults, SimConfig};
 pub use network::{Event, EventQueue, NetConfig};
 pub use peer::{Behaviour, Expectation, Peer, PeerStats, Reply};
 pub use rng::SimRng;
-pub use runner::{Outcome, RequestCounts, RunOptions, Summary, World, run, run_with};
+pub use runner::{Outcome, Probe, RequestCounts, RunOptions, Summary, World, run, run_with};
 pub use state::{StateSpec, TargetState};
 pub use store::{Store, StoreMode, Written};

@@ -142,6 +142,11 @@ impl EventQueue {
         self.events.is_empty()
     }
 
+    /// Bytes held by the pending events.
+    pub fn held_bytes(&self) -> usize {
+        self.events.values().map(Event::held_bytes).sum()
+    }
+
     /// Store batches waiting to be applied.
     pub fn pending_batches(&self) -> usize {
         self.events.values().filter(|event| matches!(event, Event::Apply(_))).count()

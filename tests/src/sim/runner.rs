@@ -135,6 +135,15 @@ impl Outcome {
     }
 }
 
+/// What an observer sees after every step.
+#[derive(Debug)]
+pub struct Probe<'a> {
+    /// The syncer, when one is alive.
+    pub syncer: Option<&'a Syncer>,
+    /// The events in flight (messages on the wire, batches being applied).
+    pub queue: &'a EventQueue,
+}
+
 /// Options that do not change what is simulated, only how it is measured.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
@@ -160,7 +169,7 @@ pub fn run(config: &SimConfig) -> Outcome {
 pub fn run_with(
     config: &SimConfig,
     options: RunOptions,
-    mut observe: impl FnMut(Option<&Syncer>),
+    mut observe: impl FnMut(&Probe<'_>),
 ) -> Outcome {
     #[allow(clippy::disallowed_methods)]
     let started = Instant::now();
@@ -218,7 +227,7 @@ impl World {
         &self,
         config: &SimConfig,
         options: RunOptions,
-        observe: &mut impl FnMut(Option<&Syncer>),
+        observe: &mut impl FnMut(&Probe<'_>),
     ) -> Outcome {
         #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
@@ -339,14 +348,14 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn run(&mut self, observe: &mut impl FnMut(Option<&Syncer>)) -> Result<Summary, String> {
+    fn run(&mut self, observe: &mut impl FnMut(&Probe<'_>)) -> Result<Summary, String> {
         for peer in 0..self.peers.len() {
             self.queue.push(Duration::ZERO, Event::Connect { peer });
         }
         while !self.done {
             self.step()?;
             self.check_invariants()?;
-            observe(self.syncer.as_ref());
+            observe(&Probe { syncer: self.syncer.as_ref(), queue: &self.queue });
             self.steps += 1;
             self.note_progress()?;
             if self.config.crash_every > 0
