@@ -107,7 +107,7 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
             live
         });
         let run = live.saturating_sub(base);
-        // Wire bytes of messages in flight, counted twice (as bytes and, roughly, decoded).
+        // Messages on the wire and batches on their way to the store.
         let wire = probe.queue.held_bytes();
         run_peak = run_peak.max(run);
         wire_peak = wire_peak.max(wire);
@@ -123,7 +123,7 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
         let sync = outcome.wall.saturating_sub(outcome.setup);
         let secs = sync.as_secs_f64().max(1e-9);
         println!(
-            "bench accounts={} slots={} codes={} setup_ms={} sync_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} in_flight_peak_mb={:.1} syncer_peak_mb={:.1} peak_rss_mb={:.1}",
+            "bench accounts={} slots={} codes={} setup_ms={} sync_ms={} items_per_sec={:.0} heap_baseline_mb={:.1} heap_peak_mb={:.1} run_peak_over_baseline_mb={:.1} sampled_run_peak_mb={:.1} queued_peak_mb={:.1} run_minus_queued_peak_mb={:.1} peak_rss_mb={:.1}",
             summary.accounts,
             summary.slots,
             summary.codes,
@@ -133,8 +133,6 @@ fn run_bench(config: &mut SimConfig, args: &[String]) -> ExitCode {
             mb(base),
             mb(peak),
             mb(peak.saturating_sub(base)),
-            mb(run_peak),
-            mb(wire_peak),
             mb(run_peak),
             mb(wire_peak),
             mb(syncer_peak),
