@@ -2,6 +2,8 @@
 //! (`SNAP_SIM_SEEDS` seeds, default 200, starting at `SNAP_SIM_FIRST_SEED`, default 0), and the
 //! determinism check: the same configuration gives the same report byte for byte.
 
+use std::time::Duration;
+
 use snap_sim::sim::{Faults, SimConfig, SimRng, run};
 
 /// The configuration of sweep seed `seed`: everything derived from it, and all of it on the
@@ -16,6 +18,8 @@ fn sweep_config(seed: u64) -> SimConfig {
     config.crash_every = *rng.pick(&[0, 0, 30, 100, 300]).unwrap_or(&0);
     config.boundary = rng.chance(0.2);
     config.uneven = rng.chance(0.2);
+    config.ttl_ms = *rng.pick(&[0, 0, 0, 2000, 5000]).unwrap_or(&0);
+    config.store_delay = Duration::from_millis(*rng.pick(&[0, 5, 100, 1000]).unwrap_or(&5));
     config.swarm = true;
     config
 }

@@ -93,6 +93,26 @@ impl Outcome {
     /// and last the `PASS`/`FAIL` line. Only the last line's `wall_ms` depends on the machine.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let net = self.config.network();
+        let sync = self.config.sync_config();
+        out.push_str(&format!(
+            "net latency_us={} jitter_us={} bandwidth={} loss={} store_delay_us={}\nsync tasks={} min_request_bytes={} max_request_bytes={} chunk_slots={} max_chunks={} codes_per_request={} requests_per_peer={} unacknowledged={} batch_bytes={} ttl_limit_ms={}\n",
+            net.latency.as_micros(),
+            net.jitter.as_micros(),
+            net.bandwidth,
+            net.loss,
+            self.config.store_delay.as_micros(),
+            sync.account_tasks,
+            sync.min_request_bytes,
+            sync.max_request_bytes,
+            sync.min_slots_per_chunk,
+            sync.max_storage_chunks,
+            sync.max_codes_per_request,
+            sync.max_requests_per_peer,
+            sync.max_unacknowledged_batches,
+            sync.batch_bytes,
+            sync.rates.ttl_limit.as_millis(),
+        ));
         for (index, (behaviour, stats)) in self.peers.iter().enumerate() {
             out.push_str(&format!(
                 "peer {index} {behaviour} requests={} replies={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
