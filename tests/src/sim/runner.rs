@@ -10,7 +10,10 @@ use std::{
 use alloy_primitives::B256;
 use snap_core::{
     serve::InMemoryState,
-    sync::{BatchId, Input, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target},
+    sync::{
+        BatchId, Counters, Input, Output, PeerId, Phase, ProgressReport, SyncConfig, SyncEvent,
+        Syncer, Target,
+    },
     wire::{Limits, SnapMessage},
 };
 
@@ -81,6 +84,10 @@ pub struct Summary {
     pub crashes: u64,
     /// Batches applied.
     pub batches: u64,
+    /// Progress events.
+    pub reports: u64,
+    /// Stall events.
+    pub stalls: u64,
 }
 
 impl Outcome {
@@ -128,10 +135,12 @@ impl Outcome {
         let seed = self.config.seed;
         match &self.result {
             Ok(s) => out.push_str(&format!(
-                "steps={} crashes={} batches={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} sim_ms={} wall_ms={}\n",
+                "steps={} crashes={} batches={} reports={} stalls={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} sim_ms={} wall_ms={}\n",
                 s.steps,
                 s.crashes,
                 s.batches,
+                s.reports,
+                s.stalls,
                 s.nodes,
                 s.kinds.accounts,
                 s.kinds.storage,
@@ -301,6 +310,11 @@ struct Sim<'a> {
     bytes: u64,
     done: bool,
     trace: u64,
+    /// The last progress report of this syncer incarnation (fraction, counters).
+    last_report: Option<(f64, Counters)>,
+    /// Progress events seen, and stall events.
+    reports: u64,
+    stalls: u64,
 }
 
 impl<'a> Sim<'a> {
@@ -365,6 +379,9 @@ impl<'a> Sim<'a> {
             bytes: 0,
             done: false,
             trace: 0xcbf2_9ce4_8422_2325,
+            last_report: None,
+            reports: 0,
+            stalls: 0,
         }
     }
 
@@ -401,6 +418,8 @@ impl<'a> Sim<'a> {
             steps: self.steps,
             crashes: self.crashes,
             batches: self.store.written.batches,
+            reports: self.reports,
+            stalls: self.stalls,
         })
     }
 
@@ -602,11 +621,60 @@ impl<'a> Sim<'a> {
                     if target.root != self.target.root() {
                         return Err(format!("done with root {}", target.root));
                     }
+                    self.check_final_counters(&counters)?;
                     self.mix(&counters.accounts.to_be_bytes());
                     self.done = true;
                 }
+                Output::Event(SyncEvent::Progress(report)) => {
+                    self.reports += 1;
+                    self.check_report(&report)?;
+                }
+                Output::Event(SyncEvent::Stalled { .. }) => self.stalls += 1,
                 Output::Event(_) => {}
             }
+        }
+        Ok(())
+    }
+
+    /// Progress reports are sane and never go backwards within one syncer's life.
+    fn check_report(&mut self, report: &ProgressReport) -> Result<(), String> {
+        let fraction = report.fraction_done;
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(format!("progress report fraction {fraction} out of range"));
+        }
+        let rates = [report.accounts_per_second, report.slots_per_second, report.bytes_per_second];
+        if rates.iter().any(|rate| !rate.is_finite() || *rate < 0.0) {
+            return Err(format!("progress report rates {rates:?}"));
+        }
+        if report.in_flight > self.sync_config.max_requests {
+            return Err(format!("progress report in_flight {}", report.in_flight));
+        }
+        if let Some((before, counters)) = self.last_report {
+            if fraction + 1e-12 < before || !counters_le(&counters, &report.counters) {
+                return Err(format!(
+                    "progress report went backwards: {before} {counters:?} -> {fraction} {:?}",
+                    report.counters
+                ));
+            }
+        }
+        self.last_report = Some((fraction, report.counters));
+        Ok(())
+    }
+
+    /// At the end the totals are exact: every account and slot written once; codes at least
+    /// once each (exactly once without crashes, since a restart forgets which were stored).
+    fn check_final_counters(&self, counters: &Counters) -> Result<(), String> {
+        let state = &self.target.state;
+        let exact = (counters.accounts, counters.slots);
+        let expected = (state.account_list().len() as u64, self.target.slot_count as u64);
+        let codes = state.codes().len() as u64;
+        let codes_ok =
+            if self.crashes == 0 { counters.codes == codes } else { counters.codes >= codes };
+        if exact != expected || !codes_ok {
+            return Err(format!(
+                "final counters (accounts, slots, codes) = ({}, {}, {}), target ({}, {}, {codes})",
+                counters.accounts, counters.slots, counters.codes, expected.0, expected.1
+            ));
         }
         Ok(())
     }
@@ -689,6 +757,7 @@ impl<'a> Sim<'a> {
             None => Syncer::new(self.sync_config.clone(), Target { root: self.target.root(), number: 1 }, now),
         };
         self.syncer = Some(syncer);
+        self.last_report = None;
         for (index, slot) in self.peers.iter_mut().enumerate() {
             slot.connected = false;
             slot.banned = false;
@@ -711,6 +780,17 @@ fn load_dump(path: &str, node_oracle: bool) -> Result<TargetState, String> {
     let dump = snap_core::dump::StateDump::from_geth_dump(&json)
         .map_err(|error| format!("parsing {path}: {error}"))?;
     TargetState::from_state(InMemoryState::from_dump(&dump), node_oracle)
+}
+
+fn counters_le(a: &Counters, b: &Counters) -> bool {
+    a.accounts <= b.accounts
+        && a.account_bytes <= b.account_bytes
+        && a.slots <= b.slots
+        && a.slot_bytes <= b.slot_bytes
+        && a.codes <= b.codes
+        && a.code_bytes <= b.code_bytes
+        && a.nodes <= b.nodes
+        && a.node_bytes <= b.node_bytes
 }
 
 fn next_crash_step(rng: &mut SimRng, now: u64, every: u64) -> u64 {
