@@ -351,3 +351,29 @@ fn sync_hivechain_head_state_under_faults_and_crashes() {
     assert_eq!((summary.accounts, summary.slots, summary.codes), (194, 2164, 65));
     assert!(summary.crashes > 0);
 }
+
+#[test]
+fn bit_flipping_peer() {
+    // Every reply of the second peer has one to three bits flipped: most no longer decode or
+    // verify; whatever still does must be exactly the target's data (checked on every write).
+    let outcome = faulty(34, Behaviour::BitFlip);
+    assert!(disconnected(stats(&outcome, Behaviour::BitFlip)));
+}
+
+#[test]
+fn slow_peers_are_timed_out_but_never_banned() {
+    // Only slow peers, answering 2 to 20 s late with an 8 s TTL limit: many requests time out
+    // and their answers arrive late; a late answer is dropped quietly, never punished.
+    let mut config = config(35, 3000, 30_000, 2, &[Behaviour::Slow, Behaviour::Slow]);
+    config.ttl_ms = 8000;
+    let (summary, outcome) = pass(&config);
+    assert!(summary.requests > summary.kinds.accounts + summary.kinds.storage + summary.codes);
+    assert!(outcome.peers.iter().all(|(_, stats)| !disconnected(stats)));
+}
+
+#[test]
+fn honest_runs_never_stall_and_report_progress() {
+    let (summary, _) = pass(&config(36, 2000, 20_000, 4, &[]));
+    assert_eq!(summary.stalls, 0);
+    assert!(summary.reports > 0);
+}

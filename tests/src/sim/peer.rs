@@ -60,6 +60,10 @@ pub enum Behaviour {
     Garbage,
     /// Answers with a message over the decode size limit.
     Huge,
+    /// Flips one to three random bits of every honest reply.
+    BitFlip,
+    /// Answers honestly, but 2 to 20 seconds late (often past the request's timeout).
+    Slow,
 }
 
 /// What the syncer may do to a peer with a behaviour.
@@ -76,7 +80,7 @@ pub enum Expectation {
 
 impl Behaviour {
     /// Every behaviour, honest first.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 23] = [
         Self::Honest,
         Self::Empty,
         Self::EmptyAccounts,
@@ -98,6 +102,8 @@ impl Behaviour {
         Self::Disconnect,
         Self::Garbage,
         Self::Huge,
+        Self::BitFlip,
+        Self::Slow,
     ];
 
     /// The behaviour's command-line name.
@@ -124,6 +130,8 @@ impl Behaviour {
             Self::Disconnect => "disconnect",
             Self::Garbage => "garbage",
             Self::Huge => "huge",
+            Self::BitFlip => "bit-flip",
+            Self::Slow => "slow",
         }
     }
 
@@ -139,12 +147,14 @@ impl Behaviour {
             | Self::Starving
             | Self::CappedCode
             | Self::ProofHappy
-            | Self::Disconnect => Expectation::NeverDisconnected,
+            | Self::Disconnect
+            | Self::Slow => Expectation::NeverDisconnected,
             Self::CorruptStorageProof
             | Self::NoProof
             | Self::WrongId
             | Self::BloatedProofGap
-            | Self::WrongRoot => Expectation::Either,
+            | Self::WrongRoot
+            | Self::BitFlip => Expectation::Either,
             Self::CorruptAccountProof
             | Self::CorruptCode
             | Self::Duplicate
@@ -280,7 +290,19 @@ impl Peer {
                 if behaviour == Behaviour::WrongId {
                     set_request_id(&mut reply, previous.unwrap_or(request_id ^ 1));
                 }
-                replies.push(self.encode(&reply));
+                let mut encoded = self.encode(&reply);
+                if let Reply::Message { bytes, delay, .. } = &mut encoded {
+                    if behaviour == Behaviour::BitFlip && !bytes.is_empty() {
+                        for _ in 0..self.rng.between(1, 3) {
+                            let bit = self.rng.below(bytes.len() as u64 * 8);
+                            bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+                        }
+                    }
+                    if behaviour == Behaviour::Slow {
+                        *delay = Duration::from_millis(self.rng.between(2_000, 20_000));
+                    }
+                }
+                replies.push(encoded);
                 if behaviour == Behaviour::Duplicate {
                     let mut again = self.encode(&reply);
                     if let Reply::Message { delay, .. } = &mut again {
