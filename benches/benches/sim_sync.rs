@@ -13,7 +13,7 @@ use snap_sim::sim::{NetConfig, RunOptions, SimConfig, StoreMode, World};
 fn sim_sync(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_sync");
     group.sample_size(10);
-    for (accounts, slots) in [(10_000usize, 100_000usize)] {
+    for (accounts, slots) in [(2_000usize, 20_000usize), (10_000, 100_000)] {
         let mut config = SimConfig::new(1, accounts, 16);
         config.slots = slots;
         config.net = NetConfig::INSTANT;

@@ -52,8 +52,16 @@ fn seed_sweep() {
             .map(|(_, stats)| stats.syncer_disconnects + stats.decode_disconnects)
             .sum::<u64>();
     }
-    eprintln!("{seeds} seeds from {first}: {} failed, {crashes} crashes survived, {disconnects} faulty peers dropped", failures.len());
-    assert!(failures.is_empty(), "{} of {seeds} seeds failed:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "{seeds} seeds from {first}: {} failed, {crashes} crashes survived, {disconnects} faulty peers dropped",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     if seeds >= 50 {
         // The sweep is meant to exercise crashes and bans; a sweep that never does is broken.
         assert!(crashes > 0 && disconnects > 0, "crashes={crashes} disconnects={disconnects}");
@@ -80,5 +88,9 @@ fn the_replay_command_replays() {
     let config = sweep_config(3);
     let args: Vec<String> = config.to_args();
     assert_eq!(SimConfig::parse(&args), Ok(config.clone()));
-    assert!(config.replay_command().starts_with("cargo run --release -p snap-sim --bin snap-sim -- --seed 3 "));
+    assert!(
+        config
+            .replay_command()
+            .starts_with("cargo run --release -p snap-sim --bin snap-sim -- --seed 3 ")
+    );
 }

@@ -11,7 +11,13 @@ use snap_sim::sim::{Behaviour, Faults, NetConfig, Outcome, PeerStats, SimConfig,
 
 /// A run over `accounts` accounts and `slots` slots with `peers` peers, the first ones taking
 /// `faults`.
-fn config(seed: u64, accounts: usize, slots: usize, peers: usize, faults: &[Behaviour]) -> SimConfig {
+fn config(
+    seed: u64,
+    accounts: usize,
+    slots: usize,
+    peers: usize,
+    faults: &[Behaviour],
+) -> SimConfig {
     let mut config = SimConfig::new(seed, accounts, peers);
     config.slots = slots;
     config.faults = Faults::List(faults.to_vec());
@@ -132,7 +138,8 @@ fn capped_peer() {
 #[test]
 fn code_corrupt_peer() {
     // geth: a capped-code peer and a corrupt-code peer, no other.
-    let (_, outcome) = pass(&config(11, 3000, 0, 2, &[Behaviour::CappedCode, Behaviour::CorruptCode]));
+    let (_, outcome) =
+        pass(&config(11, 3000, 0, 2, &[Behaviour::CappedCode, Behaviour::CorruptCode]));
     let corrupt = stats(&outcome, Behaviour::CorruptCode);
     assert!(disconnected(corrupt), "{corrupt:?}");
     assert!(corrupt.first_reason.as_deref().is_some_and(|r| r.contains("bytecode")));
@@ -330,7 +337,8 @@ fn lossy_slow_network() {
 
 #[test]
 fn sync_hivechain_head_state_under_faults_and_crashes() {
-    let Some(dir) = snap_sim::testdata::hivechain_dir("sync_hivechain_head_state_under_faults_and_crashes")
+    let Some(dir) =
+        snap_sim::testdata::hivechain_dir("sync_hivechain_head_state_under_faults_and_crashes")
     else {
         return;
     };

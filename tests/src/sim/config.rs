@@ -173,7 +173,10 @@ impl SimConfig {
             Faults::None => vec![Behaviour::Honest; peers],
             Faults::List(list) => {
                 let mut all = list.clone();
-                all.extend(std::iter::repeat_n(Behaviour::Honest, peers.saturating_sub(list.len())));
+                all.extend(std::iter::repeat_n(
+                    Behaviour::Honest,
+                    peers.saturating_sub(list.len()),
+                ));
                 all
             }
             Faults::All => {
@@ -205,10 +208,9 @@ impl SimConfig {
         match &self.faults {
             Faults::None => {}
             Faults::All => push("faults", "all".into()),
-            Faults::List(list) => push(
-                "faults",
-                list.iter().map(|b| b.name()).collect::<Vec<_>>().join(","),
-            ),
+            Faults::List(list) => {
+                push("faults", list.iter().map(|b| b.name()).collect::<Vec<_>>().join(","))
+            }
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
         let numbers: [(&str, u64, u64); 12] = [
@@ -222,7 +224,11 @@ impl SimConfig {
             ("ttl-ms", self.ttl_ms, defaults.ttl_ms),
             ("chunk-slots", self.chunk_slots, defaults.chunk_slots),
             ("batch-bytes", self.batch_bytes as u64, defaults.batch_bytes as u64),
-            ("store-delay-us", self.store_delay.as_micros() as u64, defaults.store_delay.as_micros() as u64),
+            (
+                "store-delay-us",
+                self.store_delay.as_micros() as u64,
+                defaults.store_delay.as_micros() as u64,
+            ),
             ("max-crashes", self.max_crashes, defaults.max_crashes),
         ];
         for (name, value, default) in numbers {
@@ -262,14 +268,16 @@ impl SimConfig {
         let mut slots = None;
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
-            let flag = arg.strip_prefix("--").ok_or_else(|| format!("unexpected argument {arg:?}"))?;
+            let flag =
+                arg.strip_prefix("--").ok_or_else(|| format!("unexpected argument {arg:?}"))?;
             match flag {
                 "boundary" => config.boundary = true,
                 "uneven" => config.uneven = true,
                 "swarm" => config.swarm = true,
                 _ => {
                     let value = iter.next().ok_or_else(|| format!("--{flag} needs a value"))?;
-                    let number = || value.parse::<u64>().map_err(|e| format!("--{flag} {value}: {e}"));
+                    let number =
+                        || value.parse::<u64>().map_err(|e| format!("--{flag} {value}: {e}"));
                     match flag {
                         "seed" => config.seed = number()?,
                         "state-dump" => config.state_dump = Some(value.clone()),

@@ -8,8 +8,8 @@ use snap_core::{
     serve::{InMemoryState, NoBals, ServeLimits, StateView, serve},
     sync::PeerId,
     wire::{
-        AccountRange, ByteCodes, GetAccountRange, GetStorageRanges, MAX_MESSAGE_BYTES,
-        SnapMessage, SnapVersion, StorageRanges,
+        AccountRange, ByteCodes, GetAccountRange, GetStorageRanges, MAX_MESSAGE_BYTES, SnapMessage,
+        SnapVersion, StorageRanges,
     },
 };
 
@@ -370,15 +370,15 @@ impl Peer {
             (Behaviour::Empty | Behaviour::EmptyCodes, SnapMessage::ByteCodes(m)) => {
                 *m = ByteCodes { request_id: m.request_id, ..ByteCodes::default() };
             }
-            (Behaviour::CorruptAccountProof, SnapMessage::AccountRange(m)) => {
-                if !m.proof.is_empty() {
-                    m.proof.remove(0);
-                }
+            (Behaviour::CorruptAccountProof, SnapMessage::AccountRange(m))
+                if !m.proof.is_empty() =>
+            {
+                m.proof.remove(0);
             }
-            (Behaviour::CorruptStorageProof, SnapMessage::StorageRanges(m)) => {
-                if !m.proof.is_empty() {
-                    m.proof.remove(0);
-                }
+            (Behaviour::CorruptStorageProof, SnapMessage::StorageRanges(m))
+                if !m.proof.is_empty() =>
+            {
+                m.proof.remove(0);
             }
             (Behaviour::NoProof, SnapMessage::AccountRange(m)) => m.proof.clear(),
             (Behaviour::NoProof, SnapMessage::StorageRanges(m)) => m.proof.clear(),

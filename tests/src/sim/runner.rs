@@ -267,7 +267,11 @@ impl World {
         Outcome {
             config: config.clone(),
             result,
-            peers: sim.peers.iter().map(|slot| (slot.peer.behaviour, slot.peer.stats.clone())).collect(),
+            peers: sim
+                .peers
+                .iter()
+                .map(|slot| (slot.peer.behaviour, slot.peer.stats.clone()))
+                .collect(),
             trace: sim.trace,
             wall: started.elapsed(),
             setup: Duration::ZERO,
@@ -347,11 +351,8 @@ impl<'a> Sim<'a> {
         let mut crash_rng = SimRng::derive(config.seed, "crash");
         let next_crash = next_crash_step(&mut crash_rng, 0, config.crash_every);
         let sync_config = config.sync_config();
-        let syncer = Syncer::new(
-            sync_config.clone(),
-            Target { root: target.root(), number: 1 },
-            base,
-        );
+        let syncer =
+            Syncer::new(sync_config.clone(), Target { root: target.root(), number: 1 }, base);
         Self {
             config,
             net: config.network(),
@@ -486,7 +487,9 @@ impl<'a> Sim<'a> {
                 let back = Duration::from_millis(self.net_rng.between(500, 2000));
                 self.queue.push(self.now + back, Event::Connect { peer });
             }
-            Event::ToPeer { peer, conn, id, bytes } => self.deliver_request(peer, conn, id, &bytes)?,
+            Event::ToPeer { peer, conn, id, bytes } => {
+                self.deliver_request(peer, conn, id, &bytes)?
+            }
             Event::ToHost { peer, conn, id, bytes } => {
                 let slot = &self.peers[peer];
                 if !slot.connected || slot.conn != conn {
@@ -526,7 +529,13 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    fn deliver_request(&mut self, peer: usize, conn: u64, id: u8, bytes: &[u8]) -> Result<(), String> {
+    fn deliver_request(
+        &mut self,
+        peer: usize,
+        conn: u64,
+        id: u8,
+        bytes: &[u8],
+    ) -> Result<(), String> {
         let slot = &mut self.peers[peer];
         if !slot.connected || slot.conn != conn {
             return Ok(());
@@ -591,7 +600,10 @@ impl<'a> Sim<'a> {
                 }
                 Output::Write(batch) => {
                     if batch.id.0 != self.next_batch {
-                        return Err(format!("batch id {} where {} was due", batch.id.0, self.next_batch));
+                        return Err(format!(
+                            "batch id {} where {} was due",
+                            batch.id.0, self.next_batch
+                        ));
                     }
                     self.next_batch += 1;
                     self.outstanding.push_back(batch.id);
@@ -649,13 +661,13 @@ impl<'a> Sim<'a> {
         if report.in_flight > self.sync_config.max_requests {
             return Err(format!("progress report in_flight {}", report.in_flight));
         }
-        if let Some((before, counters)) = self.last_report {
-            if fraction + 1e-12 < before || !counters_le(&counters, &report.counters) {
-                return Err(format!(
-                    "progress report went backwards: {before} {counters:?} -> {fraction} {:?}",
-                    report.counters
-                ));
-            }
+        if let Some((before, counters)) = self.last_report
+            && (fraction + 1e-12 < before || !counters_le(&counters, &report.counters))
+        {
+            return Err(format!(
+                "progress report went backwards: {before} {counters:?} -> {fraction} {:?}",
+                report.counters
+            ));
         }
         self.last_report = Some((fraction, report.counters));
         Ok(())
@@ -683,7 +695,11 @@ impl<'a> Sim<'a> {
         let Some(syncer) = &self.syncer else { return Ok(()) };
         let config = &self.sync_config;
         if syncer.in_flight() > config.max_requests {
-            return Err(format!("{} requests in flight, bound {}", syncer.in_flight(), config.max_requests));
+            return Err(format!(
+                "{} requests in flight, bound {}",
+                syncer.in_flight(),
+                config.max_requests
+            ));
         }
         let connected = self.peers.iter().filter(|slot| slot.connected).count();
         if syncer.in_flight() > config.max_requests_per_peer.max(1) * connected {
@@ -754,7 +770,11 @@ impl<'a> Sim<'a> {
         let syncer = match self.store.progress() {
             Some(record) => Syncer::resume_from_bytes(self.sync_config.clone(), record, now)
                 .map_err(|error| format!("stored progress record does not decode: {error}"))?,
-            None => Syncer::new(self.sync_config.clone(), Target { root: self.target.root(), number: 1 }, now),
+            None => Syncer::new(
+                self.sync_config.clone(),
+                Target { root: self.target.root(), number: 1 },
+                now,
+            ),
         };
         self.syncer = Some(syncer);
         self.last_report = None;

@@ -122,7 +122,10 @@ impl TargetState {
                     .map(|trie| trie.nodes.len())
                     .sum::<usize>();
             if served != oracle.len() {
-                return Err(format!("oracle holds {} stored nodes, build_trie {served}", oracle.len()));
+                return Err(format!(
+                    "oracle holds {} stored nodes, build_trie {served}",
+                    oracle.len()
+                ));
             }
             let check = |owner: B256, nodes: &BTreeMap<Nibbles, Bytes>| {
                 nodes.iter().all(|(path, node)| oracle.get(&(owner, *path)) == Some(node))
@@ -234,6 +237,9 @@ fn oracle_trie<V: AsRef<[u8]>>(
     root
 }
 
+/// A slot key and the range of its value in the packed value buffer.
+type PackedSlot = (B256, std::ops::Range<usize>);
+
 type Parts = (Vec<(B256, TrieAccount)>, Vec<(B256, Vec<(B256, Bytes)>)>, Vec<Bytes>);
 
 /// Accounts (sorted, storage roots left for the state to compute), storage lists and the codes
@@ -250,8 +256,7 @@ fn generate_parts(spec: &StateSpec) -> Parts {
     hashes.dedup();
 
     // Codes: a shared pool and unique ones; only referenced codes are part of the state.
-    let shared: Vec<Bytes> =
-        (0..spec.shared_codes.max(1)).map(|_| random_code(&mut rng)).collect();
+    let shared: Vec<Bytes> = (0..spec.shared_codes.max(1)).map(|_| random_code(&mut rng)).collect();
     let mut codes: BTreeMap<B256, Bytes> = BTreeMap::new();
 
     // Storage owners: large contracts first, then small ones.
@@ -276,7 +281,7 @@ fn generate_parts(spec: &StateSpec) -> Parts {
     };
 
     let mut packed = Vec::new();
-    let mut slot_lists: Vec<(B256, Vec<(B256, std::ops::Range<usize>)>)> = Vec::new();
+    let mut slot_lists: Vec<(B256, Vec<PackedSlot>)> = Vec::new();
     let mut push_slots = |rng: &mut SimRng, owner: B256, count: usize, boundary: bool| {
         let mut keys: Vec<B256> = (0..count)
             .map(|_| {

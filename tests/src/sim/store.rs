@@ -89,7 +89,9 @@ impl Store {
             for key in batch.nodes.deletes {
                 self.nodes.remove(&(key.owner, key.path));
             }
-            self.nodes.extend(batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)));
+            self.nodes.extend(
+                batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
+            );
         }
         self.progress = Some(batch.progress);
         self.record = Some(record);
@@ -135,10 +137,9 @@ impl Store {
                 target.slot_count
             ));
         }
-        let expected_slots = state
-            .account_list()
-            .iter()
-            .flat_map(|(hash, _)| state.slot_list(hash).iter().map(move |(slot, value)| (hash, slot, value)));
+        let expected_slots = state.account_list().iter().flat_map(|(hash, _)| {
+            state.slot_list(hash).iter().map(move |(slot, value)| (hash, slot, value))
+        });
         for ((account, slot, value), ((stored_account, stored_slot), stored)) in
             expected_slots.zip(&self.slots)
         {
@@ -220,9 +221,27 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
         return Err(format!("progress went backwards: fraction {before} -> {after}"));
     }
     let fields = |c: &Counters| {
-        [c.accounts, c.account_bytes, c.slots, c.slot_bytes, c.codes, c.code_bytes, c.nodes, c.node_bytes]
+        [
+            c.accounts,
+            c.account_bytes,
+            c.slots,
+            c.slot_bytes,
+            c.codes,
+            c.code_bytes,
+            c.nodes,
+            c.node_bytes,
+        ]
     };
-    let names = ["accounts", "account_bytes", "slots", "slot_bytes", "codes", "code_bytes", "nodes", "node_bytes"];
+    let names = [
+        "accounts",
+        "account_bytes",
+        "slots",
+        "slot_bytes",
+        "codes",
+        "code_bytes",
+        "nodes",
+        "node_bytes",
+    ];
     for ((name, a), b) in names.iter().zip(fields(&previous.counters)).zip(fields(&next.counters)) {
         if b < a {
             return Err(format!("progress went backwards: counter {name} {a} -> {b}"));
@@ -267,7 +286,9 @@ mod tests {
         }
         full.codes = state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
         let (path, node) = state.account_trie().nodes.iter().next().unwrap();
-        full.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path: *path }, node.clone()));
+        full.nodes
+            .writes
+            .push((snap_core::trie::NodeKey { owner: B256::ZERO, path: *path }, node.clone()));
         assert!(store.check_complete(&target).is_err(), "empty store is incomplete");
         store.apply(full, &target).unwrap();
         store.check_complete(&target).unwrap();
@@ -283,7 +304,8 @@ mod tests {
         assert!(store.apply(wrong_account, &target).unwrap_err().contains("unverified account"));
         assert_eq!(store.written.batches, 0);
         let mut wrong_slot = batch(&target, 1, 1);
-        let owner = state.account_list().iter().find(|(h, _)| !state.slot_list(h).is_empty()).unwrap().0;
+        let owner =
+            state.account_list().iter().find(|(h, _)| !state.slot_list(h).is_empty()).unwrap().0;
         let (slot, _) = state.slot_list(&owner)[0].clone();
         wrong_slot.storage.push((owner, slot, Bytes::from_static(&[0x05])));
         assert!(store.apply(wrong_slot, &target).unwrap_err().contains("unverified slot"));
@@ -293,7 +315,10 @@ mod tests {
         assert!(store.apply(wrong_code, &target).unwrap_err().contains("unverified code"));
         let mut wrong_node = batch(&target, 1, 1);
         let path = Nibbles::from_nibbles([0xf, 0xf, 0xf, 0xf, 0xf, 0xf]);
-        wrong_node.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path }, Bytes::from_static(&[0xc0])));
+        wrong_node.nodes.writes.push((
+            snap_core::trie::NodeKey { owner: B256::ZERO, path },
+            Bytes::from_static(&[0xc0]),
+        ));
         assert!(store.apply(wrong_node, &target).unwrap_err().contains("trie node"));
         assert_eq!(store.written.batches, 0);
         assert!(store.progress().is_none());
@@ -304,7 +329,9 @@ mod tests {
         let target = target();
         let mut store = Store::new(StoreMode::Keep);
         store.apply(batch(&target, 4, 10), &target).unwrap();
-        assert!(store.apply(batch(&target, 5, 9), &target).unwrap_err().contains("counter accounts"));
+        assert!(
+            store.apply(batch(&target, 5, 9), &target).unwrap_err().contains("counter accounts")
+        );
         assert!(store.apply(batch(&target, 3, 12), &target).unwrap_err().contains("fraction"));
         store.apply(batch(&target, 5, 12), &target).unwrap();
         assert!(store.check_complete(&target).unwrap_err().contains("accounts stored"));
