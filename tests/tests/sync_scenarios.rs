@@ -87,9 +87,14 @@ const EMPTY_ONES: [Behaviour; 3] =
 #[test]
 fn many_useless_peers() {
     let outcome = useless(5, &EMPTY_ONES, |_| {});
-    for behaviour in EMPTY_ONES {
+    let sim = outcome.result.as_ref().map(|summary| summary.sim).unwrap_or_default();
+    // An empty answer marks the peer unavailable for that kind for 30 s: within each such
+    // window it is asked at most as often as requests to it can be in flight at once.
+    let per_window = 4 * (sim.as_secs() / 30 + 1);
+    for (behaviour, kind) in EMPTY_ONES.into_iter().zip(0..) {
         let stats = stats(&outcome, behaviour);
         assert!(stats.requests > 0, "{behaviour} was asked");
+        assert!(stats.by_kind[kind] <= per_window, "{behaviour} asked again and again: {stats:?}");
         assert!(!disconnected(stats), "{behaviour} is unavailable, never banned");
     }
 }

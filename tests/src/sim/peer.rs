@@ -203,6 +203,8 @@ pub enum Reply {
 pub struct PeerStats {
     /// Requests it received.
     pub requests: u64,
+    /// Of which `GetAccountRange`, `GetStorageRanges`, `GetByteCodes`.
+    pub by_kind: [u64; 3],
     /// Messages it sent.
     pub replies: u64,
     /// Times the syncer disconnected it, and the first reason.
@@ -255,6 +257,12 @@ impl Peer {
         other: Option<&InMemoryState>,
     ) -> Vec<Reply> {
         self.stats.requests += 1;
+        match request {
+            SnapMessage::GetAccountRange(_) => self.stats.by_kind[0] += 1,
+            SnapMessage::GetStorageRanges(_) => self.stats.by_kind[1] += 1,
+            SnapMessage::GetByteCodes(_) => self.stats.by_kind[2] += 1,
+            _ => {}
+        }
         let request_id = request.request_id();
         let previous = self.previous_id.replace(request_id);
         let limits = ServeLimits::default();

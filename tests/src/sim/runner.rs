@@ -122,8 +122,11 @@ impl Outcome {
         ));
         for (index, (behaviour, stats)) in self.peers.iter().enumerate() {
             out.push_str(&format!(
-                "peer {index} {behaviour} requests={} replies={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                "peer {index} {behaviour} requests={} (accounts/storage/codes {}/{}/{}) replies={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
                 stats.requests,
+                stats.by_kind[0],
+                stats.by_kind[1],
+                stats.by_kind[2],
                 stats.replies,
                 stats.syncer_disconnects,
                 stats.decode_disconnects,
