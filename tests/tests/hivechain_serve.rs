@@ -11,7 +11,7 @@ use nybbles::Nibbles;
 use snap_core::{
     dump::StateDump,
     serve::{InMemoryState, NoBals, ServeLimits, serve},
-    trie::proof::verify_range,
+    trie::{build_trie, proof::verify_range},
     wire::{
         AccountRange, ByteCodes, GetAccountRange, GetByteCodes, GetStorageRanges, GetTrieNodes,
         SnapMessage, StorageRanges, TrieNodePathSet, TrieNodes,
@@ -293,10 +293,11 @@ fn hivechain_trie_nodes_at_every_depth() {
     // node (one nibble past each stored path): each stored node hashes to the reference its
     // parent holds, and missing paths get empty items.
     let mut sets = Vec::new();
-    let mut tries = vec![(None, state.account_trie().clone())];
+    // The oracle: the whole-trie builder over the dump's leaves, independent of the server.
+    let mut tries = vec![(None, build_trie(&dump.account_leaves()))];
     for (hash, account) in &dump.accounts {
         if !account.storage.is_empty() {
-            tries.push((Some(*hash), state.storage_trie(hash).expect("storage trie").clone()));
+            tries.push((Some(*hash), build_trie(&account.storage_leaves())));
         }
     }
     let mut max_depth = 0;
@@ -376,4 +377,43 @@ fn hivechain_trie_nodes_at_every_depth() {
     assert_eq!(nodes.len(), 3);
     assert!(nodes[0].is_empty() && nodes[1].is_empty());
     assert_eq!(keccak256(&nodes[2]), HEAD_ROOT);
+}
+
+#[test]
+fn hivechain_genesis_alloc_is_served_whole() {
+    let Some(dir) = hivechain_dir("hivechain_genesis_alloc_is_served_whole") else {
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("genesis.json")).expect("readable genesis");
+    let dump = StateDump::from_genesis(&text).expect("a genesis alloc");
+    let state = InMemoryState::from_dump(&dump);
+    // The dump computes its root through its own path (storage roots from raw slots).
+    assert_eq!(state.root(), dump.state_root());
+    assert!(dump.accounts.values().any(|a| !a.storage.is_empty() || !a.code.is_empty()));
+    let mut collected = Vec::new();
+    let mut origin = B256::ZERO;
+    loop {
+        let request = GetAccountRange {
+            request_id: 9,
+            root: state.root(),
+            origin,
+            limit: MAX_HASH,
+            response_bytes: 300,
+        };
+        let SnapMessage::AccountRange(reply) = ask(&state, SnapMessage::GetAccountRange(request))
+        else {
+            panic!("not an AccountRange reply");
+        };
+        let keys: Vec<B256> = reply.accounts.iter().map(|a| a.hash).collect();
+        let values: Vec<Vec<u8>> =
+            reply.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
+        let more = verify_range(state.root(), origin, &keys, &values, &reply.proof)
+            .expect("genesis account range verifies");
+        collected.extend(reply.accounts.iter().map(|a| (a.hash, a.account)));
+        match (more, keys.last().and_then(next_hash)) {
+            (true, Some(next)) => origin = next,
+            _ => break,
+        }
+    }
+    assert_eq!(collected, expected_accounts(&dump));
 }

@@ -1,16 +1,19 @@
 //! [`InMemoryState`]: one complete state held in memory, with its tries' stored nodes.
 
-use std::{collections::BTreeMap, ops::Range};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    ops::Range,
+};
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
 use nybbles::Nibbles;
 
-use super::view::{AccountIter, SlotIter, StateError, StateView};
-use crate::{
-    dump::StateDump,
-    trie::{BuiltTrie, build_trie},
+use super::{
+    lean_trie::LeanTrie,
+    view::{AccountIter, SlotIter, StateError, StateView},
 };
+use crate::dump::StateDump;
 
 /// Why an [`InMemoryState`] could not be built from the data given.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,17 +28,27 @@ pub enum StateBuildError {
     /// Storage was given for an account that is not in the account list.
     #[error("storage given for unknown account {0}")]
     StorageWithoutAccount(B256),
+    /// Storage was given twice for this account.
+    #[error("storage given twice for account {0}")]
+    DuplicateStorage(B256),
+    /// A slot of this account has an empty value (a zero slot is absent from the trie).
+    #[error("account {0} has a slot with an empty value")]
+    EmptySlotValue(B256),
 }
 
-/// One account's storage: its slots in hash order and its trie's stored nodes.
+/// One account's storage: its slots in hash order and its trie's inner nodes.
 #[derive(Clone, Debug)]
 struct StorageTrie {
     slots: Vec<(B256, Bytes)>,
-    trie: BuiltTrie,
+    trie: LeanTrie,
 }
 
 /// One complete state in memory: accounts, storage and codes as sorted collections, plus the
-/// stored nodes of the account trie and of every non-empty storage trie, built once.
+/// inner nodes of the account trie and of every non-empty storage trie, built once.
+///
+/// Leaf nodes are not kept: they are re-encoded from the sorted accounts and slots when asked
+/// for, which cuts the memory of a large state several-fold (about 100 bytes per slot plus its
+/// value instead of about 450). The nodes served are exactly those [`build_trie`](crate::trie::build_trie) stores.
 ///
 /// Storage roots are computed from the slots given: each account's `storage_root` is
 /// overwritten with the root of its slots ([`EMPTY_ROOT_HASH`] for none), so the state is
@@ -46,7 +59,7 @@ pub struct InMemoryState {
     accounts: Vec<(B256, TrieAccount)>,
     storage: BTreeMap<B256, StorageTrie>,
     codes: BTreeMap<B256, Bytes>,
-    account_trie: BuiltTrie,
+    account_trie: LeanTrie,
 }
 
 impl InMemoryState {
@@ -65,9 +78,16 @@ impl InMemoryState {
             account.storage_root = EMPTY_ROOT_HASH;
         }
         let mut tries = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         for (owner, slots) in storage {
             if !slots.windows(2).all(|pair| pair[0].0 < pair[1].0) {
                 return Err(StateBuildError::UnsortedSlots(owner));
+            }
+            if slots.iter().any(|(_, value)| value.is_empty()) {
+                return Err(StateBuildError::EmptySlotValue(owner));
+            }
+            if !seen.insert(owner) {
+                return Err(StateBuildError::DuplicateStorage(owner));
             }
             let Ok(index) = accounts.binary_search_by(|(hash, _)| hash.cmp(&owner)) else {
                 return Err(StateBuildError::StorageWithoutAccount(owner));
@@ -75,13 +95,11 @@ impl InMemoryState {
             if slots.is_empty() {
                 continue;
             }
-            let trie = build_trie(&slots);
+            let trie = LeanTrie::build(&slots);
             accounts[index].1.storage_root = trie.root;
             tries.insert(owner, StorageTrie { slots, trie });
         }
-        let leaves: Vec<(B256, Vec<u8>)> =
-            accounts.iter().map(|(hash, account)| (*hash, alloy_rlp::encode(account))).collect();
-        let account_trie = build_trie(&leaves);
+        let account_trie = LeanTrie::build(&accounts);
         let codes = codes.into_iter().map(|code| (keccak256(&code), code)).collect();
         Ok(Self { accounts, storage: tries, codes, account_trie })
     }
@@ -151,16 +169,6 @@ impl InMemoryState {
         &self.codes
     }
 
-    /// The stored nodes of the account trie.
-    pub const fn account_trie(&self) -> &BuiltTrie {
-        &self.account_trie
-    }
-
-    /// The stored nodes of one account's storage trie (`None` for empty or unknown storage).
-    pub fn storage_trie(&self, account: &B256) -> Option<&BuiltTrie> {
-        self.storage.get(account).map(|storage| &storage.trie)
-    }
-
     fn check_root(&self, root: &B256) -> Result<(), StateError> {
         if *root == self.account_trie.root { Ok(()) } else { Err(StateError::UnknownRoot(*root)) }
     }
@@ -170,19 +178,32 @@ impl InMemoryState {
         self.accounts.get(index).map(|(_, account)| account)
     }
 
-    /// The trie `owner` selects; `Ok(None)` for an existing account with empty storage.
-    fn trie_of(&self, owner: Option<&B256>) -> Result<Option<&BuiltTrie>, StateError> {
+    /// The account trie (`None`) or the storage trie of `owner`, with its leaves; `Ok(None)`
+    /// for an existing account with empty storage.
+    fn with_trie<R>(
+        &self,
+        owner: Option<&B256>,
+        read: impl FnOnce(&LeanTrie, Leaves<'_>) -> R,
+    ) -> Result<Option<R>, StateError> {
         match owner {
-            None => Ok(Some(&self.account_trie)),
-            Some(owner) if owner.is_zero() => Ok(Some(&self.account_trie)),
-            Some(owner) => {
+            Some(owner) if !owner.is_zero() => {
                 if self.find_account(owner).is_none() {
                     return Err(StateError::UnknownAccount(*owner));
                 }
-                Ok(self.storage_trie(owner))
+                Ok(self
+                    .storage
+                    .get(owner)
+                    .map(|storage| read(&storage.trie, Leaves::Slots(&storage.slots))))
             }
+            _ => Ok(Some(read(&self.account_trie, Leaves::Accounts(&self.accounts)))),
         }
     }
+}
+
+/// The leaves of one of the state's tries.
+enum Leaves<'a> {
+    Accounts(&'a [(B256, TrieAccount)]),
+    Slots(&'a [(B256, Bytes)]),
 }
 
 impl StateView for InMemoryState {
@@ -227,7 +248,11 @@ impl StateView for InMemoryState {
         path: &Nibbles,
     ) -> Result<Option<Bytes>, StateError> {
         self.check_root(root)?;
-        Ok(self.trie_of(owner)?.and_then(|trie| trie.nodes.get(path).cloned()))
+        let node = self.with_trie(owner, |trie, leaves| match leaves {
+            Leaves::Accounts(accounts) => trie.node(accounts, path),
+            Leaves::Slots(slots) => trie.node(slots, path),
+        })?;
+        Ok(node.flatten())
     }
 
     fn prove(
@@ -237,6 +262,10 @@ impl StateView for InMemoryState {
         key: &B256,
     ) -> Result<Vec<Bytes>, StateError> {
         self.check_root(root)?;
-        Ok(self.trie_of(owner)?.map(|trie| trie.prove(key)).unwrap_or_default())
+        let proof = self.with_trie(owner, |trie, leaves| match leaves {
+            Leaves::Accounts(accounts) => trie.prove(accounts, key),
+            Leaves::Slots(slots) => trie.prove(slots, key),
+        })?;
+        Ok(proof.unwrap_or_default())
     }
 }

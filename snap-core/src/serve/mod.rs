@@ -15,6 +15,7 @@
 //!   response messages given as requests are errors, after which the caller disconnects.
 
 mod accounts;
+mod lean_trie;
 mod memory;
 mod nodes;
 mod requests;

@@ -11,7 +11,7 @@ use proptest::{prelude::*, strategy::ValueTree};
 
 use super::*;
 use crate::{
-    trie::proof::verify_range,
+    trie::{BuiltTrie, build_trie, proof::verify_range},
     wire::{
         self, AccountRange, BlockAccessLists, ByteCodes, GetAccountRange, GetBlockAccessLists,
         GetByteCodes, GetStorageRanges, GetTrieNodes, SnapMessage, StorageRanges, TrieNodePathSet,
@@ -65,6 +65,19 @@ fn state_strategy() -> impl Strategy<Value = InMemoryState> {
             }
             InMemoryState::from_sorted(list, storage, codes).expect("sorted by construction")
         })
+}
+
+/// The oracle for the account trie's stored nodes: the whole-trie builder over the accounts.
+fn account_oracle(state: &InMemoryState) -> BuiltTrie {
+    let leaves: Vec<(B256, Vec<u8>)> =
+        state.account_list().iter().map(|(hash, account)| (*hash, account_leaf(account))).collect();
+    build_trie(&leaves)
+}
+
+/// The oracle for one storage trie (`None` for empty storage).
+fn storage_oracle(state: &InMemoryState, owner: &B256) -> Option<BuiltTrie> {
+    let slots = state.slot_list(owner);
+    (!slots.is_empty()).then(|| build_trie(slots))
 }
 
 fn account_leaf(account: &TrieAccount) -> Vec<u8> {
@@ -229,6 +242,18 @@ proptest! {
             prop_assert!(!reply.slots.is_empty(), "accounts with storage always get slots");
             prop_assert!(reply.slots.len() <= pending.len());
             let last_index = reply.slots.len() - 1;
+            // Size accounting: a further account is opened only below the budget, and a slot
+            // is appended only below the budget plus 10% (or as the reply's first slot).
+            let budget = bytes.min(ServeLimits::default().soft_response_limit);
+            let hard = budget + budget / 10;
+            let mut size = 0u64;
+            for (index, list) in reply.slots.iter().enumerate() {
+                prop_assert!(index == 0 || size < budget, "list {} opened at {} bytes", index, size);
+                for (position, slot) in list.iter().enumerate() {
+                    prop_assert!((index == 0 && position == 0) || size < hard);
+                    size += 32 + slot.value.len() as u64;
+                }
+            }
             for (index, list) in reply.slots.iter().enumerate() {
                 let account = pending[index];
                 let list_origin = if index == 0 { origin } else { B256::ZERO };
@@ -259,12 +284,13 @@ proptest! {
         // Ask for stored paths of the account trie and of storage tries, and for truncated or
         // extended variants that may hold no node; each item must equal the built trie's node
         // at that path (empty when there is none), in request order.
-        let account_paths: Vec<&Nibbles> = state.account_trie().nodes.keys().collect();
+        let account_trie = account_oracle(&state);
+        let account_paths: Vec<&Nibbles> = account_trie.nodes.keys().collect();
         let mut sets = Vec::new();
         let mut expected = Vec::new();
         for (pick, owner_pick, cut) in picks {
             let (owner, _) = &state.account_list()[owner_pick.index(state.account_list().len())];
-            match state.storage_trie(owner) {
+            match storage_oracle(&state, owner) {
                 Some(trie) if cut % 2 == 0 => {
                     let paths: Vec<&Nibbles> = trie.nodes.keys().collect();
                     let path = paths[pick.index(paths.len())];
@@ -282,7 +308,7 @@ proptest! {
                         path.slice(..cut.min(path.len()))
                     };
                     sets.push(TrieNodePathSet::account(&path));
-                    expected.push(state.account_trie().nodes.get(&path).cloned().unwrap_or_default());
+                    expected.push(account_trie.nodes.get(&path).cloned().unwrap_or_default());
                 }
             }
         }
@@ -290,7 +316,7 @@ proptest! {
         let reply = trie_nodes(&request, &state, &ServeLimits::default()).expect("well-formed");
         prop_assert_eq!(reply.request_id, 3);
         prop_assert_eq!(&reply.nodes, &expected);
-        if let Some(root_node) = state.account_trie().nodes.get(&Nibbles::new()) {
+        if let Some(root_node) = account_trie.nodes.get(&Nibbles::new()) {
             prop_assert_eq!(keccak256(root_node), state.root());
         }
     }
@@ -525,4 +551,46 @@ impl StateView for ServeStateless {
     ) -> Result<Vec<Bytes>, StateError> {
         Err(StateError::UnknownRoot(*root))
     }
+}
+
+#[test]
+fn state_building_rejects_inconsistent_input() {
+    let account = TrieAccount {
+        nonce: 1,
+        balance: U256::from(1),
+        storage_root: B256::repeat_byte(0x99),
+        code_hash: KECCAK_EMPTY,
+    };
+    let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+    let slots = || vec![(B256::repeat_byte(3), slot_value(1))];
+    let build = |accounts: Vec<(B256, TrieAccount)>, storage: Vec<(B256, Vec<(B256, Bytes)>)>| {
+        InMemoryState::from_sorted(accounts, storage, []).map(|state| state.root())
+    };
+    assert_eq!(
+        build(vec![(b, account), (a, account)], vec![]),
+        Err(StateBuildError::UnsortedAccounts(a))
+    );
+    assert_eq!(
+        build(vec![(a, account)], vec![(b, slots())]),
+        Err(StateBuildError::StorageWithoutAccount(b))
+    );
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, slots()), (a, slots())]),
+        Err(StateBuildError::DuplicateStorage(a))
+    );
+    let unsorted =
+        vec![(B256::repeat_byte(4), slot_value(1)), (B256::repeat_byte(3), slot_value(1))];
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, unsorted)]),
+        Err(StateBuildError::UnsortedSlots(a))
+    );
+    let empty = vec![(B256::repeat_byte(3), Bytes::new())];
+    assert_eq!(
+        build(vec![(a, account)], vec![(a, empty)]),
+        Err(StateBuildError::EmptySlotValue(a))
+    );
+    // The claimed storage root is replaced by the one the slots give.
+    let state =
+        InMemoryState::from_sorted(vec![(a, account)], vec![(a, slots())], []).expect("valid");
+    assert_eq!(state.account_list()[0].1.storage_root, build_trie(&slots()).root);
 }

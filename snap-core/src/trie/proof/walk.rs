@@ -129,11 +129,26 @@ impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
                 if path.len() >= KEY_NIBBLES {
                     return Err(ProofError::InvalidPathLength { len: path.len() + 1 });
                 }
+                // The sides of the children follow from the edge nibbles at this depth (the
+                // same classification as `side`, without comparing whole paths).
+                let depth = path.len();
+                let on_origin = self.origin.starts_with(&path);
+                let on_last = self.last.starts_with(&path);
+                let origin_nibble = self.origin.get_unchecked(depth);
+                let last_nibble = self.last.get_unchecked(depth);
                 for (nibble, child) in (0u8..).zip(children) {
-                    if let Some(child) = child {
-                        let mut child_path = path;
-                        child_path.push_unchecked(nibble);
-                        self.child(child, child_path, false)?;
+                    let Some(child) = child else { continue };
+                    let mut child_path = path;
+                    child_path.push_unchecked(nibble);
+                    if (on_origin && nibble == origin_nibble) || (on_last && nibble == last_nibble)
+                    {
+                        self.visit(child, child_path, false)?;
+                    } else if on_origin && nibble < origin_nibble {
+                        // Left of the origin.
+                    } else if on_last && nibble > last_nibble {
+                        self.has_more = true;
+                    } else {
+                        self.rebuild(child, &child_path, false)?;
                     }
                 }
                 Ok(())
