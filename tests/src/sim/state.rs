@@ -11,7 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, KECCAK_EMPTY, TrieAccount, proof::ProofRetainer};
 use nybbles::Nibbles;
-use snap_core::{serve::InMemoryState, sync::HashRange};
+use snap_core::{
+    serve::{InMemoryState, StateView},
+    sync::HashRange,
+    trie::build_trie,
+};
 
 use super::rng::SimRng;
 
@@ -90,8 +94,10 @@ impl TargetState {
         Self::from_state(state, spec.node_oracle)
     }
 
-    /// Wraps a built state, cross-checking its roots (and, with `node_oracle`, every stored
-    /// node) against alloy-trie's `HashBuilder`.
+    /// Wraps a built state, cross-checking its roots against alloy-trie's `HashBuilder` and,
+    /// with `node_oracle`, every stored node: the oracle's nodes (a proof retainer over every
+    /// key) must equal `snap_core::trie::build_trie`'s, trie by trie, and each must be what the
+    /// state serves at its path.
     pub fn from_state(state: InMemoryState, node_oracle: bool) -> Result<Self, String> {
         let mut oracle = node_oracle.then(HashMap::new);
         let leaves: Vec<(B256, Vec<u8>)> = state
@@ -103,6 +109,9 @@ impl TargetState {
         if root != state.root() {
             return Err(format!("oracle account root {root} != served root {}", state.root()));
         }
+        if let Some(oracle) = &oracle {
+            agree_with_build_trie(&state, oracle, B256::ZERO, &leaves)?;
+        }
         drop(leaves);
         let mut slot_count = 0;
         for (hash, account) in state.account_list() {
@@ -112,30 +121,8 @@ impl TargetState {
             if root != account.storage_root {
                 return Err(format!("oracle storage root of {hash} disagrees with the served one"));
             }
-        }
-        if let Some(oracle) = &oracle {
-            let served = state.account_trie().nodes.len()
-                + state
-                    .account_list()
-                    .iter()
-                    .filter_map(|(hash, _)| state.storage_trie(hash))
-                    .map(|trie| trie.nodes.len())
-                    .sum::<usize>();
-            if served != oracle.len() {
-                return Err(format!(
-                    "oracle holds {} stored nodes, build_trie {served}",
-                    oracle.len()
-                ));
-            }
-            let check = |owner: B256, nodes: &BTreeMap<Nibbles, Bytes>| {
-                nodes.iter().all(|(path, node)| oracle.get(&(owner, *path)) == Some(node))
-            };
-            let agree = check(B256::ZERO, &state.account_trie().nodes)
-                && state.account_list().iter().all(|(hash, _)| {
-                    state.storage_trie(hash).is_none_or(|trie| check(*hash, &trie.nodes))
-                });
-            if !agree {
-                return Err("build_trie's nodes differ from the oracle's".into());
+            if let Some(oracle) = &oracle {
+                agree_with_build_trie(&state, oracle, *hash, slots)?;
             }
         }
         Ok(Self { state, oracle, slot_count })
@@ -160,12 +147,15 @@ impl TargetState {
         slots.get(index).map(|(_, value)| value)
     }
 
-    /// The stored node of `owner`'s trie at `path`.
-    pub fn node(&self, owner: &B256, path: &Nibbles) -> Option<&Bytes> {
+    /// The stored node of `owner`'s trie at `path`: from the oracle, or (without it) as the
+    /// state serves it.
+    pub fn node(&self, owner: &B256, path: &Nibbles) -> Option<Bytes> {
         match &self.oracle {
-            Some(oracle) => oracle.get(&(*owner, *path)),
-            None if owner.is_zero() => self.state.account_trie().nodes.get(path),
-            None => self.state.storage_trie(owner)?.nodes.get(path),
+            Some(oracle) => oracle.get(&(*owner, *path)).cloned(),
+            None => {
+                let owner = (!owner.is_zero()).then_some(owner);
+                self.state.trie_node(&self.state.root(), owner, path).ok().flatten()
+            }
         }
     }
 
@@ -206,6 +196,35 @@ impl TargetState {
         InMemoryState::from_sorted(accounts, storage, self.state.codes().values().cloned())
             .map_err(|error| format!("variant state: {error}"))
     }
+}
+
+/// `build_trie` over `leaves` stores exactly the oracle's nodes of `owner`'s trie, and the state
+/// serves each of them at its path.
+fn agree_with_build_trie<V: AsRef<[u8]>>(
+    state: &InMemoryState,
+    oracle: &HashMap<(B256, Nibbles), Bytes>,
+    owner: B256,
+    leaves: &[(B256, V)],
+) -> Result<(), String> {
+    let built = build_trie(leaves);
+    let oracle_count = oracle.keys().filter(|(o, _)| *o == owner).count();
+    let served_owner = (!owner.is_zero()).then_some(&owner);
+    for (path, node) in &built.nodes {
+        if oracle.get(&(owner, *path)) != Some(node) {
+            return Err(format!("build_trie's node of {owner} at {path:?} is not the oracle's"));
+        }
+        let served = state.trie_node(&state.root(), served_owner, path).ok().flatten();
+        if served.as_ref() != Some(node) {
+            return Err(format!("the state serves another node of {owner} at {path:?}"));
+        }
+    }
+    if built.nodes.len() != oracle_count {
+        return Err(format!(
+            "trie of {owner}: oracle holds {oracle_count} stored nodes, build_trie {}",
+            built.nodes.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Root of the trie over sorted `leaves` by alloy-trie's `HashBuilder`; with `nodes`, every
@@ -379,5 +398,20 @@ mod tests {
         assert_ne!(a.root(), c.root());
         let variant = a.variant().unwrap();
         assert_ne!(variant.root(), a.root());
+    }
+
+    #[test]
+    fn without_the_oracle_nodes_come_from_the_served_state_and_agree() {
+        let spec = StateSpec::new(6, 200, 2000);
+        let with = TargetState::generate(&spec).unwrap();
+        let without = TargetState::generate(&StateSpec { node_oracle: false, ..spec }).unwrap();
+        let oracle = with.oracle.as_ref().unwrap();
+        assert!(oracle.len() > 2000);
+        for ((owner, path), node) in oracle {
+            assert_eq!(without.node(owner, path).as_ref(), Some(node));
+        }
+        let absent = Nibbles::from_nibbles([0xf; 40]);
+        assert_eq!(with.node(&B256::ZERO, &absent), None);
+        assert_eq!(without.node(&B256::ZERO, &absent), None);
     }
 }

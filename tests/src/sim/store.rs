@@ -157,7 +157,7 @@ impl Store {
             ));
         }
         for ((owner, path), node) in &self.nodes {
-            if target.node(owner, path) != Some(node) {
+            if target.node(owner, path).as_ref() != Some(node) {
                 return Err(format!("stored node of {owner} at {path:?} is not the target's"));
             }
         }
@@ -199,7 +199,7 @@ fn check_batch(batch: &WriteBatch, target: &TargetState) -> Result<ProgressRecor
         }
     }
     for (key, node) in &batch.nodes.writes {
-        if target.node(&key.owner, &key.path) != Some(node) {
+        if target.node(&key.owner, &key.path).as_ref() != Some(node) {
             return Err(format!(
                 "batch {id}: trie node of {} at {:?} is not the target's node at that path",
                 key.owner, key.path
@@ -285,10 +285,9 @@ mod tests {
             full.storage.extend(state.slot_list(hash).iter().map(|(s, v)| (*hash, *s, v.clone())));
         }
         full.codes = state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
-        let (path, node) = state.account_trie().nodes.iter().next().unwrap();
-        full.nodes
-            .writes
-            .push((snap_core::trie::NodeKey { owner: B256::ZERO, path: *path }, node.clone()));
+        let path = Nibbles::new();
+        let node = target.node(&B256::ZERO, &path).expect("the root is stored");
+        full.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path }, node));
         assert!(store.check_complete(&target).is_err(), "empty store is incomplete");
         store.apply(full, &target).unwrap();
         store.check_complete(&target).unwrap();
