@@ -7,6 +7,7 @@
 
 mod config;
 mod network;
+mod outcome;
 mod peer;
 mod rng;
 mod runner;
@@ -15,8 +16,9 @@ mod store;
 
 pub use config::{Faults, SimConfig};
 pub use network::{Event, EventQueue, NetConfig};
+pub use outcome::{Outcome, Probe, RequestCounts, RunOptions, Summary};
 pub use peer::{Behaviour, Expectation, Peer, PeerStats, Reply};
 pub use rng::SimRng;
-pub use runner::{Outcome, Probe, RequestCounts, RunOptions, Summary, World, run, run_with};
+pub use runner::{World, run, run_with};
 pub use state::{StateSpec, TargetState};
 pub use store::{Store, StoreMode, Written};
