@@ -213,7 +213,8 @@ impl SimConfig {
             }
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
-        let numbers: [(&str, u64, u64); 12] = [
+        let numbers: [(&str, u64, u64); 13] = [
+            ("idle-steps", self.idle_steps, defaults.idle_steps),
             ("large-percent", self.large_percent, defaults.large_percent),
             ("storage-percent", self.storage_percent, defaults.storage_percent),
             ("crash-every", self.crash_every, defaults.crash_every),
@@ -275,6 +276,9 @@ impl SimConfig {
                 "uneven" => config.uneven = true,
                 "swarm" => config.swarm = true,
                 _ => {
+                    if !VALUE_OPTIONS.contains(&flag) {
+                        return Err(format!("unknown option --{flag}"));
+                    }
                     let value = iter.next().ok_or_else(|| format!("--{flag} needs a value"))?;
                     let number =
                         || value.parse::<u64>().map_err(|e| format!("--{flag} {value}: {e}"));
@@ -315,6 +319,33 @@ impl SimConfig {
     }
 }
 
+/// The options that take a value.
+const VALUE_OPTIONS: [&str; 23] = [
+    "seed",
+    "state-dump",
+    "accounts",
+    "slots",
+    "peers",
+    "faults",
+    "crash-every",
+    "large",
+    "large-percent",
+    "storage-percent",
+    "tasks",
+    "min-request-bytes",
+    "max-request-bytes",
+    "ttl-ms",
+    "chunk-slots",
+    "batch-bytes",
+    "store-delay-us",
+    "max-crashes",
+    "idle-steps",
+    "latency-us",
+    "jitter-us",
+    "bandwidth",
+    "loss",
+];
+
 fn parse_faults(value: &str) -> Result<Faults, String> {
     match value {
         "all" => Ok(Faults::All),
@@ -337,13 +368,18 @@ mod tests {
         config.net = NetConfig::INSTANT;
         config.store_delay = Duration::from_micros(1500);
         config.slots = 12345;
+        config.idle_steps = 77;
         config.large_percent = 100;
         config.storage_percent = 0;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config.clone()));
         config.faults = Faults::All;
         config.swarm = true;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config));
-        assert!(SimConfig::parse(&["--bogus".into(), "1".into()]).is_err());
+        assert_eq!(
+            SimConfig::parse(&["--bogus".into(), "1".into()]),
+            Err("unknown option --bogus".into())
+        );
+        assert!(SimConfig::parse(&["--seed".into()]).is_err());
     }
 
     #[test]
