@@ -293,6 +293,13 @@ fn responses_with_another_requests_id() {
 }
 
 #[test]
+fn responses_of_the_wrong_kind() {
+    let outcome = faulty(37, Behaviour::WrongKind);
+    let stats = stats(&outcome, Behaviour::WrongKind);
+    assert!(stats.first_reason.as_deref().is_some_and(|r| r.contains("kind")), "{stats:?}");
+}
+
+#[test]
 fn peer_disconnecting_mid_request() {
     let outcome = faulty(27, Behaviour::Disconnect);
     let stats = stats(&outcome, Behaviour::Disconnect);

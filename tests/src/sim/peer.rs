@@ -64,6 +64,8 @@ pub enum Behaviour {
     BitFlip,
     /// Answers honestly, but 2 to 20 seconds late (often past the request's timeout).
     Slow,
+    /// Answers with a response of another kind carrying the request's id.
+    WrongKind,
 }
 
 /// What the syncer may do to a peer with a behaviour.
@@ -80,7 +82,7 @@ pub enum Expectation {
 
 impl Behaviour {
     /// Every behaviour, honest first.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::Honest,
         Self::Empty,
         Self::EmptyAccounts,
@@ -104,6 +106,7 @@ impl Behaviour {
         Self::Huge,
         Self::BitFlip,
         Self::Slow,
+        Self::WrongKind,
     ];
 
     /// The behaviour's command-line name.
@@ -132,6 +135,7 @@ impl Behaviour {
             Self::Huge => "huge",
             Self::BitFlip => "bit-flip",
             Self::Slow => "slow",
+            Self::WrongKind => "wrong-kind",
         }
     }
 
@@ -160,7 +164,8 @@ impl Behaviour {
             | Self::Duplicate
             | Self::Unsolicited
             | Self::Garbage
-            | Self::Huge => Expectation::Disconnected,
+            | Self::Huge
+            | Self::WrongKind => Expectation::Disconnected,
         }
     }
 }
@@ -276,6 +281,16 @@ impl Peer {
                 vec![self.raw(request, bytes)]
             }
             Behaviour::Huge => vec![self.raw(request, vec![0xc0; MAX_MESSAGE_BYTES + 1])],
+            Behaviour::WrongKind => {
+                let reply = match request {
+                    SnapMessage::GetByteCodes(_) => SnapMessage::AccountRange(AccountRange {
+                        request_id,
+                        ..AccountRange::default()
+                    }),
+                    _ => SnapMessage::ByteCodes(ByteCodes { request_id, ..ByteCodes::default() }),
+                };
+                vec![self.encode(&reply)]
+            }
             Behaviour::WrongRoot => {
                 let other = other.unwrap_or(state);
                 let request = reroot(request, other.root());
