@@ -10,7 +10,7 @@ use snap_sim::sim::{Faults, SimConfig, SimRng, run};
 /// replay command line.
 fn sweep_config(seed: u64) -> SimConfig {
     let mut rng = SimRng::derive(seed, "sweep");
-    let accounts = rng.between(20, 1200) as usize;
+    let accounts = rng.between(20, 900) as usize;
     let mut config = SimConfig::new(seed, accounts, rng.between(2, 8) as usize);
     config.slots = accounts * rng.between(0, 12) as usize;
     config.large = rng.between(0, 4) as usize;
