@@ -11,7 +11,10 @@ use alloy_trie::TrieAccount;
 use snap_core::{
     dump::StateDump,
     serve::{InMemoryState, NoBals, ServeLimits, serve},
-    sync::{Input, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target, WriteBatch},
+    sync::{
+        Input, Lookup, LookupAnswer, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target,
+        WriteBatch,
+    },
     trie::{BuiltTrie, NodeKey, build_trie},
     wire::SnapVersion,
 };
@@ -70,6 +73,11 @@ fn sync(state: &InMemoryState, peers: u64, config: SyncConfig) -> (Store, u64) {
                     store.apply(batch);
                     inbox.push_back(Input::Written(id));
                 }
+                Output::Lookup { id, lookup: Lookup::Codes(hashes) } => {
+                    let held = hashes.iter().map(|hash| store.codes.contains_key(hash)).collect();
+                    inbox.push_back(Input::LookupDone { id, answer: LookupAnswer::Codes(held) });
+                }
+                Output::Lookup { .. } => panic!("unexpected lookup"),
                 Output::Disconnect { peer, reason } => {
                     panic!("honest peer {peer:?} disconnected: {reason}")
                 }

@@ -10,11 +10,24 @@ use super::contract::Misbehaviour;
 /// Codes still to fetch, codes in flight, and a bounded memory of codes already stored.
 #[derive(Clone, Debug)]
 pub(crate) struct CodeQueue {
+    /// Asked of the host's store, not yet answered.
+    checking: BTreeSet<B256>,
     wanted: BTreeSet<B256>,
     in_flight: BTreeSet<B256>,
     known: BTreeSet<B256>,
     known_order: VecDeque<B256>,
     known_capacity: usize,
+}
+
+/// What an account's code needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// The code is stored: nothing to wait for.
+    Known,
+    /// The code is already being checked or fetched: wait for it.
+    Pending,
+    /// Nobody knows yet: ask the store, and wait.
+    Check,
 }
 
 /// The outcome of matching a `ByteCodes` response to its request.
@@ -30,6 +43,7 @@ impl CodeQueue {
     /// An empty queue remembering at most `known_capacity` stored codes.
     pub(crate) fn new(known_capacity: usize) -> Self {
         Self {
+            checking: BTreeSet::new(),
             wanted: BTreeSet::new(),
             in_flight: BTreeSet::new(),
             known: BTreeSet::new(),
@@ -38,21 +52,38 @@ impl CodeQueue {
         }
     }
 
-    /// Asks for `hash` unless it is stored, wanted or in flight already. Returns whether the
-    /// code is still to arrive (the caller's account must wait for it).
-    pub(crate) fn want(&mut self, hash: B256) -> bool {
+    /// Registers that an account needs code `hash`.
+    pub(crate) fn want(&mut self, hash: B256) -> Need {
         if self.known.contains(&hash) {
-            return false;
+            return Need::Known;
         }
-        if !self.in_flight.contains(&hash) {
-            self.wanted.insert(hash);
+        if self.checking.contains(&hash)
+            || self.wanted.contains(&hash)
+            || self.in_flight.contains(&hash)
+        {
+            return Need::Pending;
         }
-        true
+        self.checking.insert(hash);
+        Need::Check
     }
 
-    /// Whether nothing is wanted or in flight.
+    /// The store answered whether it holds `hash`: held codes become known, others are wanted
+    /// from peers. Returns whether the code is now known (its accounts may go on).
+    pub(crate) fn checked(&mut self, hash: B256, stored: bool) -> bool {
+        if !self.checking.remove(&hash) {
+            return self.known.contains(&hash);
+        }
+        if stored {
+            self.remember(hash);
+            return true;
+        }
+        self.wanted.insert(hash);
+        false
+    }
+
+    /// Whether nothing is being checked, wanted or in flight.
     pub(crate) fn is_idle(&self) -> bool {
-        self.wanted.is_empty() && self.in_flight.is_empty()
+        self.checking.is_empty() && self.wanted.is_empty() && self.in_flight.is_empty()
     }
 
     /// Whether there is something to request.
@@ -60,9 +91,9 @@ impl CodeQueue {
         !self.wanted.is_empty()
     }
 
-    /// Codes wanted or in flight.
+    /// Codes being checked, wanted or in flight.
     pub(crate) fn outstanding(&self) -> usize {
-        self.wanted.len() + self.in_flight.len()
+        self.checking.len() + self.wanted.len() + self.in_flight.len()
     }
 
     /// Takes up to `count` wanted hashes for one request (lowest hashes first: deterministic).
@@ -146,15 +177,28 @@ mod tests {
     fn duplicates_are_fetched_once() {
         let mut queue = CodeQueue::new(16);
         let (hash, blob) = code(1);
-        assert!(queue.want(hash));
-        assert!(queue.want(hash));
+        assert_eq!(queue.want(hash), Need::Check);
+        assert_eq!(queue.want(hash), Need::Pending, "asked of the store once");
+        assert!(!queue.checked(hash, false), "not stored: wanted from peers");
         let batch = queue.take_batch(10);
         assert_eq!(batch, vec![hash]);
-        assert!(queue.want(hash), "in flight: still to arrive, but not requested twice");
+        assert_eq!(queue.want(hash), Need::Pending, "in flight: not requested twice");
         assert!(!queue.has_wanted());
         queue.deliver(&batch, vec![blob]).unwrap();
-        assert!(!queue.want(hash), "stored codes are not wanted again");
+        assert_eq!(queue.want(hash), Need::Known, "stored codes are not wanted again");
         assert!(queue.is_idle());
+    }
+
+    #[test]
+    fn codes_the_store_holds_are_not_fetched() {
+        let mut queue = CodeQueue::new(16);
+        let (hash, _) = code(7);
+        assert_eq!(queue.want(hash), Need::Check);
+        assert!(!queue.is_idle());
+        assert!(queue.checked(hash, true));
+        assert!(!queue.has_wanted());
+        assert!(queue.is_idle());
+        assert_eq!(queue.want(hash), Need::Known);
     }
 
     #[test]
@@ -163,6 +207,7 @@ mod tests {
         let codes: Vec<_> = (1..=4).map(code).collect();
         for (hash, _) in &codes {
             queue.want(*hash);
+            queue.checked(*hash, false);
         }
         let mut batch = queue.take_batch(10);
         batch.sort();
@@ -178,8 +223,10 @@ mod tests {
         let mut queue = CodeQueue::new(16);
         let (a, blob_a) = code(1);
         let (b, blob_b) = code(2);
-        queue.want(a);
-        queue.want(b);
+        for hash in [a, b] {
+            queue.want(hash);
+            queue.checked(hash, false);
+        }
         let batch = vec![a, b];
         let _ = queue.take_batch(10);
         assert_eq!(
@@ -202,10 +249,11 @@ mod tests {
         let codes: Vec<_> = (1..=3).map(code).collect();
         for (hash, blob) in &codes {
             queue.want(*hash);
+            queue.checked(*hash, false);
             let batch = queue.take_batch(1);
             queue.deliver(&batch, vec![blob.clone()]).unwrap();
         }
-        assert!(queue.want(codes[0].0), "evicted: fetched again (harmless)");
-        assert!(!queue.want(codes[2].0));
+        assert_eq!(queue.want(codes[0].0), Need::Check, "evicted: asked again (harmless)");
+        assert_eq!(queue.want(codes[2].0), Need::Known);
     }
 }

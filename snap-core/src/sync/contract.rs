@@ -39,6 +39,35 @@ pub enum Input {
     },
     /// The host applied the write batch with this id, atomically.
     Written(BatchId),
+    /// The host's answer to an [`Output::Lookup`].
+    LookupDone {
+        /// The id of the lookup answered.
+        id: LookupId,
+        /// What the store holds.
+        answer: LookupAnswer,
+    },
+}
+
+/// The id of a lookup, echoed in its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LookupId(pub u64);
+
+/// A question about what the host has stored: the core keeps no storage handle, so it asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lookup {
+    /// Which of these bytecodes does the store hold? (Codes are shared by many accounts and
+    /// survive restarts; asking avoids downloading one twice.)
+    Codes(Vec<B256>),
+}
+
+/// The host's answer to a [`Lookup`], read from what it has applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LookupAnswer {
+    /// For each hash asked, in order, whether the store holds that bytecode. A missing entry
+    /// counts as "not held".
+    Codes(Vec<bool>),
 }
 
 /// The id of a write batch, increasing from 1 within one `Syncer`.
@@ -174,6 +203,14 @@ pub enum Output {
     },
     /// Apply a batch atomically, then report [`Input::Written`].
     Write(WriteBatch),
+    /// Answer a question about the store with [`Input::LookupDone`]. The sync waits for the
+    /// answer (it stalls without one).
+    Lookup {
+        /// The id to answer with.
+        id: LookupId,
+        /// The question.
+        lookup: Lookup,
+    },
     /// A peer broke the protocol: penalize it and disconnect. The core already stopped using it.
     Disconnect {
         /// The peer.

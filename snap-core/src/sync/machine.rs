@@ -11,9 +11,12 @@ use alloy_primitives::{B256, Bytes};
 use super::{
     PeerId,
     accounts::{AccountTask, HeldAccount, Waiting, has_code, has_storage},
-    codes::CodeQueue,
+    codes::{CodeQueue, Need},
     config::SyncConfig,
-    contract::{BatchId, Input, Misbehaviour, Output, Phase, SyncEvent, WriteBatch},
+    contract::{
+        BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, Output, Phase, SyncEvent,
+        WriteBatch,
+    },
     peers::Peers,
     progress::{Counters, ProgressDecodeError, ProgressRecord, Target},
     range::HashRange,
@@ -69,6 +72,9 @@ pub struct Syncer {
     accounts: Vec<AccountTask>,
     storage: Storage,
     codes: CodeQueue,
+    /// Code lookups asked of the host, by id.
+    lookups: BTreeMap<u64, Vec<B256>>,
+    next_lookup: u64,
     batch: WriteBatch,
     batch_started: Option<Instant>,
     next_batch_id: u64,
@@ -113,6 +119,8 @@ impl Syncer {
                 &record.storage_completed,
             ),
             codes: CodeQueue::new(config.known_code_cache),
+            lookups: BTreeMap::new(),
+            next_lookup: 1,
             batch: WriteBatch::default(),
             batch_started: None,
             next_batch_id: 1,
@@ -196,6 +204,7 @@ impl Syncer {
                     self.unacknowledged.remove(position);
                 }
             }
+            Input::LookupDone { id, answer } => self.on_lookup(id, answer),
         }
         self.drive(now);
     }
@@ -356,8 +365,17 @@ impl Syncer {
         let present: Vec<B256> = accounts.iter().map(|a| a.hash).collect();
         self.storage.abandon_missing(HashRange { first: origin, last: covered_to }, &present);
         let mut held = Vec::with_capacity(accounts.len());
+        let mut to_check = Vec::new();
         for AccountData { hash, account } in accounts {
-            let code = has_code(&account) && self.codes.want(account.code_hash);
+            let code = has_code(&account)
+                && match self.codes.want(account.code_hash) {
+                    Need::Known => false,
+                    Need::Pending => true,
+                    Need::Check => {
+                        to_check.push(account.code_hash);
+                        true
+                    }
+                };
             let (storage, chunked) = if has_storage(&account) {
                 match self.storage.want(StorageJob { account: hash, root: account.storage_root }) {
                     Some(done) => (false, done.chunked),
@@ -367,6 +385,15 @@ impl Syncer {
                 (false, false)
             };
             held.push(HeldAccount { hash, account, waiting: Waiting { code, storage, chunked } });
+        }
+        if !to_check.is_empty() {
+            let id = self.next_lookup;
+            self.next_lookup += 1;
+            self.outputs.push_back(Output::Lookup {
+                id: LookupId(id),
+                lookup: Lookup::Codes(to_check.clone()),
+            });
+            self.lookups.insert(id, to_check);
         }
         self.counters.account_bytes += size;
         let task = &mut self.accounts[task_index];
@@ -435,6 +462,31 @@ impl Syncer {
         self.counters.codes += items;
         self.counters.code_bytes += size;
         self.batch.codes.extend(delivery.delivered);
+        self.codes_arrived(&arrived);
+        Ok(Processed::Delivered(items))
+    }
+
+    /// The store answered which codes it holds: held ones release their accounts, the others
+    /// are fetched from peers. Unknown ids (answers to a lookup of an earlier run) are ignored.
+    fn on_lookup(&mut self, id: LookupId, answer: LookupAnswer) {
+        let Some(hashes) = self.lookups.remove(&id.0) else { return };
+        let LookupAnswer::Codes(held) = answer;
+        let known: Vec<B256> = hashes
+            .iter()
+            .enumerate()
+            .filter(|&(index, hash)| {
+                self.codes.checked(*hash, held.get(index).copied().unwrap_or(false))
+            })
+            .map(|(_, hash)| *hash)
+            .collect();
+        self.codes_arrived(&known);
+    }
+
+    /// These codes are stored now: accounts waiting for them may be written.
+    fn codes_arrived(&mut self, arrived: &[B256]) {
+        if arrived.is_empty() {
+            return;
+        }
         for index in 0..self.accounts.len() {
             self.accounts[index].update_held(|held| {
                 if held.waiting.code && arrived.contains(&held.account.code_hash) {
@@ -443,7 +495,6 @@ impl Syncer {
             });
             self.forward(index);
         }
-        Ok(Processed::Delivered(items))
     }
 
     /// Storage of these accounts completed: release them in their tasks.

@@ -21,7 +21,10 @@ mod rng;
 mod storage;
 
 pub use config::SyncConfig;
-pub use contract::{BatchId, Input, Misbehaviour, Output, Phase, SyncEvent, WriteBatch};
+pub use contract::{
+    BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, Output, Phase, SyncEvent,
+    WriteBatch,
+};
 pub use machine::Syncer;
 pub use progress::{
     Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,

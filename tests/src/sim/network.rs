@@ -76,6 +76,13 @@ pub enum Event {
         /// The bytes as sent.
         bytes: Vec<u8>,
     },
+    /// The store answers a lookup of the syncer's.
+    Lookup {
+        /// The lookup's id.
+        id: snap_core::sync::LookupId,
+        /// The code hashes asked about.
+        codes: Vec<alloy_primitives::B256>,
+    },
     /// The peer dropped connection `conn`.
     PeerGone {
         /// The peer's index.
@@ -98,6 +105,7 @@ impl Event {
         match self {
             Self::ToPeer { bytes, .. } | Self::ToHost { bytes, .. } => bytes.len(),
             Self::Apply(batch) => batch.estimated_bytes(),
+            Self::Lookup { codes, .. } => codes.len() * 32,
             Self::PeerGone { .. } | Self::Connect { .. } => 0,
         }
     }

@@ -10,8 +10,8 @@ use std::{
 use snap_core::{
     serve::InMemoryState,
     sync::{
-        BatchId, Counters, Input, Output, PeerId, Phase, ProgressReport, SyncConfig, SyncEvent,
-        Syncer, Target,
+        BatchId, Counters, Input, Lookup, LookupAnswer, Output, PeerId, Phase, ProgressReport,
+        SyncConfig, SyncEvent, Syncer, Target,
     },
     wire::{Limits, SnapMessage},
 };
@@ -352,6 +352,11 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
+            Event::Lookup { id, codes } => {
+                let held = codes.iter().map(|hash| self.store.has_code(hash)).collect();
+                self.mix(&[7]);
+                self.input(Input::LookupDone { id, answer: LookupAnswer::Codes(held) });
+            }
             Event::Apply(batch) => {
                 let id = batch.id;
                 if self.outstanding.front() != Some(&id) {
@@ -449,6 +454,15 @@ impl<'a> Sim<'a> {
                     self.last_apply = at;
                     self.queue.push(at, Event::Apply(Box::new(batch)));
                 }
+                Output::Lookup { id, lookup: Lookup::Codes(codes) } => {
+                    // Answered from what the store has applied, after its delay, in order with
+                    // the batches before it.
+                    let at = (self.now + self.config.store_delay).max(self.last_apply);
+                    self.queue.push(at, Event::Lookup { id, codes });
+                }
+                Output::Lookup { lookup, .. } => {
+                    return Err(format!("unexpected lookup {lookup:?}"));
+                }
                 Output::Disconnect { peer, reason } => {
                     let index = peer.0 as usize;
                     let Some(slot) = self.peers.get_mut(index) else {
@@ -518,8 +532,13 @@ impl<'a> Sim<'a> {
         let exact = (counters.accounts, counters.slots);
         let expected = (state.account_list().len() as u64, self.target.slot_count as u64);
         let codes = state.codes().len() as u64;
-        let codes_ok =
-            if self.crashes == 0 { counters.codes == codes } else { counters.codes >= codes };
+        // The syncer asks the store which codes it holds, so even across crashes every code is
+        // fetched and counted once; only a store that keeps nothing cannot tell it.
+        let codes_ok = if self.crashes == 0 || self.store.keeps_data() {
+            counters.codes == codes
+        } else {
+            counters.codes >= codes
+        };
         if exact != expected || !codes_ok {
             return Err(format!(
                 "final counters (accounts, slots, codes) = ({}, {}, {}), target ({}, {}, {codes})",

@@ -164,6 +164,16 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the store keeps what it applies (and so can answer lookups).
+    pub fn keeps_data(&self) -> bool {
+        self.mode == StoreMode::Keep
+    }
+
+    /// Whether the store holds bytecode `hash` (never, in discard mode).
+    pub fn has_code(&self, hash: &B256) -> bool {
+        self.codes.contains_key(hash)
+    }
+
     /// Accounts, slots and codes stored (written counts in discard mode).
     pub fn totals(&self) -> (u64, u64, u64) {
         match self.mode {
