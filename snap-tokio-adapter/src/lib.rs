@@ -1,0 +1,9 @@
+//! devp2p transport for snap: sans-IO cores for RLPx, p2p, eth and snap, and a thin tokio
+//! session layer on top.
+//!
+//! - [`rlpx`]: the ECIES handshake and the frame codec, over byte buffers.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod rlpx;
