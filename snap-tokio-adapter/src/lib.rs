@@ -6,4 +6,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod forkid;
+pub mod p2p;
 pub mod rlpx;
