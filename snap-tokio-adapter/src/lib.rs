@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod chain;
+pub mod eth;
 pub mod forkid;
 pub mod p2p;
 pub mod rlpx;
