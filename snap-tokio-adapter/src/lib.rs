@@ -11,3 +11,4 @@ pub mod eth;
 pub mod forkid;
 pub mod p2p;
 pub mod rlpx;
+pub mod snap;
