@@ -46,6 +46,9 @@ pub struct ConnectionConfig {
     pub request_timeout: Duration,
     /// Most snap requests in flight on one connection.
     pub max_snap_in_flight: usize,
+    /// Once ready, a Ping goes out after this long; a peer silent for twice as long is
+    /// dropped with [`DisconnectReason::PingTimeout`].
+    pub ping_interval: Duration,
 }
 
 impl ConnectionConfig {
@@ -62,6 +65,7 @@ impl ConnectionConfig {
             handshake_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_snap_in_flight: 64,
+            ping_interval: Duration::from_secs(15),
         }
     }
 
@@ -115,6 +119,9 @@ pub enum ConnectionError {
     /// The node id in Hello differs from the handshake's.
     #[error("hello identity differs from the handshake's")]
     UnexpectedIdentity,
+    /// The peer is this node.
+    #[error("connected to self")]
+    ConnectedToSelf,
     /// A handshake step took too long.
     #[error("timed out while {0}")]
     Timeout(&'static str),
@@ -128,6 +135,7 @@ impl ConnectionError {
     pub fn reason(&self) -> DisconnectReason {
         match self {
             Self::UnexpectedIdentity => DisconnectReason::UnexpectedIdentity,
+            Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             Self::P2p(P2pError::NoSharedCapability) => DisconnectReason::UselessPeer,
             Self::Eth(_) | Self::Snap(_) | Self::SnapRequest(_) => {
                 DisconnectReason::SubprotocolError
@@ -229,6 +237,10 @@ pub struct Connection {
     client_id: String,
     tracker: Option<SnapTracker>,
     header_requests: HashMap<u64, (GetBlockHeaders, Instant)>,
+    /// When the peer last sent a complete message.
+    last_heard: Instant,
+    /// When the next keepalive Ping is due (ready connections only).
+    next_ping: Option<Instant>,
     outgoing: Vec<u8>,
     events: VecDeque<Event>,
 }
@@ -263,6 +275,8 @@ impl Connection {
             client_id: String::new(),
             tracker: None,
             header_requests: HashMap::new(),
+            last_heard: now,
+            next_ping: None,
             outgoing: Vec::new(),
             events: VecDeque::new(),
         }
@@ -320,7 +334,7 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.header_requests.values().map(|(_, deadline)| *deadline);
         let snap = self.tracker.as_ref().and_then(SnapTracker::next_deadline);
-        self.phase_deadline.into_iter().chain(requests).chain(snap).min()
+        self.phase_deadline.into_iter().chain(self.next_ping).chain(requests).chain(snap).min()
     }
 
     /// Fires every deadline at or before `now`: a handshake step that is late closes the
@@ -333,6 +347,14 @@ impl Connection {
             let phase = self.phase.name();
             self.fail(ConnectionError::Timeout(phase));
             return;
+        }
+        if self.next_ping.is_some_and(|due| due <= now) {
+            if now.saturating_duration_since(self.last_heard) >= 2 * self.config.ping_interval {
+                self.fail(ConnectionError::Timeout("waiting for the peer to answer a ping"));
+                return;
+            }
+            self.send(p2p::PING_ID, &[alloy_rlp::EMPTY_LIST_CODE]);
+            self.next_ping = Some(now + self.config.ping_interval);
         }
         let late: Vec<u64> = self
             .header_requests
@@ -439,6 +461,7 @@ impl Connection {
                 self.codec
             };
             let (code, data) = codec.decode(&frame)?;
+            self.last_heard = now;
             self.on_message(code, &data, now)?;
             if self.is_closed() {
                 return Ok(());
@@ -469,6 +492,7 @@ impl Connection {
                 self.config.chain.validate(eth, &status)?;
                 self.phase = Phase::Ready { eth, eth_offset, snap };
                 self.phase_deadline = None;
+                self.next_ping = Some(now + self.config.ping_interval);
                 self.tracker = snap.map(|(version, _)| {
                     SnapTracker::new(version, self.config.limits, self.config.max_snap_in_flight)
                 });
@@ -507,6 +531,9 @@ impl Connection {
         let hello = Hello::decode_data(data)?;
         if Some(hello.id) != self.remote_id {
             return Err(ConnectionError::UnexpectedIdentity);
+        }
+        if hello.id == self.local_id {
+            return Err(ConnectionError::ConnectedToSelf);
         }
         let ours = self.config.capabilities();
         let shared =
@@ -629,6 +656,7 @@ impl Connection {
         self.phase = Phase::Closed;
         self.phase_deadline = None;
         self.header_requests.clear();
+        self.next_ping = None;
         self.tracker = None;
         self.events.push_back(Event::Closed(reason));
     }

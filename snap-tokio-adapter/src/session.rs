@@ -292,3 +292,32 @@ async fn sleep_until(deadline: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_keys_are_generated_once_then_loaded() {
+        let path = std::env::temp_dir().join(format!("snap-nodekey-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let generated = load_or_generate_key(&path).expect("generated");
+        let loaded = load_or_generate_key(&path).expect("loaded");
+        assert_eq!(generated.to_bytes(), loaded.to_bytes());
+        std::fs::write(&path, "not hex").expect("write");
+        assert!(load_or_generate_key(&path).is_err());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn enode_urls_parse_and_print() {
+        let id = "a".repeat(128);
+        let enode: Enode =
+            format!("enode://{id}@127.0.0.1:30303?discport=30301").parse().expect("parses");
+        assert_eq!(enode.addr, "127.0.0.1:30303".parse().expect("addr"));
+        assert_eq!(enode.to_string(), format!("enode://{id}@127.0.0.1:30303"));
+        assert!("enode://abcd@127.0.0.1:1".parse::<Enode>().is_err());
+        assert!(format!("enr://{id}@127.0.0.1:1").parse::<Enode>().is_err());
+        assert!(format!("enode://{id}@localhost").parse::<Enode>().is_err());
+    }
+}

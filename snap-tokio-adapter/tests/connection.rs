@@ -302,8 +302,21 @@ fn every_step_and_request_times_out() {
     silent.handle_timeout(deadline);
     assert!(matches!(closed_with(&mut silent), CloseReason::Error(ConnectionError::Timeout(_))));
 
+    let (mut a, mut b) = ready_pair(now);
+    // Once ready only the keepalive is due: a Ping that the peer answers keeps it alive...
+    let ping_at = now + Duration::from_secs(15);
+    assert_eq!(a.poll_timeout(), Some(ping_at));
+    a.handle_timeout(ping_at);
+    drive(&mut a, &mut b, ping_at);
+    assert!(!a.is_closed() && !b.is_closed());
+    // ...and a peer heard from no more (b's Pong was the last word) is dropped.
+    let silent_until = ping_at + Duration::from_secs(30);
+    a.handle_timeout(ping_at + Duration::from_secs(15));
+    assert!(!a.is_closed(), "one interval of silence after a Pong is fine");
+    a.handle_timeout(silent_until);
+    assert!(matches!(closed_with(&mut a), CloseReason::Error(ConnectionError::Timeout(_))));
+
     let (mut a, _b) = ready_pair(now);
-    assert_eq!(a.poll_timeout(), None, "nothing pending once ready");
     a.send_snap(&account_request(4, 100), now).expect("ready");
     let headers = GetBlockHeaders {
         request_id: 9,
@@ -313,7 +326,9 @@ fn every_step_and_request_times_out() {
         reverse: false,
     };
     a.send_get_headers(headers, now).expect("ready");
-    let deadline = a.poll_timeout().expect("request deadline");
+    let deadline = now + Duration::from_secs(30);
+    a.handle_timeout(deadline - Duration::from_millis(1));
+    events(&mut a);
     a.handle_timeout(deadline);
     let mut timed_out = events(&mut a);
     timed_out.sort_by_key(|e| format!("{e:?}"));
