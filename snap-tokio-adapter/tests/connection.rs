@@ -371,3 +371,51 @@ fn a_greedy_server_is_dropped_by_our_tracker() {
         CloseReason::Error(ConnectionError::Snap(TrackError::Oversized { .. }))
     ));
 }
+
+mod arbitrary_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random bytes at any point of the handshake: the connection waits or closes with a
+        /// typed error; it never panics and never closes silently.
+        #[test]
+        fn random_bytes_never_panic(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..400), 1..6)) {
+            let now = Instant::now();
+            let mut target = Connection::inbound(config(), Arc::new(NoServer), key(2), random(2), now);
+            for chunk in &chunks {
+                target.receive(chunk, now);
+            }
+            let events = events(&mut target);
+            prop_assert_eq!(target.is_closed(), matches!(events.last(), Some(Event::Closed(_))));
+        }
+
+        /// Well-framed messages with arbitrary ids and bodies after Status: every one is
+        /// answered, ignored or refused with a disconnect, never a panic.
+        #[test]
+        fn arbitrary_messages_never_panic(
+            messages in proptest::collection::vec((0u64..0x40, proptest::collection::vec(any::<u8>(), 0..300)), 1..8),
+        ) {
+            let now = Instant::now();
+            let mut target = Connection::inbound(config(), state_server(20), key(2), random(2), now);
+            let mut raw = RawPeer::connect(&mut target, vec![Capability::new("eth", 69), Capability::new("snap", 1)], now);
+            raw.exchange_status(&mut target, now);
+            let ready = matches!(events(&mut target).as_slice(), [Event::Ready { .. }]);
+            prop_assert!(ready, "status exchange completes");
+            for (code, body) in &messages {
+                let bytes = raw.frame(*code, body);
+                target.receive(&bytes, now);
+                if target.is_closed() {
+                    break;
+                }
+            }
+            let events = events(&mut target);
+            prop_assert_eq!(target.is_closed(), matches!(events.last(), Some(Event::Closed(_))));
+            // Whatever the target sent back is well framed.
+            raw.feed(&target.take_outgoing());
+            while raw.next_message().is_some() {}
+        }
+    }
+}
