@@ -135,6 +135,14 @@ impl PeerHandle {
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
     }
+
+    /// The command sender (clonable, e.g. for a driver's peer table), the event receiver
+    /// (e.g. to forward into one channel for all peers) and the session task.
+    pub fn into_parts(
+        self,
+    ) -> (mpsc::Sender<Command>, mpsc::Receiver<SessionEvent>, JoinHandle<()>) {
+        (self.commands, self.events, self.task)
+    }
 }
 
 /// A node: key, connection settings and what it serves.
