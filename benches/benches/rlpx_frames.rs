@@ -15,7 +15,7 @@ fn random(seed: u8) -> HandshakeRandom {
         nonce: [seed; 32].into(),
         ecies_key: key(seed + 20),
         ecies_iv: [seed; 16],
-        padding: 150,
+        padding: vec![seed; 150],
     }
 }
 

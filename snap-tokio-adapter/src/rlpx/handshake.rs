@@ -54,8 +54,9 @@ pub struct HandshakeRandom {
     pub ecies_key: SecretKey,
     /// The ECIES IV for our packet.
     pub ecies_iv: [u8; 16],
-    /// Bytes of EIP-8 padding appended to our packet (EIP-8 asks for at least 100).
-    pub padding: usize,
+    /// The EIP-8 padding appended to our packet (EIP-8 asks for at least 100 random bytes,
+    /// so that packet sizes and contents do not identify the client).
+    pub padding: Vec<u8>,
 }
 
 impl HandshakeRandom {
@@ -65,7 +66,8 @@ impl HandshakeRandom {
         rng.fill_bytes(nonce.as_mut_slice());
         let mut ecies_iv = [0u8; 16];
         rng.fill_bytes(&mut ecies_iv);
-        let padding = 100 + (rng.next_u32() % 201) as usize;
+        let mut padding = vec![0u8; 100 + (rng.next_u32() % 201) as usize];
+        rng.fill_bytes(&mut padding);
         Self {
             ephemeral_key: SecretKey::random(rng),
             nonce,
@@ -162,13 +164,13 @@ impl Handshake {
         sig[64] = recovery.to_byte();
         let id = node_id(&static_key.public_key());
         let fields_len = sig.length() + id.0.length() + random.nonce.0.length() + 1;
-        let mut body = Vec::with_capacity(fields_len + 3 + random.padding);
+        let mut body = Vec::with_capacity(fields_len + 3 + random.padding.len());
         Header { list: true, payload_length: fields_len }.encode(&mut body);
         sig.encode(&mut body);
         id.0.encode(&mut body);
         random.nonce.0.encode(&mut body);
         HANDSHAKE_VERSION.encode(&mut body);
-        body.resize(body.len() + random.padding, 0);
+        body.extend_from_slice(&random.padding);
         let packet = seal_eip8(&remote_key, &body, &random);
         let machine = Self {
             static_key,
@@ -238,12 +240,12 @@ impl Handshake {
         let ephemeral_id = node_id(&self.random.ephemeral_key.public_key());
         let reply = if packet.eip8 {
             let fields_len = ephemeral_id.0.length() + self.random.nonce.0.length() + 1;
-            let mut body = Vec::with_capacity(fields_len + 3 + self.random.padding);
+            let mut body = Vec::with_capacity(fields_len + 3 + self.random.padding.len());
             Header { list: true, payload_length: fields_len }.encode(&mut body);
             ephemeral_id.0.encode(&mut body);
             self.random.nonce.0.encode(&mut body);
             HANDSHAKE_VERSION.encode(&mut body);
-            body.resize(body.len() + self.random.padding, 0);
+            body.extend_from_slice(&self.random.padding);
             seal_eip8(&remote_key, &body, &self.random)
         } else {
             let mut body = Vec::with_capacity(LEGACY_ACK_PLAIN);

@@ -30,7 +30,7 @@ fn random(ephemeral: B256, nonce: B256, seed: u8) -> HandshakeRandom {
         nonce,
         ecies_key: secret(B256::repeat_byte(seed)),
         ecies_iv: [seed; 16],
-        padding: 100 + usize::from(seed),
+        padding: vec![seed; 100 + usize::from(seed)],
     }
 }
 

@@ -32,7 +32,7 @@ pub fn random(seed: u8) -> HandshakeRandom {
         nonce: B256::repeat_byte(seed),
         ecies_key: key(seed.wrapping_add(150)),
         ecies_iv: [seed; 16],
-        padding: 100 + usize::from(seed),
+        padding: vec![seed; 100 + usize::from(seed)],
     }
 }
 
