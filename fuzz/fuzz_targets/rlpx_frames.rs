@@ -1,0 +1,87 @@
+//! Arbitrary bytes into the RLPx frame decoder after a handshake set up deterministically from
+//! fixed keys: must never panic. Half the inputs start with genuine frames (built from the
+//! input) so the fuzzer also reaches the states after a valid frame, and every frame that
+//! opens goes on through the p2p message codec and the eth/p2p decoders.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use snap_tokio_adapter::{
+    eth::{BlockHeaders, EthVersion, GetBlockHeaders, Status},
+    p2p::{DisconnectReason, Hello, MessageCodec},
+    rlpx::{Handshake, HandshakeRandom, Secrets, frame_codecs, node_id},
+};
+
+fn key(byte: u8) -> k256::SecretKey {
+    k256::SecretKey::from_slice(&[byte; 32]).expect("valid scalar")
+}
+
+fn random(seed: u8) -> HandshakeRandom {
+    HandshakeRandom {
+        ephemeral_key: key(seed + 10),
+        nonce: [seed; 32].into(),
+        ecies_key: key(seed + 20),
+        ecies_iv: [seed; 16],
+        padding: vec![seed; 100],
+    }
+}
+
+/// (initiator, recipient) secrets of one fixed handshake.
+fn secrets() -> &'static (Secrets, Secrets) {
+    static SECRETS: OnceLock<(Secrets, Secrets)> = OnceLock::new();
+    SECRETS.get_or_init(|| {
+        let (mut initiator, auth) =
+            Handshake::initiator(key(1), &node_id(&key(2).public_key()), random(1)).expect("valid");
+        let ack = Handshake::recipient(key(2), random(2)).feed(&auth).expect("auth").expect("done");
+        let done = initiator.feed(&ack.reply).expect("ack").expect("done");
+        (done.secrets, ack.secrets)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let (initiator, recipient) = secrets();
+    let (mut encoder, _) = frame_codecs(initiator, 1 << 16);
+    let (_, mut decoder) = frame_codecs(recipient, 1 << 16);
+    let mut input = Vec::new();
+    let mut tail = rest;
+    // Genuine frames first: each takes a length byte and that many payload bytes.
+    for _ in 0..(mode & 0x03) {
+        let Some((&len, after)) = tail.split_first() else { break };
+        let len = usize::from(len).min(after.len()).max(1);
+        let Some(payload) = after.get(..len) else { break };
+        encoder.encode(payload, &mut input).expect("fits");
+        tail = &after[len..];
+    }
+    input.extend_from_slice(tail);
+    // Feed in chunks whose size the mode picks, draining frames after each.
+    let chunk = usize::from(mode >> 2).max(1);
+    let codec = MessageCodec { snappy: mode & 0x80 != 0, max_size: 1 << 16 };
+    for piece in input.chunks(chunk) {
+        decoder.feed(piece);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    let Ok((id, body)) = codec.decode(&frame) else { continue };
+                    let _ = match id {
+                        0 => Hello::decode_data(&body).map(drop).map_err(drop),
+                        1 => {
+                            let _ = DisconnectReason::decode_data(&body);
+                            Ok(())
+                        }
+                        0x10 => Status::decode_data(EthVersion::V69, &body).map(drop).map_err(drop),
+                        0x13 => GetBlockHeaders::decode_data(&body).map(drop).map_err(drop),
+                        _ => BlockHeaders::decode_data(&body).map(drop).map_err(drop),
+                    };
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    // Errors are sticky.
+                    assert!(decoder.next_frame().is_err());
+                    return;
+                }
+            }
+        }
+    }
+});

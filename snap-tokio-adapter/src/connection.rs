@@ -1,0 +1,663 @@
+//! One devp2p connection as a sans-IO state machine: RLPx handshake, Hello, Status, then eth
+//! and snap traffic. Feed it received bytes and timer expiries; take the bytes to send and the
+//! events for the owner. No socket, no clock: `now` is always a parameter.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use k256::SecretKey;
+use snap_core::wire::{DecodeError, Limits, SnapMessage, SnapVersion};
+
+use crate::{
+    eth::{self, BlockHeaders, ChainInfo, EthError, EthVersion, GetBlockHeaders, Status},
+    p2p::{
+        self, Capability, DisconnectReason, Hello, MessageCodec, P2P_VERSION, P2pError,
+        SharedCapability,
+    },
+    rlpx::{
+        FrameDecoder, FrameEncoder, Handshake, HandshakeRandom, NodeId, RlpxError, frame_codecs,
+        node_id,
+    },
+    server::Server,
+    snap::{SnapTracker, TrackError, snap_version},
+};
+
+/// How a connection behaves; shared by all connections of a node.
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Client name sent in Hello.
+    pub client_id: String,
+    /// eth versions offered.
+    pub eth_versions: Vec<EthVersion>,
+    /// snap versions offered (none: an eth-only connection).
+    pub snap_versions: Vec<SnapVersion>,
+    /// What we announce in Status and check peers' Status against.
+    pub chain: ChainInfo,
+    /// Bounds for decoding snap messages.
+    pub limits: Limits,
+    /// Largest frame and (decompressed) message accepted.
+    pub max_message: usize,
+    /// Time for each handshake step (RLPx, Hello, Status).
+    pub handshake_timeout: Duration,
+    /// Time a request may stay unanswered.
+    pub request_timeout: Duration,
+    /// Most snap requests in flight on one connection.
+    pub max_snap_in_flight: usize,
+    /// Once ready, a Ping goes out after this long; a peer silent for twice as long is
+    /// dropped with [`DisconnectReason::PingTimeout`].
+    pub ping_interval: Duration,
+}
+
+impl ConnectionConfig {
+    /// Defaults around `chain`: eth/68 and eth/69, snap/1 and snap/2, 16 MiB messages,
+    /// 10-second handshake steps, 30-second requests.
+    pub fn new(chain: ChainInfo) -> Self {
+        Self {
+            client_id: concat!("snap/v", env!("CARGO_PKG_VERSION")).to_owned(),
+            eth_versions: vec![EthVersion::V68, EthVersion::V69],
+            snap_versions: vec![SnapVersion::V1, SnapVersion::V2],
+            chain,
+            limits: Limits::default(),
+            max_message: p2p::MAX_MESSAGE_SIZE,
+            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_snap_in_flight: 64,
+            ping_interval: Duration::from_secs(15),
+        }
+    }
+
+    fn capabilities(&self) -> Vec<Capability> {
+        let eth = self.eth_versions.iter().map(|v| Capability::new("eth", v.number()));
+        let snap =
+            self.snap_versions.iter().map(|v| Capability::new("snap", u32::from(v.number())));
+        eth.chain(snap).collect()
+    }
+
+    fn message_space(&self, name: &str, version: u32) -> Option<u8> {
+        match name {
+            "eth" => EthVersion::from_number(version)
+                .filter(|v| self.eth_versions.contains(v))
+                .map(EthVersion::message_space),
+            "snap" => snap_version(version)
+                .filter(|v| self.snap_versions.contains(v))
+                .map(SnapVersion::message_space),
+            _ => None,
+        }
+    }
+}
+
+/// Why a connection failed on our side.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// RLPx handshake or framing.
+    #[error(transparent)]
+    Rlpx(#[from] RlpxError),
+    /// p2p layer.
+    #[error(transparent)]
+    P2p(#[from] P2pError),
+    /// eth layer.
+    #[error(transparent)]
+    Eth(#[from] EthError),
+    /// snap response tracking.
+    #[error(transparent)]
+    Snap(#[from] TrackError),
+    /// A snap request that does not decode or cannot be served.
+    #[error("bad snap request: {0}")]
+    SnapRequest(String),
+    /// A message that is not allowed at this point.
+    #[error("unexpected message {code:#x} while {phase}")]
+    Unexpected {
+        /// Absolute message code.
+        code: u64,
+        /// What the connection was doing.
+        phase: &'static str,
+    },
+    /// The node id in Hello differs from the handshake's.
+    #[error("hello identity differs from the handshake's")]
+    UnexpectedIdentity,
+    /// The peer is this node.
+    #[error("connected to self")]
+    ConnectedToSelf,
+    /// A handshake step took too long.
+    #[error("timed out while {0}")]
+    Timeout(&'static str),
+    /// The transport closed.
+    #[error("connection closed by transport")]
+    TransportClosed,
+}
+
+impl ConnectionError {
+    /// The disconnect reason we tell the peer.
+    pub fn reason(&self) -> DisconnectReason {
+        match self {
+            Self::UnexpectedIdentity => DisconnectReason::UnexpectedIdentity,
+            Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
+            Self::P2p(P2pError::NoSharedCapability) => DisconnectReason::UselessPeer,
+            Self::Eth(_) | Self::Snap(_) | Self::SnapRequest(_) => {
+                DisconnectReason::SubprotocolError
+            }
+            Self::Timeout(_) => DisconnectReason::PingTimeout,
+            Self::TransportClosed => DisconnectReason::TcpError,
+            _ => DisconnectReason::BreachOfProtocol,
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// We found fault with the peer (and told it, if framing was up).
+    Error(ConnectionError),
+    /// The peer sent Disconnect.
+    Remote(DisconnectReason),
+    /// Our owner asked to disconnect.
+    Local(DisconnectReason),
+}
+
+/// What the connection tells its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Handshake, Hello and Status are done.
+    Ready {
+        /// The peer's node id.
+        remote_id: NodeId,
+        /// The peer's client name.
+        client_id: String,
+        /// The peer's Status.
+        status: Status,
+        /// Negotiated eth version.
+        eth: EthVersion,
+        /// Negotiated snap version, if the peer speaks snap.
+        snap: Option<SnapVersion>,
+    },
+    /// A tracked snap response, admitted and decoded.
+    Snap(SnapMessage),
+    /// A snap request that timed out (its id).
+    SnapTimeout(u64),
+    /// A verified BlockHeaders answering our request.
+    Headers(BlockHeaders),
+    /// A header request that timed out (its id).
+    HeadersTimeout(u64),
+    /// The connection is over; nothing more will happen.
+    Closed(CloseReason),
+}
+
+/// An owner's command that could not be sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// Not past Status yet, or already closed.
+    #[error("connection is not ready")]
+    NotReady,
+    /// The peer does not speak snap (or not this message's version).
+    #[error("snap not negotiated for this message")]
+    NoSnap,
+    /// The tracker refused the request.
+    #[error(transparent)]
+    Track(#[from] TrackError),
+    /// A header request id already in flight.
+    #[error("header request id {0} already in flight")]
+    Collision(u64),
+}
+
+enum Phase {
+    Handshake(Box<Handshake>),
+    Hello,
+    Status { eth: EthVersion, eth_offset: u8, snap: Option<(SnapVersion, u8)> },
+    Ready { eth: EthVersion, eth_offset: u8, snap: Option<(SnapVersion, u8)> },
+    Closed,
+}
+
+impl Phase {
+    const fn name(&self) -> &'static str {
+        match self {
+            Self::Handshake(_) => "in the rlpx handshake",
+            Self::Hello => "awaiting hello",
+            Self::Status { .. } => "awaiting status",
+            Self::Ready { .. } => "ready",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// A devp2p connection (see the module docs).
+pub struct Connection {
+    config: Arc<ConnectionConfig>,
+    server: Arc<dyn Server>,
+    local_id: NodeId,
+    remote_id: Option<NodeId>,
+    phase: Phase,
+    phase_deadline: Option<Instant>,
+    frames: Option<(FrameEncoder, FrameDecoder)>,
+    codec: MessageCodec,
+    client_id: String,
+    tracker: Option<SnapTracker>,
+    header_requests: HashMap<u64, (GetBlockHeaders, Instant)>,
+    /// When the peer last sent a complete message.
+    last_heard: Instant,
+    /// When the next keepalive Ping is due (ready connections only).
+    next_ping: Option<Instant>,
+    outgoing: Vec<u8>,
+    events: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("remote_id", &self.remote_id)
+            .field("phase", &self.phase.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn new(
+        config: Arc<ConnectionConfig>,
+        server: Arc<dyn Server>,
+        key: &SecretKey,
+        handshake: Handshake,
+        now: Instant,
+    ) -> Self {
+        let deadline = now + config.handshake_timeout;
+        Self {
+            codec: MessageCodec { snappy: false, max_size: config.max_message },
+            config,
+            server,
+            local_id: node_id(&key.public_key()),
+            remote_id: None,
+            phase: Phase::Handshake(Box::new(handshake)),
+            phase_deadline: Some(deadline),
+            frames: None,
+            client_id: String::new(),
+            tracker: None,
+            header_requests: HashMap::new(),
+            last_heard: now,
+            next_ping: None,
+            outgoing: Vec::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// A connection we dial to `remote`; its auth packet is ready in [`Self::take_outgoing`].
+    pub fn outbound(
+        config: Arc<ConnectionConfig>,
+        server: Arc<dyn Server>,
+        key: SecretKey,
+        remote: &NodeId,
+        random: HandshakeRandom,
+        now: Instant,
+    ) -> Result<Self, ConnectionError> {
+        let (handshake, auth) = Handshake::initiator(key.clone(), remote, random)?;
+        let mut connection = Self::new(config, server, &key, handshake, now);
+        connection.remote_id = Some(*remote);
+        connection.outgoing = auth;
+        Ok(connection)
+    }
+
+    /// A connection a peer dialed to us.
+    pub fn inbound(
+        config: Arc<ConnectionConfig>,
+        server: Arc<dyn Server>,
+        key: SecretKey,
+        random: HandshakeRandom,
+        now: Instant,
+    ) -> Self {
+        let handshake = Handshake::recipient(key.clone(), random);
+        Self::new(config, server, &key, handshake, now)
+    }
+
+    /// The peer's node id, once known.
+    pub const fn remote_id(&self) -> Option<NodeId> {
+        self.remote_id
+    }
+
+    /// Whether the connection is over.
+    pub const fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Bytes to write to the peer (taken; the buffer is left empty).
+    pub fn take_outgoing(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// The next event for the owner.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let requests = self.header_requests.values().map(|(_, deadline)| *deadline);
+        let snap = self.tracker.as_ref().and_then(SnapTracker::next_deadline);
+        self.phase_deadline.into_iter().chain(self.next_ping).chain(requests).chain(snap).min()
+    }
+
+    /// Fires every deadline at or before `now`: a handshake step that is late closes the
+    /// connection; a late request becomes a timeout event (the owner decides on the peer).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if self.phase_deadline.is_some_and(|deadline| deadline <= now) {
+            let phase = self.phase.name();
+            self.fail(ConnectionError::Timeout(phase));
+            return;
+        }
+        if self.next_ping.is_some_and(|due| due <= now) {
+            if now.saturating_duration_since(self.last_heard) >= 2 * self.config.ping_interval {
+                self.fail(ConnectionError::Timeout("waiting for the peer to answer a ping"));
+                return;
+            }
+            self.send(p2p::PING_ID, &[alloy_rlp::EMPTY_LIST_CODE]);
+            self.next_ping = Some(now + self.config.ping_interval);
+        }
+        let late: Vec<u64> = self
+            .header_requests
+            .iter()
+            .filter(|(_, (_, d))| *d <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.header_requests.remove(&id);
+            self.events.push_back(Event::HeadersTimeout(id));
+        }
+        if let Some(tracker) = &mut self.tracker {
+            for id in tracker.expire(now) {
+                self.events.push_back(Event::SnapTimeout(id));
+            }
+        }
+    }
+
+    /// The transport closed under us.
+    pub fn transport_closed(&mut self) {
+        if !self.is_closed() {
+            self.close(CloseReason::Error(ConnectionError::TransportClosed));
+        }
+    }
+
+    /// Asks the peer to go and closes.
+    pub fn disconnect(&mut self, reason: DisconnectReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.send_disconnect(reason);
+        self.close(CloseReason::Local(reason));
+    }
+
+    /// Sends a snap request and tracks its response.
+    pub fn send_snap(&mut self, request: &SnapMessage, now: Instant) -> Result<(), CommandError> {
+        let Phase::Ready { snap, .. } = self.phase else { return Err(CommandError::NotReady) };
+        let (version, offset) = snap.ok_or(CommandError::NoSnap)?;
+        if !version.supports(request.id()) || !request.id().is_request() {
+            return Err(CommandError::NoSnap);
+        }
+        let tracker = self.tracker.as_mut().ok_or(CommandError::NoSnap)?;
+        tracker.track(request, now + self.config.request_timeout)?;
+        self.send(u64::from(offset) + request.id() as u64, &request.to_vec());
+        Ok(())
+    }
+
+    /// Sends a header request; its reply is verified against it.
+    pub fn send_get_headers(
+        &mut self,
+        request: GetBlockHeaders,
+        now: Instant,
+    ) -> Result<(), CommandError> {
+        let Phase::Ready { eth_offset, .. } = self.phase else {
+            return Err(CommandError::NotReady);
+        };
+        if self.header_requests.contains_key(&request.request_id) {
+            return Err(CommandError::Collision(request.request_id));
+        }
+        self.header_requests
+            .insert(request.request_id, (request, now + self.config.request_timeout));
+        self.send(
+            u64::from(eth_offset) + u64::from(eth::GET_BLOCK_HEADERS),
+            &request.encode_data(),
+        );
+        Ok(())
+    }
+
+    /// Feeds bytes received from the peer.
+    pub fn receive(&mut self, bytes: &[u8], now: Instant) {
+        if let Err(error) = self.try_receive(bytes, now) {
+            self.fail(error);
+        }
+    }
+
+    fn try_receive(&mut self, bytes: &[u8], now: Instant) -> Result<(), ConnectionError> {
+        let mut bytes = bytes.to_vec();
+        if let Phase::Handshake(handshake) = &mut self.phase {
+            let Some(outcome) = handshake.feed(&bytes)? else { return Ok(()) };
+            self.outgoing.extend_from_slice(&outcome.reply);
+            self.remote_id = Some(outcome.secrets.remote_id);
+            self.frames = Some(frame_codecs(&outcome.secrets, self.config.max_message));
+            self.phase = Phase::Hello;
+            self.phase_deadline = Some(now + self.config.handshake_timeout);
+            let hello = Hello {
+                protocol_version: P2P_VERSION,
+                client_id: self.config.client_id.clone(),
+                capabilities: self.config.capabilities(),
+                listen_port: 0,
+                id: self.local_id,
+            };
+            self.send(p2p::HELLO_ID, &hello.encode_data());
+            bytes = outcome.leftover;
+        }
+        let Some((_, decoder)) = &mut self.frames else { return Ok(()) };
+        decoder.feed(&bytes);
+        loop {
+            let Some((_, decoder)) = &mut self.frames else { return Ok(()) };
+            let Some(frame) = decoder.next_frame()? else { return Ok(()) };
+            // Hello is never compressed; everything after it is once both sides speak v5.
+            let codec = if matches!(self.phase, Phase::Hello) {
+                MessageCodec { snappy: false, ..self.codec }
+            } else {
+                self.codec
+            };
+            let (code, data) = codec.decode(&frame)?;
+            self.last_heard = now;
+            self.on_message(code, &data, now)?;
+            if self.is_closed() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn on_message(&mut self, code: u64, data: &[u8], now: Instant) -> Result<(), ConnectionError> {
+        let unexpected = |phase: &Phase| ConnectionError::Unexpected { code, phase: phase.name() };
+        match code {
+            p2p::DISCONNECT_ID => {
+                self.close(CloseReason::Remote(DisconnectReason::decode_data(data)));
+                return Ok(());
+            }
+            p2p::PING_ID => {
+                self.send(p2p::PONG_ID, &[alloy_rlp::EMPTY_LIST_CODE]);
+                return Ok(());
+            }
+            p2p::PONG_ID => return Ok(()),
+            _ => {}
+        }
+        match self.phase {
+            Phase::Hello if code == p2p::HELLO_ID => self.on_hello(data, now),
+            Phase::Status { eth, eth_offset, snap }
+                if code == u64::from(eth_offset) + u64::from(eth::STATUS) =>
+            {
+                let status = Status::decode_data(eth, data)?;
+                self.config.chain.validate(eth, &status)?;
+                self.phase = Phase::Ready { eth, eth_offset, snap };
+                self.phase_deadline = None;
+                self.next_ping = Some(now + self.config.ping_interval);
+                self.tracker = snap.map(|(version, _)| {
+                    SnapTracker::new(version, self.config.limits, self.config.max_snap_in_flight)
+                });
+                self.events.push_back(Event::Ready {
+                    remote_id: self.remote_id.unwrap_or_default(),
+                    client_id: std::mem::take(&mut self.client_id),
+                    status,
+                    eth,
+                    snap: snap.map(|(version, _)| version),
+                });
+                Ok(())
+            }
+            Phase::Ready { eth, eth_offset, snap } => {
+                let eth_end = u64::from(eth_offset) + u64::from(eth.message_space());
+                if (u64::from(eth_offset)..eth_end).contains(&code) {
+                    return self.on_eth((code - u64::from(eth_offset)) as u8, data, eth_offset);
+                }
+                if let Some((version, offset)) = snap {
+                    let end = u64::from(offset) + u64::from(version.message_space());
+                    if (u64::from(offset)..end).contains(&code) {
+                        return self.on_snap(
+                            version,
+                            offset,
+                            (code - u64::from(offset)) as u8,
+                            data,
+                        );
+                    }
+                }
+                Err(unexpected(&self.phase))
+            }
+            _ => Err(unexpected(&self.phase)),
+        }
+    }
+
+    fn on_hello(&mut self, data: &[u8], now: Instant) -> Result<(), ConnectionError> {
+        let hello = Hello::decode_data(data)?;
+        if Some(hello.id) != self.remote_id {
+            return Err(ConnectionError::UnexpectedIdentity);
+        }
+        if hello.id == self.local_id {
+            return Err(ConnectionError::ConnectedToSelf);
+        }
+        let ours = self.config.capabilities();
+        let shared =
+            p2p::negotiate(&ours, &hello.capabilities, |n, v| self.config.message_space(n, v))?;
+        let find = |name: &str| shared.iter().find(|c| c.name == name);
+        let Some(SharedCapability { version, offset: eth_offset, .. }) = find("eth").cloned()
+        else {
+            return Err(P2pError::NoSharedCapability.into());
+        };
+        let eth = EthVersion::from_number(version).ok_or(P2pError::NoSharedCapability)?;
+        let snap = find("snap").and_then(|c| snap_version(c.version).map(|v| (v, c.offset)));
+        self.codec.snappy = hello.protocol_version >= 5;
+        self.client_id = hello.client_id;
+        self.phase = Phase::Status { eth, eth_offset, snap };
+        self.phase_deadline = Some(now + self.config.handshake_timeout);
+        let status = self.config.chain.status(eth);
+        self.send(u64::from(eth_offset) + u64::from(eth::STATUS), &status.encode_data(eth));
+        Ok(())
+    }
+
+    fn on_eth(&mut self, id: u8, data: &[u8], offset: u8) -> Result<(), ConnectionError> {
+        let code = |id: u8| u64::from(offset) + u64::from(id);
+        match id {
+            eth::GET_BLOCK_HEADERS => {
+                let request = GetBlockHeaders::decode_data(data)?;
+                let headers = self.server.headers(&request);
+                self.send(
+                    code(eth::BLOCK_HEADERS),
+                    &BlockHeaders::encode_raw(request.request_id, &headers),
+                );
+            }
+            eth::BLOCK_HEADERS => {
+                let request_id = eth::request_id_of(data).ok_or(EthError::Rlp(
+                    "BlockHeaders",
+                    alloy_rlp::Error::Custom("no request id"),
+                ))?;
+                let (request, _) = self.header_requests.remove(&request_id).ok_or(
+                    ConnectionError::Unexpected {
+                        code: code(id),
+                        phase: "without a header request",
+                    },
+                )?;
+                let reply = BlockHeaders::decode_data(data)?;
+                reply.verify(&request)?;
+                self.events.push_back(Event::Headers(reply));
+            }
+            eth::STATUS => {
+                return Err(ConnectionError::Unexpected { code: code(id), phase: "ready" });
+            }
+            other => {
+                if let Some(response) = eth::empty_response_for(other) {
+                    let request_id = eth::request_id_of(data).ok_or(EthError::Rlp(
+                        "request",
+                        alloy_rlp::Error::Custom("no request id"),
+                    ))?;
+                    self.send(code(response), &eth::empty_reply(request_id));
+                }
+                // Everything else (transaction and block gossip, responses to requests we
+                // never make, BlockRangeUpdate) is ignored.
+            }
+        }
+        Ok(())
+    }
+
+    fn on_snap(
+        &mut self,
+        version: SnapVersion,
+        offset: u8,
+        id: u8,
+        data: &[u8],
+    ) -> Result<(), ConnectionError> {
+        if id % 2 == 1 {
+            let tracker = self.tracker.as_mut().ok_or(TrackError::UnknownMessage(id))?;
+            let message = tracker.on_response(id, data)?;
+            self.events.push_back(Event::Snap(message));
+            return Ok(());
+        }
+        let request = SnapMessage::decode(version, id, data, &self.config.limits)
+            .map_err(|e: DecodeError| ConnectionError::SnapRequest(e.to_string()))?;
+        let response =
+            self.server.snap(&request).map_err(|e| ConnectionError::SnapRequest(e.to_string()))?;
+        self.send(u64::from(offset) + response.id() as u64, &response.to_vec());
+        Ok(())
+    }
+
+    /// Frames message `code` for sending; a message that cannot be framed closes the
+    /// connection (only our own oversized messages can do that).
+    fn send(&mut self, code: u64, data: &[u8]) {
+        let codec = if code == p2p::HELLO_ID {
+            MessageCodec { snappy: false, ..self.codec }
+        } else {
+            self.codec
+        };
+        let Some((encoder, _)) = &mut self.frames else { return };
+        let framed = codec.encode(code, data).map_err(ConnectionError::from).and_then(|payload| {
+            encoder.encode(&payload, &mut self.outgoing).map_err(ConnectionError::from)
+        });
+        if let Err(error) = framed {
+            self.close(CloseReason::Error(error));
+        }
+    }
+
+    fn send_disconnect(&mut self, reason: DisconnectReason) {
+        if self.frames.is_some() {
+            self.send(p2p::DISCONNECT_ID, &reason.encode_data());
+        }
+    }
+
+    fn fail(&mut self, error: ConnectionError) {
+        if !matches!(error, ConnectionError::TransportClosed) {
+            self.send_disconnect(error.reason());
+        }
+        self.close(CloseReason::Error(error));
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.phase_deadline = None;
+        self.header_requests.clear();
+        self.next_ping = None;
+        self.tracker = None;
+        self.events.push_back(Event::Closed(reason));
+    }
+}

@@ -1,0 +1,76 @@
+//! What a connection answers peers' requests with.
+
+use alloy_primitives::Bytes;
+use snap_core::{
+    serve::{InMemoryState, NoBals, ServeError, ServeLimits, serve},
+    wire::{AccountRange, BlockAccessLists, ByteCodes, SnapMessage, StorageRanges, TrieNodes},
+};
+
+use crate::{chain::HeaderChain, eth::GetBlockHeaders};
+
+/// Answers peers' requests. Implementations must be quick and must not block: they run on
+/// the connection's task.
+pub trait Server: Send + Sync + std::fmt::Debug {
+    /// The response to a snap request; an error drops the peer (a malformed request).
+    fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError>;
+    /// The raw headers answering a header request (empty if unknown).
+    fn headers(&self, request: &GetBlockHeaders) -> Vec<Bytes>;
+}
+
+/// The empty response to a snap request ("state unavailable"), `None` for a response.
+pub fn empty_snap_response(request: &SnapMessage) -> Option<SnapMessage> {
+    let request_id = request.request_id();
+    Some(match request {
+        SnapMessage::GetAccountRange(_) => {
+            SnapMessage::AccountRange(AccountRange { request_id, accounts: vec![], proof: vec![] })
+        }
+        SnapMessage::GetStorageRanges(_) => {
+            SnapMessage::StorageRanges(StorageRanges { request_id, slots: vec![], proof: vec![] })
+        }
+        SnapMessage::GetByteCodes(_) => {
+            SnapMessage::ByteCodes(ByteCodes { request_id, codes: vec![] })
+        }
+        SnapMessage::GetTrieNodes(_) => {
+            SnapMessage::TrieNodes(TrieNodes { request_id, nodes: vec![] })
+        }
+        SnapMessage::GetBlockAccessLists(_) => {
+            SnapMessage::BlockAccessLists(BlockAccessLists { request_id, access_lists: vec![] })
+        }
+        _ => return None,
+    })
+}
+
+/// A node that serves nothing: every request gets its empty reply.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoServer;
+
+impl Server for NoServer {
+    fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError> {
+        empty_snap_response(request).ok_or(ServeError::NotARequest(request.id()))
+    }
+
+    fn headers(&self, _request: &GetBlockHeaders) -> Vec<Bytes> {
+        Vec::new()
+    }
+}
+
+/// A node serving a state with `snap_core::serve::serve` and, optionally, a header chain.
+#[derive(Debug)]
+pub struct StateServer {
+    /// The served state.
+    pub state: InMemoryState,
+    /// The served headers, if any.
+    pub chain: Option<HeaderChain>,
+    /// Serving limits.
+    pub limits: ServeLimits,
+}
+
+impl Server for StateServer {
+    fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError> {
+        serve(request, &self.state, &NoBals, &self.limits)
+    }
+
+    fn headers(&self, request: &GetBlockHeaders) -> Vec<Bytes> {
+        self.chain.as_ref().map(|chain| chain.serve(request)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,308 @@
+//! The `snap` sub-protocol on a connection: version negotiation and the per-connection
+//! tracker that admits a response only if it answers an outstanding request of the right
+//! kind and is no larger than that request allows, checked **before** decoding.
+
+use std::{collections::HashMap, time::Instant};
+
+use snap_core::wire::{DecodeError, Limits, MessageId, SnapMessage, SnapVersion};
+
+use crate::eth::request_id_of;
+
+/// Slack a response may take beyond its request's byte budget: servers send at least one
+/// item however small the budget (a contract code, a trie node, a block access list) and
+/// add proofs on top of it (at most 128 nodes).
+pub const RESPONSE_SLACK: u64 = 512 * 1024;
+
+/// The snap version for a capability version number.
+pub const fn snap_version(number: u32) -> Option<SnapVersion> {
+    match number {
+        1 => Some(SnapVersion::V1),
+        2 => Some(SnapVersion::V2),
+        _ => None,
+    }
+}
+
+/// Why a snap message from the peer is refused; each means the peer is dropped.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrackError {
+    /// We already have a request with this id in flight.
+    #[error("request id {0} is already in flight")]
+    Collision(u64),
+    /// The tracker is full.
+    #[error("too many requests in flight")]
+    Full,
+    /// A request message given where a response was expected (or vice versa).
+    #[error("message {0:?} is not of the expected direction")]
+    WrongDirection(MessageId),
+    /// A message id this version does not have.
+    #[error("message id {0:#x} is not a snap message of the negotiated version")]
+    UnknownMessage(u8),
+    /// A response without readable request id.
+    #[error("response without a request id")]
+    NoRequestId,
+    /// A response no outstanding request asked for (or that arrived after its timeout).
+    #[error("unsolicited response {kind:?} with id {request_id}")]
+    Unsolicited {
+        /// The response's id.
+        request_id: u64,
+        /// Its message kind.
+        kind: MessageId,
+    },
+    /// A response of another kind than its request's.
+    #[error("response {got:?} to a request expecting {expected:?}")]
+    WrongKind {
+        /// Expected response kind.
+        expected: MessageId,
+        /// Received kind.
+        got: MessageId,
+    },
+    /// A response larger than its request allows.
+    #[error("response of {len} bytes exceeds its request's bound of {max}")]
+    Oversized {
+        /// Response size.
+        len: usize,
+        /// Bound.
+        max: usize,
+    },
+    /// More items than were asked for.
+    #[error("{got} items for a request of {max}")]
+    TooManyItems {
+        /// Items received.
+        got: usize,
+        /// Items asked.
+        max: usize,
+    },
+    /// The response does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// What the tracker remembers of a request in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// The response kind that must answer it.
+    pub response: MessageId,
+    /// The largest acceptable response, in bytes.
+    pub max_bytes: usize,
+    /// The most items (codes, nodes, slot lists, access lists) the response may carry.
+    pub max_items: usize,
+    /// When it times out.
+    pub deadline: Instant,
+}
+
+/// The snap requests in flight on one connection.
+#[derive(Clone, Debug)]
+pub struct SnapTracker {
+    version: SnapVersion,
+    limits: Limits,
+    max_in_flight: usize,
+    in_flight: HashMap<u64, PendingRequest>,
+}
+
+impl SnapTracker {
+    /// An empty tracker for the negotiated `version`.
+    pub fn new(version: SnapVersion, limits: Limits, max_in_flight: usize) -> Self {
+        Self { version, limits, max_in_flight: max_in_flight.max(1), in_flight: HashMap::new() }
+    }
+
+    /// The negotiated version.
+    pub const fn version(&self) -> SnapVersion {
+        self.version
+    }
+
+    /// Requests in flight.
+    pub fn len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// Records an outgoing request, due by `deadline`.
+    pub fn track(&mut self, request: &SnapMessage, deadline: Instant) -> Result<(), TrackError> {
+        let id = request.id();
+        let response = id.response().ok_or(TrackError::WrongDirection(id))?;
+        if !self.version.supports(id) {
+            return Err(TrackError::UnknownMessage(id as u8));
+        }
+        let request_id = request.request_id();
+        if self.in_flight.contains_key(&request_id) {
+            return Err(TrackError::Collision(request_id));
+        }
+        if self.in_flight.len() >= self.max_in_flight {
+            return Err(TrackError::Full);
+        }
+        let (budget, max_items) = match request {
+            SnapMessage::GetAccountRange(r) => (r.response_bytes, usize::MAX),
+            SnapMessage::GetStorageRanges(r) => {
+                (r.response_bytes.saturating_add(r.response_bytes / 8), r.account_hashes.len())
+            }
+            SnapMessage::GetByteCodes(r) => (r.response_bytes, r.hashes.len()),
+            SnapMessage::GetTrieNodes(r) => (
+                r.response_bytes,
+                r.paths.iter().map(|set| set.0.len().saturating_sub(1).max(1)).sum(),
+            ),
+            SnapMessage::GetBlockAccessLists(r) => (r.response_bytes, r.block_hashes.len()),
+            _ => return Err(TrackError::WrongDirection(id)),
+        };
+        let max_bytes = usize::try_from(budget.saturating_add(RESPONSE_SLACK))
+            .unwrap_or(usize::MAX)
+            .min(self.limits.max_message_bytes);
+        self.in_flight
+            .insert(request_id, PendingRequest { response, max_bytes, max_items, deadline });
+        Ok(())
+    }
+
+    /// Admits and decodes a response (`relative_id` after the capability offset). Kind,
+    /// request id and size are checked before decoding; the item count after.
+    pub fn on_response(&mut self, relative_id: u8, data: &[u8]) -> Result<SnapMessage, TrackError> {
+        let kind = MessageId::from_u8(relative_id)
+            .filter(|id| self.version.supports(*id))
+            .ok_or(TrackError::UnknownMessage(relative_id))?;
+        if kind.is_request() {
+            return Err(TrackError::WrongDirection(kind));
+        }
+        let request_id = request_id_of(data).ok_or(TrackError::NoRequestId)?;
+        let pending = self
+            .in_flight
+            .remove(&request_id)
+            .ok_or(TrackError::Unsolicited { request_id, kind })?;
+        if pending.response != kind {
+            return Err(TrackError::WrongKind { expected: pending.response, got: kind });
+        }
+        if data.len() > pending.max_bytes {
+            return Err(TrackError::Oversized { len: data.len(), max: pending.max_bytes });
+        }
+        let message = SnapMessage::decode(self.version, relative_id, data, &self.limits)?;
+        let items = match &message {
+            SnapMessage::StorageRanges(m) => m.slots.len(),
+            SnapMessage::ByteCodes(m) => m.codes.len(),
+            SnapMessage::TrieNodes(m) => m.nodes.len(),
+            SnapMessage::BlockAccessLists(m) => m.access_lists.len(),
+            _ => 0,
+        };
+        if items > pending.max_items {
+            return Err(TrackError::TooManyItems { got: items, max: pending.max_items });
+        }
+        Ok(message)
+    }
+
+    /// Removes and returns the requests whose deadline is at or before `now`.
+    pub fn expire(&mut self, now: Instant) -> Vec<u64> {
+        let expired: Vec<u64> =
+            self.in_flight.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
+        for id in &expired {
+            self.in_flight.remove(id);
+        }
+        expired
+    }
+
+    /// The earliest deadline in flight.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.in_flight.values().map(|p| p.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{B256, Bytes};
+    use snap_core::wire::{ByteCodes, GetAccountRange, GetByteCodes, TrieNodes};
+    use std::time::Duration;
+
+    fn codes_request(id: u64, hashes: usize, bytes: u64) -> SnapMessage {
+        SnapMessage::GetByteCodes(GetByteCodes {
+            request_id: id,
+            hashes: vec![B256::repeat_byte(1); hashes],
+            response_bytes: bytes,
+        })
+    }
+
+    fn codes_response(id: u64, codes: Vec<Bytes>) -> Vec<u8> {
+        SnapMessage::ByteCodes(ByteCodes { request_id: id, codes }).to_vec()
+    }
+
+    #[test]
+    fn responses_must_match_an_outstanding_request_of_their_kind() {
+        let now = Instant::now();
+        let mut tracker = SnapTracker::new(SnapVersion::V1, Limits::default(), 8);
+        tracker.track(&codes_request(5, 2, 1000), now).expect("tracked");
+        assert_eq!(tracker.track(&codes_request(5, 1, 1), now), Err(TrackError::Collision(5)));
+        // Unknown id: unsolicited, and the outstanding request is untouched.
+        assert_eq!(
+            tracker.on_response(0x05, &codes_response(6, vec![])),
+            Err(TrackError::Unsolicited { request_id: 6, kind: MessageId::ByteCodes })
+        );
+        assert_eq!(tracker.len(), 1);
+        // Right id, wrong kind.
+        let nodes = SnapMessage::TrieNodes(TrieNodes { request_id: 5, nodes: vec![] }).to_vec();
+        assert_eq!(
+            tracker.on_response(0x07, &nodes),
+            Err(TrackError::WrongKind {
+                expected: MessageId::ByteCodes,
+                got: MessageId::TrieNodes
+            })
+        );
+        // A request id is answered once.
+        tracker.track(&codes_request(7, 2, 1000), now).expect("tracked");
+        let reply = codes_response(7, vec![Bytes::from_static(b"code")]);
+        assert!(matches!(tracker.on_response(0x05, &reply), Ok(SnapMessage::ByteCodes(_))));
+        assert!(matches!(tracker.on_response(0x05, &reply), Err(TrackError::Unsolicited { .. })));
+        // Requests are not responses.
+        assert_eq!(
+            tracker.on_response(0x04, &reply),
+            Err(TrackError::WrongDirection(MessageId::GetByteCodes))
+        );
+        // snap/2 messages do not exist on snap/1.
+        assert_eq!(tracker.on_response(0x09, &reply), Err(TrackError::UnknownMessage(9)));
+    }
+
+    #[test]
+    fn oversized_responses_are_refused_before_decoding() {
+        let now = Instant::now();
+        let mut tracker = SnapTracker::new(SnapVersion::V1, Limits::default(), 8);
+        tracker.track(&codes_request(1, 1, 100), now).expect("tracked");
+        // Garbage after a valid request id and list header: refused on size, not on decoding.
+        let max = 100 + RESPONSE_SLACK as usize;
+        let mut oversized = vec![0xfa];
+        oversized.extend(u32::try_from(max + 10).expect("fits").to_be_bytes()[1..].iter());
+        oversized.push(0x01);
+        oversized.resize(max + 14, 0xff);
+        assert_eq!(
+            tracker.on_response(0x05, &oversized),
+            Err(TrackError::Oversized { len: max + 14, max })
+        );
+        tracker.track(&codes_request(2, 1, 100), now).expect("tracked");
+        let two = codes_response(2, vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        assert_eq!(
+            tracker.on_response(0x05, &two),
+            Err(TrackError::TooManyItems { got: 2, max: 1 })
+        );
+    }
+
+    #[test]
+    fn expired_requests_are_forgotten_and_late_answers_unsolicited() {
+        let now = Instant::now();
+        let mut tracker = SnapTracker::new(SnapVersion::V2, Limits::default(), 2);
+        let account_request = |id| {
+            SnapMessage::GetAccountRange(GetAccountRange {
+                request_id: id,
+                root: B256::ZERO,
+                origin: B256::ZERO,
+                limit: B256::repeat_byte(0xff),
+                response_bytes: 1000,
+            })
+        };
+        tracker.track(&account_request(1), now + Duration::from_secs(1)).expect("tracked");
+        tracker.track(&account_request(2), now + Duration::from_secs(5)).expect("tracked");
+        assert_eq!(tracker.track(&account_request(3), now), Err(TrackError::Full));
+        assert_eq!(tracker.next_deadline(), Some(now + Duration::from_secs(1)));
+        assert_eq!(tracker.expire(now + Duration::from_secs(2)), vec![1]);
+        assert_eq!(tracker.len(), 1);
+        let late = codes_response(1, vec![]);
+        assert!(matches!(tracker.on_response(0x01, &late), Err(TrackError::Unsolicited { .. })));
+    }
+}
