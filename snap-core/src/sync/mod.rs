@@ -30,7 +30,7 @@ pub use progress::{
     Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
     StorageTaskRecord, Target,
 };
-pub use range::{HashRange, estimate_remaining, next_hash, plan_chunks};
+pub use range::{HashRange, estimate_remaining, fraction_of_space, next_hash, plan_chunks};
 pub use rates::{RateConfig, RateTracker, RequestKind};
 pub use report::ProgressReport;
 pub use requests::{InFlight, RequestTable, Unmatched};
@@ -39,3 +39,11 @@ pub use requests::{InFlight, RequestTable, Unmatched};
 /// another connection while the core may still know the old one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PeerId(pub u64);
+
+/// The one base instant the core's tests measure virtual time from (the core itself never reads
+/// the clock).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

@@ -17,7 +17,7 @@ struct PeerState {
     versions: Vec<SnapVersion>,
     /// Until when the peer is not asked for `kind`'s data: it answered empty (it lacks the
     /// state). Indexed like `RequestKind`.
-    unavailable_until: [Option<Instant>; 5],
+    unavailable_until: [Option<Instant>; RequestKind::COUNT],
 }
 
 /// The connected peers usable by the core.
@@ -26,16 +26,6 @@ pub(crate) struct Peers {
     peers: BTreeMap<PeerId, PeerState>,
     rates: RateTracker<PeerId>,
     unavailable_for: Duration,
-}
-
-const fn kind_index(kind: RequestKind) -> usize {
-    match kind {
-        RequestKind::AccountRange => 0,
-        RequestKind::StorageRanges => 1,
-        RequestKind::ByteCodes => 2,
-        RequestKind::TrieNodes => 3,
-        RequestKind::BlockAccessLists => 4,
-    }
 }
 
 impl Peers {
@@ -50,7 +40,8 @@ impl Peers {
             state.versions = versions;
             return;
         }
-        self.peers.insert(peer, PeerState { versions, unavailable_until: [None; 5] });
+        self.peers
+            .insert(peer, PeerState { versions, unavailable_until: [None; RequestKind::COUNT] });
         self.rates.add_peer(peer);
     }
 
@@ -73,7 +64,7 @@ impl Peers {
     /// Marks `peer` as lacking the state for `kind` until `now + unavailable_for`.
     pub(crate) fn mark_unavailable(&mut self, peer: PeerId, kind: RequestKind, now: Instant) {
         if let Some(state) = self.peers.get_mut(&peer) {
-            state.unavailable_until[kind_index(kind)] = now.checked_add(self.unavailable_for);
+            state.unavailable_until[kind.index()] = now.checked_add(self.unavailable_for);
         }
     }
 
@@ -105,7 +96,7 @@ impl Peers {
                     RequestKind::BlockAccessLists => state.versions.contains(&SnapVersion::V2),
                     _ => true,
                 };
-                serves && state.unavailable_until[kind_index(kind)].is_none_or(|until| until <= now)
+                serves && state.unavailable_until[kind.index()].is_none_or(|until| until <= now)
             })
             .map(|(&peer, _)| peer)
             .filter(|&peer| has_room(peer))
@@ -150,11 +141,7 @@ impl Peers {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[allow(clippy::disallowed_methods)]
-    fn epoch() -> Instant {
-        Instant::now()
-    }
+    use crate::sync::test_epoch as epoch;
 
     #[test]
     fn unavailable_peers_are_skipped_until_the_mark_expires() {

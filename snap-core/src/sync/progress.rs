@@ -22,7 +22,7 @@
 use alloy_primitives::B256;
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 
-use super::range::HashRange;
+use super::range::{HashRange, fraction_of_space};
 
 /// The current encoding version, the first byte of an encoded record.
 pub const PROGRESS_VERSION: u8 = 1;
@@ -159,18 +159,9 @@ impl ProgressRecord {
 
     /// The fraction of the account key space already downloaded, in `0.0..=1.0`.
     pub fn account_fraction_done(&self) -> f64 {
-        let left: f64 = self
-            .account_tasks
-            .iter()
-            .map(|task| {
-                let next = alloy_primitives::U256::from_be_bytes(task.next.0);
-                let last = alloy_primitives::U256::from_be_bytes(task.last.0);
-                // Width as a fraction of 2^256, with f64 precision (plenty for a percentage).
-                let width: f64 = (last.saturating_sub(next)).into();
-                width
-            })
-            .sum();
-        (1.0 - left / 2f64.powi(256)).clamp(0.0, 1.0)
+        let left: f64 =
+            self.account_tasks.iter().map(|task| fraction_of_space(&task.next, &task.last)).sum();
+        (1.0 - left).clamp(0.0, 1.0)
     }
 }
 

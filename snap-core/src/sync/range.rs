@@ -51,6 +51,14 @@ pub fn next_hash(hash: &B256) -> Option<B256> {
     U256::from_be_bytes(hash.0).checked_add(U256::from(1)).map(B256::from)
 }
 
+/// The width of `first..=last` as a fraction of the whole key space.
+pub fn fraction_of_space(first: &B256, last: &B256) -> f64 {
+    let first = U256::from_be_bytes(first.0);
+    let last = U256::from_be_bytes(last.0);
+    let width: f64 = last.saturating_sub(first).into();
+    width / 2f64.powi(256)
+}
+
 /// Estimates how many keys lie after `last_key`, given that `fetched` keys were found in
 /// `0..=last_key`, assuming keys (hashes) are spread uniformly.
 ///

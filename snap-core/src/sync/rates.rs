@@ -31,9 +31,11 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
-    const COUNT: usize = 5;
+    /// How many kinds there are.
+    pub(crate) const COUNT: usize = 5;
 
-    const fn index(self) -> usize {
+    /// The kind's position in per-kind arrays.
+    pub(crate) const fn index(self) -> usize {
         self as usize
     }
 }
@@ -210,15 +212,10 @@ impl<P: Ord + Clone> RateTracker<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::test_epoch as epoch;
     use proptest::prelude::*;
 
     const MS: Duration = Duration::from_millis(1);
-
-    /// The one base instant the tests measure virtual time from; the tracker never reads it.
-    #[allow(clippy::disallowed_methods)]
-    fn epoch() -> Instant {
-        Instant::now()
-    }
 
     #[test]
     fn first_peer_starts_at_minimal_capacity() {

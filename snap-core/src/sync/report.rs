@@ -88,11 +88,7 @@ impl ProgressMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[allow(clippy::disallowed_methods)]
-    fn epoch() -> Instant {
-        Instant::now()
-    }
+    use crate::sync::test_epoch as epoch;
 
     #[test]
     fn rates_and_eta_follow_the_counters() {

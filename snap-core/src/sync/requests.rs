@@ -171,12 +171,8 @@ impl<T> RequestTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::test_epoch as epoch;
     use proptest::prelude::*;
-
-    #[allow(clippy::disallowed_methods)]
-    fn epoch() -> Instant {
-        Instant::now()
-    }
 
     const SECOND: Duration = Duration::from_secs(1);
 

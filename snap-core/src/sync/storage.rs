@@ -14,7 +14,7 @@ use alloy_primitives::{B256, Bytes};
 use super::{
     contract::{Misbehaviour, WriteBatch},
     progress::{RangeCursor, StorageTaskRecord},
-    range::{HashRange, next_hash, plan_chunks},
+    range::{HashRange, fraction_of_space, next_hash, plan_chunks},
 };
 use crate::{
     trie::{generate::TrieGenerator, proof::verify_range},
@@ -377,14 +377,6 @@ impl Storage {
         pending.truncate(count);
         pending
     }
-}
-
-/// The width of `first..=last` as a fraction of the whole key space.
-pub(crate) fn fraction_of_space(first: &B256, last: &B256) -> f64 {
-    let first = alloy_primitives::U256::from_be_bytes(first.0);
-    let last = alloy_primitives::U256::from_be_bytes(last.0);
-    let width: f64 = last.saturating_sub(first).into();
-    width / 2f64.powi(256)
 }
 
 fn split(list: &[StorageSlot]) -> (Vec<B256>, Vec<&[u8]>) {
