@@ -1,34 +1,11 @@
 //! RLPx frame codec throughput (AES-256-CTR + keccak MACs), and the cost of a handshake.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use k256::SecretKey;
-use snap_tokio_adapter::rlpx::{Handshake, HandshakeRandom, Secrets, frame_codecs, node_id};
+use snap_tokio_adapter::rlpx::{fixed_handshake, frame_codecs};
 use std::hint::black_box;
 
-fn key(byte: u8) -> SecretKey {
-    SecretKey::from_slice(&[byte; 32]).expect("valid scalar")
-}
-
-fn random(seed: u8) -> HandshakeRandom {
-    HandshakeRandom {
-        ephemeral_key: key(seed + 10),
-        nonce: [seed; 32].into(),
-        ecies_key: key(seed + 20),
-        ecies_iv: [seed; 16],
-        padding: vec![seed; 150],
-    }
-}
-
-fn handshake() -> (Secrets, Secrets) {
-    let (mut initiator, auth) =
-        Handshake::initiator(key(1), &node_id(&key(2).public_key()), random(1)).expect("valid");
-    let ack = Handshake::recipient(key(2), random(2)).feed(&auth).expect("auth").expect("done");
-    let done = initiator.feed(&ack.reply).expect("ack").expect("done");
-    (done.secrets, ack.secrets)
-}
-
 fn rlpx_frames(c: &mut Criterion) {
-    let (a, b) = handshake();
+    let (a, b) = fixed_handshake();
     let mut group = c.benchmark_group("rlpx_frames");
     for frame_size in [1024usize, 64 * 1024] {
         let payload = vec![0x5a; frame_size];
@@ -53,7 +30,7 @@ fn rlpx_frames(c: &mut Criterion) {
         });
     }
     group.finish();
-    c.bench_function("rlpx_handshake_both_sides", |bench| bench.iter(handshake));
+    c.bench_function("rlpx_handshake_both_sides", |bench| bench.iter(fixed_handshake));
 }
 
 criterion_group!(benches, rlpx_frames);

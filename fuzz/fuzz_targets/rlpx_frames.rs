@@ -10,33 +10,13 @@ use libfuzzer_sys::fuzz_target;
 use snap_tokio_adapter::{
     eth::{BlockHeaders, EthVersion, GetBlockHeaders, Status},
     p2p::{DisconnectReason, Hello, MessageCodec},
-    rlpx::{Handshake, HandshakeRandom, Secrets, frame_codecs, node_id},
+    rlpx::{Secrets, fixed_handshake, frame_codecs},
 };
-
-fn key(byte: u8) -> k256::SecretKey {
-    k256::SecretKey::from_slice(&[byte; 32]).expect("valid scalar")
-}
-
-fn random(seed: u8) -> HandshakeRandom {
-    HandshakeRandom {
-        ephemeral_key: key(seed + 10),
-        nonce: [seed; 32].into(),
-        ecies_key: key(seed + 20),
-        ecies_iv: [seed; 16],
-        padding: vec![seed; 100],
-    }
-}
 
 /// (initiator, recipient) secrets of one fixed handshake.
 fn secrets() -> &'static (Secrets, Secrets) {
     static SECRETS: OnceLock<(Secrets, Secrets)> = OnceLock::new();
-    SECRETS.get_or_init(|| {
-        let (mut initiator, auth) =
-            Handshake::initiator(key(1), &node_id(&key(2).public_key()), random(1)).expect("valid");
-        let ack = Handshake::recipient(key(2), random(2)).feed(&auth).expect("auth").expect("done");
-        let done = initiator.feed(&ack.reply).expect("ack").expect("done");
-        (done.secrets, ack.secrets)
-    })
+    SECRETS.get_or_init(fixed_handshake)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -60,6 +60,22 @@ pub struct HandshakeRandom {
 }
 
 impl HandshakeRandom {
+    /// Fixed values derived from `seed`, for tests, benches and fuzzing that need a
+    /// reproducible handshake. Never use them for a real connection.
+    ///
+    /// # Panics
+    ///
+    /// For seeds 105, 106, 155 and 156 (they give an invalid [`fixed_key`]).
+    pub fn from_seed(seed: u8) -> Self {
+        Self {
+            ephemeral_key: fixed_key(seed.wrapping_add(100)),
+            nonce: B256::repeat_byte(seed),
+            ecies_key: fixed_key(seed.wrapping_add(150)),
+            ecies_iv: [seed; 16],
+            padding: vec![seed; 100 + usize::from(seed)],
+        }
+    }
+
     /// Draws fresh values from a cryptographic RNG.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         let mut nonce = B256::ZERO;
@@ -401,4 +417,33 @@ fn derive_secrets(
         (seeded(initiator_nonce, ack), seeded(recipient_nonce, auth))
     };
     Secrets { remote_id, aes_secret, mac_secret, egress_mac, ingress_mac }
+}
+
+/// A fixed secret key whose 32 bytes are all `byte`. For tests, benches and fuzzing only.
+///
+/// # Panics
+///
+/// For `byte` 0 (the zero scalar) and 0xff (above the group order); every other byte is a
+/// valid scalar.
+pub fn fixed_key(byte: u8) -> SecretKey {
+    SecretKey::from_slice(&[byte; 32]).expect("a non-zero repeated byte below the order")
+}
+
+/// The connection secrets of both sides of one fixed handshake between the keys
+/// `fixed_key(1)` (initiator) and `fixed_key(2)` (recipient), as `(initiator, recipient)`.
+/// For tests, benches and fuzzing only.
+pub fn fixed_handshake() -> (Secrets, Secrets) {
+    let recipient_id = node_id(&fixed_key(2).public_key());
+    let (mut initiator, auth) =
+        Handshake::initiator(fixed_key(1), &recipient_id, HandshakeRandom::from_seed(1))
+            .expect("fixed keys are valid");
+    let ack = Handshake::recipient(fixed_key(2), HandshakeRandom::from_seed(2))
+        .feed(&auth)
+        .expect("our own auth is valid")
+        .expect("one auth completes the recipient");
+    let done = initiator
+        .feed(&ack.reply)
+        .expect("our own ack is valid")
+        .expect("one ack completes the initiator");
+    (done.secrets, ack.secrets)
 }

@@ -16,8 +16,8 @@ mod mac;
 pub use ecies::{ECIES_OVERHEAD, decrypt as ecies_decrypt, encrypt as ecies_encrypt};
 pub use frame::{FrameDecoder, FrameEncoder, MAX_FRAME_SIZE, frame_codecs};
 pub use handshake::{
-    Handshake, HandshakeOutcome, HandshakeRandom, MAX_HANDSHAKE_PACKET, NodeId, Secrets, node_id,
-    public_key_from_id,
+    Handshake, HandshakeOutcome, HandshakeRandom, MAX_HANDSHAKE_PACKET, NodeId, Secrets,
+    fixed_handshake, fixed_key, node_id, public_key_from_id,
 };
 
 /// Errors of the RLPx handshake and frame codec. Every one means: drop the connection.

@@ -14,12 +14,15 @@ use snap_tokio_adapter::{
     eth::{ChainInfo, EthVersion},
     forkid::ForkSchedule,
     p2p::{Capability, HELLO_ID, Hello, MessageCodec},
-    rlpx::{FrameDecoder, FrameEncoder, Handshake, HandshakeRandom, NodeId, frame_codecs, node_id},
+    rlpx::{
+        FrameDecoder, FrameEncoder, Handshake, HandshakeRandom, NodeId, fixed_key, frame_codecs,
+        node_id,
+    },
     server::{Server, StateServer},
 };
 
 pub fn key(byte: u8) -> SecretKey {
-    SecretKey::from_slice(&[byte; 32]).expect("valid key")
+    fixed_key(byte)
 }
 
 pub fn id(byte: u8) -> NodeId {
@@ -27,13 +30,7 @@ pub fn id(byte: u8) -> NodeId {
 }
 
 pub fn random(seed: u8) -> HandshakeRandom {
-    HandshakeRandom {
-        ephemeral_key: key(seed.wrapping_add(100)),
-        nonce: B256::repeat_byte(seed),
-        ecies_key: key(seed.wrapping_add(150)),
-        ecies_iv: [seed; 16],
-        padding: vec![seed; 100 + usize::from(seed)],
-    }
+    HandshakeRandom::from_seed(seed)
 }
 
 pub fn chain_info() -> ChainInfo {
