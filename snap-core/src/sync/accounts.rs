@@ -29,6 +29,8 @@ pub(crate) struct Waiting {
 pub(crate) struct HeldAccount {
     pub(crate) hash: B256,
     pub(crate) account: TrieAccount,
+    /// The account's trie leaf (its full RLP), as verified against the root.
+    pub(crate) leaf: Vec<u8>,
     pub(crate) waiting: Waiting,
 }
 
@@ -109,8 +111,9 @@ impl AccountTask {
             if account.waiting.chunked {
                 self.generator.forget(account.hash).expect("verified: strictly increasing");
             } else {
-                let leaf = alloy_rlp::encode(account.account);
-                self.generator.push(account.hash, &leaf).expect("verified: strictly increasing");
+                self.generator
+                    .push(account.hash, &account.leaf)
+                    .expect("verified: strictly increasing");
             }
             batch.accounts.push((account.hash, account.account));
             written.push(account.hash);

@@ -353,8 +353,9 @@ impl Syncer {
             response.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
         let mut more = verify_range(self.target.root, origin, &keys, &values, &response.proof)
             .map_err(Misbehaviour::BadRangeProof)?;
-        let mut accounts: Vec<AccountData> = Vec::with_capacity(response.accounts.len());
-        for account in response.accounts {
+        // Keep the verified leaf encodings: the trie generator takes them as they are.
+        let mut accounts: Vec<(AccountData, Vec<u8>)> = Vec::with_capacity(values.len());
+        for (account, leaf) in response.accounts.into_iter().zip(values) {
             if account.hash > last {
                 more = false;
                 break;
@@ -362,16 +363,16 @@ impl Syncer {
             if account.hash == last {
                 more = false;
             }
-            accounts.push(account);
+            accounts.push((account, leaf));
         }
         // The range proven to hold exactly these accounts: chunked storage of any other account
         // in it belongs to an account that no longer exists.
-        let covered_to = if more { accounts.last().map_or(origin, |a| a.hash) } else { last };
-        let present: Vec<B256> = accounts.iter().map(|a| a.hash).collect();
+        let covered_to = if more { accounts.last().map_or(origin, |(a, _)| a.hash) } else { last };
+        let present: Vec<B256> = accounts.iter().map(|(a, _)| a.hash).collect();
         self.storage.abandon_missing(HashRange { first: origin, last: covered_to }, &present);
         let mut held = Vec::with_capacity(accounts.len());
         let mut to_check = Vec::new();
-        for AccountData { hash, account } in accounts {
+        for (AccountData { hash, account }, leaf) in accounts {
             let code = has_code(&account)
                 && match self.codes.want(account.code_hash) {
                     Need::Known => false,
@@ -389,7 +390,8 @@ impl Syncer {
             } else {
                 (false, false)
             };
-            held.push(HeldAccount { hash, account, waiting: Waiting { code, storage, chunked } });
+            let waiting = Waiting { code, storage, chunked };
+            held.push(HeldAccount { hash, account, leaf, waiting });
         }
         if !to_check.is_empty() {
             let id = self.next_lookup;
