@@ -85,12 +85,16 @@ fn same_seed_same_report() {
 
 #[test]
 fn the_replay_command_replays() {
-    let config = sweep_config(3);
-    let args: Vec<String> = config.to_args();
-    assert_eq!(SimConfig::parse(&args), Ok(config.clone()));
-    assert!(
-        config
-            .replay_command()
-            .starts_with("cargo run --release -p snap-sim --bin snap-sim -- --seed 3 ")
-    );
+    let mut config = sweep_config(3);
+    config.crash_every = 50;
+    let command = config.replay_command();
+    let prefix = "cargo run --release -p snap-sim --bin snap-sim -- ";
+    assert!(command.starts_with(prefix), "{command}");
+    // The printed command, parsed as the binary parses its arguments, runs the same sync.
+    let args: Vec<String> = command[prefix.len()..].split_whitespace().map(String::from).collect();
+    let replayed = SimConfig::parse(&args).expect("the replay command parses");
+    let strip = |report: String| {
+        report.rsplit_once("wall_ms=").map(|(head, _)| head.to_string()).unwrap_or(report)
+    };
+    assert_eq!(strip(run(&replayed).render()), strip(run(&config).render()));
 }

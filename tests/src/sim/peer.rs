@@ -75,8 +75,9 @@ pub enum Expectation {
     NeverDisconnected,
     /// The peer may or may not be disconnected, depending on what it was asked.
     Either,
-    /// The peer must be disconnected (by the syncer or, for undecodable bytes, the host) once
-    /// it answered a request its fault applies to.
+    /// The peer is disconnected (by the syncer or, for undecodable bytes, the host) once a
+    /// faulty reply of it reaches the syncer. The named scenario tests assert it per behaviour;
+    /// a run does not, since a crash or a lost packet can swallow every faulty reply.
     Disconnected,
 }
 
