@@ -396,7 +396,7 @@ fn slow_peers_are_timed_out_but_never_banned() {
     assert!(outcome.peers.iter().all(|(_, stats)| !disconnected(stats)));
     // Slow peers answer in full, so only timeouts (work handed out again) can make this run
     // send more requests than the same sync from prompt peers.
-    let mut prompt = config.clone();
+    let mut prompt = config;
     prompt.faults = Faults::List(vec![Behaviour::Honest, Behaviour::Honest]);
     let (prompt_summary, _) = pass(&prompt);
     assert!(
