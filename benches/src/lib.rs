@@ -5,5 +5,5 @@
 pub mod proof_fixtures;
 pub mod wire_fixtures;
 
-pub use proof_fixtures::{Rng, geth_range_trie};
+pub use proof_fixtures::geth_range_trie;
 pub use wire_fixtures::account_range_fixture;
