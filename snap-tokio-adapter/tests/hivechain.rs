@@ -1,31 +1,25 @@
 //! The hivechain test data: geth's 600-block chain decodes, links, and is served.
 
-use alloy_primitives::{B256, FixedBytes, b256};
+mod common;
+
+use alloy_primitives::{B256, FixedBytes};
 use snap_tokio_adapter::{
-    chain::{HeaderChain, decode_chain_file, genesis_header},
+    chain::decode_chain_file,
     eth::{BlockHeaders, BlockId, EthError, GetBlockHeaders},
     forkid::{ForkKind, ForkSchedule},
 };
 
-const HEAD_HASH: B256 = b256!("44e3809c9a3cda717f00aea3a9da336d149612c8d5657fbc0028176ef8d94d2a");
-const HEAD_STATE_ROOT: B256 =
-    b256!("8fcfb02cfca007773bd55bc1c3e50a3c8612a59c87ce057e5957e8bf17c1728b");
-
-fn load(test: &str) -> Option<(serde_json::Value, HeaderChain)> {
-    let dir = snap_sim::testdata::hivechain_dir(test)?;
-    let genesis: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).expect("genesis"))
-            .expect("json");
-    let blocks = decode_chain_file(&std::fs::read(dir.join("chain.rlp")).expect("chain.rlp"))
-        .expect("chain decodes");
-    let chain = HeaderChain::new(genesis_header(&genesis).expect("genesis header"), blocks)
-        .expect("the genesis built from genesis.json is block 1's parent, and all blocks link");
-    Some((genesis, chain))
-}
+use snap_sim::testdata::{
+    HIVECHAIN_HEAD_HASH as HEAD_HASH, HIVECHAIN_HEAD_STATE_ROOT as HEAD_STATE_ROOT,
+};
 
 #[test]
 fn chain_rlp_decodes_into_600_linked_blocks_with_the_known_head() {
-    let Some(dir) = snap_sim::testdata::hivechain_dir("chain_rlp_decodes") else { return };
+    let Some(dir) = snap_sim::testdata::hivechain_dir(
+        "chain_rlp_decodes_into_600_linked_blocks_with_the_known_head",
+    ) else {
+        return;
+    };
     let headers =
         decode_chain_file(&std::fs::read(dir.join("chain.rlp")).expect("read")).expect("decodes");
     assert_eq!(headers.len(), 600);
@@ -44,7 +38,11 @@ fn chain_rlp_decodes_into_600_linked_blocks_with_the_known_head() {
 
 #[test]
 fn serving_node_announces_the_chain_and_answers_header_requests() {
-    let Some((genesis, chain)) = load("serving_node_answers_headers") else { return };
+    let Some((genesis, chain)) =
+        common::hivechain("serving_node_announces_the_chain_and_answers_header_requests")
+    else {
+        return;
+    };
     assert_eq!(chain.head_hash(), HEAD_HASH);
     let forks = ForkSchedule::from_genesis_json(chain.genesis_hash(), &genesis);
     // Block forks are all at 0 and Shanghai at the genesis time: only Cancun and Prague count.

@@ -12,7 +12,6 @@ use snap_core::{
     wire::{GetAccountRange, SnapMessage},
 };
 use snap_tokio_adapter::{
-    chain::{HeaderChain, decode_chain_file, genesis_header},
     connection::{CloseReason, ConnectionConfig, ConnectionError, Event},
     eth::{BlockId, GetBlockHeaders},
     forkid::ForkSchedule,
@@ -168,14 +167,11 @@ async fn two_nodes_connect_and_exchange_snap_over_tcp_while_bad_peers_are_droppe
 
 #[tokio::test]
 async fn a_node_serving_hivechain_answers_header_requests_over_tcp() {
-    let Some(dir) = snap_sim::testdata::hivechain_dir("hivechain_over_tcp") else { return };
-    let genesis: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).expect("read"))
-            .expect("json");
-    let blocks =
-        decode_chain_file(&std::fs::read(dir.join("chain.rlp")).expect("read")).expect("decodes");
-    let chain =
-        HeaderChain::new(genesis_header(&genesis).expect("genesis"), blocks).expect("links");
+    let Some((genesis, chain)) =
+        hivechain("a_node_serving_hivechain_answers_header_requests_over_tcp")
+    else {
+        return;
+    };
     let forks = ForkSchedule::from_genesis_json(chain.genesis_hash(), &genesis);
     let info = chain.chain_info(3_503_995_874_084_926, forks);
     let head = chain.head_hash();

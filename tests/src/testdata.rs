@@ -2,12 +2,18 @@
 
 use std::path::PathBuf;
 
+use alloy_primitives::{B256, b256};
+
 /// The environment variable that overrides where the shared test data lives.
 pub const TESTDATA_ENV: &str = "SNAP_TESTDATA";
 
 /// The state root of hivechain block 600, the head of geth's 600-block test chain.
-pub const HIVECHAIN_HEAD_STATE_ROOT: &str =
-    "0x8fcfb02cfca007773bd55bc1c3e50a3c8612a59c87ce057e5957e8bf17c1728b";
+pub const HIVECHAIN_HEAD_STATE_ROOT: B256 =
+    b256!("8fcfb02cfca007773bd55bc1c3e50a3c8612a59c87ce057e5957e8bf17c1728b");
+
+/// The hash of hivechain block 600.
+pub const HIVECHAIN_HEAD_HASH: B256 =
+    b256!("44e3809c9a3cda717f00aea3a9da336d149612c8d5657fbc0028176ef8d94d2a");
 
 /// Returns the directory holding the hivechain files (`chain.rlp`, `genesis.json`,
 /// `headstate.json`, ...), or `None` after printing a loud skip notice naming `test` when the

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alloy_primitives::{B256, Bytes, U256, b256, keccak256};
+use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use nybbles::Nibbles;
 use snap_core::{
@@ -19,7 +19,7 @@ use snap_core::{
 };
 use snap_sim::testdata::hivechain_dir;
 
-const HEAD_ROOT: B256 = b256!("8fcfb02cfca007773bd55bc1c3e50a3c8612a59c87ce057e5957e8bf17c1728b");
+const HEAD_ROOT: B256 = snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT;
 const MAX_HASH: B256 = B256::repeat_byte(0xff);
 const BUDGETS: [u64; 9] = [0, 1, 150, 1_000, 4_096, 20_000, 100_000, 2 * 1024 * 1024, u64::MAX];
 

@@ -154,7 +154,7 @@ fn syncs_hivechain_head_state_exactly() {
     let dump = StateDump::from_geth_dump(&json).unwrap();
     let state = InMemoryState::from_dump(&dump);
     let tries = TargetTries::of(&dump);
-    assert_eq!(format!("{:?}", state.root()), HIVECHAIN_HEAD_STATE_ROOT);
+    assert_eq!(state.root(), HIVECHAIN_HEAD_STATE_ROOT);
     assert_eq!(tries.account.root, state.root());
     for peers in [1, 3] {
         let (store, requests) = sync(&state, peers, SyncConfig::default());

@@ -373,7 +373,7 @@ fn sync_hivechain_head_state_under_faults_and_crashes() {
     config.chunk_slots = 16;
     config.batch_bytes = 4096;
     let (summary, _) = pass(&config);
-    assert_eq!(summary.root.to_string(), snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT);
+    assert_eq!(summary.root, snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT);
     assert_eq!((summary.accounts, summary.slots, summary.codes), (194, 2164, 65));
     assert!(summary.crashes > 0);
 }

@@ -170,3 +170,20 @@ impl RawPeer {
         target.receive(&bytes, now);
     }
 }
+
+/// hivechain's genesis file and its header chain (600 linked blocks), or `None` (with a loud
+/// skip notice naming `test`) when the test data is absent.
+pub fn hivechain(
+    test: &str,
+) -> Option<(serde_json::Value, snap_tokio_adapter::chain::HeaderChain)> {
+    use snap_tokio_adapter::chain::{HeaderChain, decode_chain_file, genesis_header};
+    let dir = snap_sim::testdata::hivechain_dir(test)?;
+    let genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).expect("genesis"))
+            .expect("json");
+    let blocks = decode_chain_file(&std::fs::read(dir.join("chain.rlp")).expect("chain.rlp"))
+        .expect("chain decodes");
+    let chain = HeaderChain::new(genesis_header(&genesis).expect("genesis header"), blocks)
+        .expect("the genesis built from genesis.json is block 1's parent, and all blocks link");
+    Some((genesis, chain))
+}
