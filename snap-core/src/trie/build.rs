@@ -40,6 +40,12 @@ impl BuiltTrie {
     }
 }
 
+/// The hash of a node given its reference as its parent holds it: the hash itself for a
+/// hashed reference, keccak of the encoding for an embedded one (as a trie's root is hashed).
+pub(crate) fn node_hash(node: &RlpNode) -> B256 {
+    node.as_hash().unwrap_or_else(|| keccak256(node.as_slice()))
+}
+
 /// Builds the root and all stored nodes of the trie holding `leaves`.
 ///
 /// `leaves` are `(key, value)` pairs where `value` is the leaf's payload exactly as stored in the
@@ -62,7 +68,7 @@ pub fn build_trie<V: AsRef<[u8]>>(leaves: &[(B256, V)]) -> BuiltTrie {
     let values: Vec<&[u8]> = leaves.iter().map(|(_, value)| value.as_ref()).collect();
     let mut builder = Builder { keys: &keys, values: &values, nodes: &mut built.nodes };
     let root = builder.node(0, leaves.len(), Nibbles::new());
-    built.root = root.as_hash().unwrap_or_else(|| keccak256(root.as_slice()));
+    built.root = node_hash(&root);
     built
 }
 

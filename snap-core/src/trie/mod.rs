@@ -5,6 +5,7 @@ mod build;
 pub mod generate;
 pub mod proof;
 
+pub(crate) use build::node_hash;
 pub use build::{BuiltTrie, build_trie};
 pub use generate::{GenerateError, NodeChanges, NodeKey, TrieGenerator};
 pub use proof::{ProofError, verify_range};

@@ -30,17 +30,7 @@ const MAX_NIBBLES: usize = 64;
 
 /// Hex-prefix encodes `path`, flagged as a leaf path if `is_leaf`.
 pub fn encode_compact(path: &Nibbles, is_leaf: bool) -> Bytes {
-    let len = path.len();
-    let odd = len % 2 == 1;
-    let flag = (u8::from(is_leaf) << 1) | u8::from(odd);
-    let mut out = Vec::with_capacity(1 + len / 2);
-    let mut nibbles = path.iter();
-    let first_low = if odd { nibbles.next().unwrap_or(0) } else { 0 };
-    out.push((flag << 4) | first_low);
-    while let (Some(hi), Some(lo)) = (nibbles.next(), nibbles.next()) {
-        out.push((hi << 4) | lo);
-    }
-    out.into()
+    Bytes::copy_from_slice(&alloy_trie::nodes::encode_path_leaf(path, is_leaf))
 }
 
 /// Decodes a hex-prefix path, returning the nibbles and whether the leaf flag was set.

@@ -49,7 +49,7 @@ mod stack;
 
 use std::collections::BTreeSet;
 
-use alloy_primitives::{B256, Bytes, U256, keccak256};
+use alloy_primitives::{B256, Bytes, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use nybbles::Nibbles;
 
@@ -284,7 +284,7 @@ impl TrieGenerator {
             return None;
         }
         match root {
-            Some(node) => Some(node.as_hash().unwrap_or_else(|| keccak256(node.as_slice()))),
+            Some(node) => Some(crate::trie::node_hash(&node)),
             None => {
                 // An empty trie: nothing may be stored at its root path.
                 self.deletes.insert(Nibbles::new());

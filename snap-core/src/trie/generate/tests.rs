@@ -10,6 +10,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::trie::{BuiltTrie, build_trie};
+use alloy_primitives::keccak256;
 
 type Leaves = Vec<(B256, Vec<u8>)>;
 type Store = BTreeMap<NodeKey, Bytes>;

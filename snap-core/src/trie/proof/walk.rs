@@ -226,7 +226,7 @@ impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
             match (child, node.as_hash()) {
                 (ChildRef::Hash(expected), Some(got)) if got == expected => return Ok(()),
                 (ChildRef::Inline(expected), None) if expected == &node[..] => return Ok(()),
-                _ => keccak256(&node[..]),
+                _ => crate::trie::node_hash(&node),
             }
         } else {
             // Several leaves: the subtree below `path` is the trie of their key suffixes.

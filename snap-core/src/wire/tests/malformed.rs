@@ -295,16 +295,23 @@ fn item_budget_spans_all_lists_of_a_message() {
 }
 
 #[test]
-fn a_full_size_message_of_empty_items_is_rejected_by_default() {
-    // 10 MiB worth of one-byte empty codes would decode to ~320 MiB of `Bytes` handles; the
-    // default message-wide budget refuses it before allocating.
-    let count = crate::wire::MAX_MESSAGE_ITEMS + 1;
-    let codes =
-        SnapMessage::ByteCodes(ByteCodes { request_id: 1, codes: vec![Bytes::new(); count] })
-            .to_vec();
-    assert!(codes.len() < Limits::default().max_message_bytes);
-    assert!(matches!(
-        SnapMessage::decode(SnapVersion::V1, 5, &codes, &Limits::default()),
-        Err(DecodeError::TooManyItems { .. })
-    ));
+fn a_message_of_empty_items_over_the_default_budget_is_rejected() {
+    use crate::wire::{GetTrieNodes, MAX_MESSAGE_ITEMS, TrieNodePathSet};
+    // Two path sets of empty paths, each list within the per-list limit, together over the
+    // message-wide budget: about 512 KiB that would decode to ~16 MiB of handles per 512 Ki
+    // items, and up to ~320 MiB for a 10 MiB message without the budget.
+    let half = MAX_MESSAGE_ITEMS / 2 + 1;
+    let request = SnapMessage::GetTrieNodes(GetTrieNodes {
+        request_id: 1,
+        root: B256::ZERO,
+        paths: vec![TrieNodePathSet(vec![Bytes::new(); half]); 2],
+        response_bytes: 1,
+    })
+    .to_vec();
+    let limits = Limits::default();
+    assert!(request.len() < limits.max_message_bytes && half <= limits.max_list_items);
+    assert_eq!(
+        SnapMessage::decode(SnapVersion::V1, 6, &request, &limits),
+        Err(DecodeError::TooManyItems { what: "message", max: MAX_MESSAGE_ITEMS })
+    );
 }
