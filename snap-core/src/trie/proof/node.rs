@@ -211,16 +211,27 @@ mod tests {
             &[0xc0],
             &[0xc1, 0x80],
             &[0xc2, 0x80, 0x80],             // empty path
-            &[0xc3, 0x00, 0x80, 0x80],       // extension with empty key
-            &[0xc3, 0x40, 0x01, 0x80],       // invalid flag
-            &[0xc3, 0x05, 0x01, 0x80],       // even flag with non-zero padding
-            &[0xc3, 0x11, 0x81, 0x05],       // extension child neither hash nor list
             &[0xc4, 0x20, 0xc1, 0x01, 0x02], // trailing item count 3
             &[0xc2, 0x20, 0x01, 0x00],       // declared shorter than content
         ];
         for case in cases {
             assert!(decode_node(case).is_err(), "accepted {case:x?}");
         }
+        // Two-item nodes, so each reaches the check it is about.
+        assert!(matches!(decode_node(&[0xc2, 0x00, 0x80]), Err(ProofError::EmptyExtensionKey)));
+        assert_eq!(
+            decode_node(&[0xc2, 0x40, 0x80]).err(),
+            Some(ProofError::MalformedNode("invalid path flag"))
+        );
+        assert_eq!(
+            decode_node(&[0xc2, 0x05, 0x80]).err(),
+            Some(ProofError::MalformedNode("non-zero path padding"))
+        );
+        // An extension (odd key 1) whose child is a one-byte string: neither a hash nor a list.
+        assert_eq!(
+            decode_node(&[0xc3, 0x11, 0x81, 0x80]).err(),
+            Some(ProofError::MalformedNode("child reference is neither empty nor a hash"))
+        );
         // A branch carrying a value.
         let mut branch = vec![0xd1];
         branch.extend([0x80; 16]);
