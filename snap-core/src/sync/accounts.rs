@@ -73,22 +73,10 @@ impl AccountTask {
         HashRange { first: self.next, last: self.last }
     }
 
-    /// Holds a verified response. Accounts past the task's last hash are dropped (the server
-    /// includes the first account past the limit), and then nothing more is expected.
+    /// Holds a verified response, already cut at the task's last hash, and whether the trie
+    /// holds more accounts after it within the task.
     pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool) {
-        let mut more = more;
-        let mut held = Vec::with_capacity(accounts.len());
-        for account in accounts {
-            if account.hash > self.last {
-                more = false;
-                break;
-            }
-            if account.hash == self.last {
-                more = false;
-            }
-            held.push(account);
-        }
-        self.held = Some((held, more));
+        self.held = Some((accounts, more));
     }
 
     /// Clears what `update` says of the held accounts: a code arrived, storage completed.

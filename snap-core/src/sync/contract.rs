@@ -141,9 +141,6 @@ pub enum Misbehaviour {
         /// Accounts requested.
         requested: usize,
     },
-    /// A storage response carried a proof although it did not end at a partial list.
-    #[error("storage response carries a proof for a list it did not cut")]
-    MisplacedStorageProof,
     /// A bytecode that matches no requested hash (or breaks the request order).
     #[error("unrequested or out-of-order bytecode")]
     UnrequestedCode,

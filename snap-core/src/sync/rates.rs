@@ -234,10 +234,16 @@ mod tests {
         }
         let capacity = rates.capacity(&1, RequestKind::ByteCodes, Duration::from_secs(1));
         assert!((495..=510).contains(&capacity), "capacity {capacity}");
-        // Other kinds are unaffected; a failure resets only its own kind.
+        // Kinds are measured apart, and a failure resets only its own kind.
         assert_eq!(rates.capacity(&1, RequestKind::TrieNodes, Duration::from_secs(1)), 1);
+        for _ in 0..200 {
+            rates.update(&1, RequestKind::AccountRange, 100 * MS, 10_000); // 100 KB/s
+        }
+        let accounts = rates.capacity(&1, RequestKind::AccountRange, Duration::from_secs(1));
+        assert!(accounts > 90_000, "capacity {accounts}");
         rates.update(&1, RequestKind::ByteCodes, 100 * MS, 0);
         assert_eq!(rates.capacity(&1, RequestKind::ByteCodes, Duration::from_secs(1)), 1);
+        assert_eq!(rates.capacity(&1, RequestKind::AccountRange, Duration::from_secs(1)), accounts);
     }
 
     #[test]
@@ -283,10 +289,17 @@ mod tests {
         let mut rates = RateTracker::new(RateConfig::default());
         let start = epoch();
         rates.add_peer(1u32);
+        // Round trips of 300 ms pull the peer's estimate down, so every tune moves the target.
+        for _ in 0..100 {
+            rates.update(&1, RequestKind::AccountRange, 300 * MS, 1000);
+        }
         rates.tune(start);
         let after_first = rates.target_rtt();
+        assert!(after_first < Duration::from_secs(18), "the first tune moves: {after_first:?}");
         rates.tune(start + Duration::from_secs(1));
         assert_eq!(rates.target_rtt(), after_first, "second tune within one round trip is a no-op");
+        rates.tune(start + Duration::from_secs(30));
+        assert!(rates.target_rtt() < after_first, "a tune one round trip later moves again");
     }
 
     proptest! {

@@ -8,8 +8,8 @@ use std::{
 
 use super::{PeerId, rates::RequestKind, rng::SplitMix64};
 
-// The table is also what a transport's per-connection tracker needs (match every response to an
-// outstanding id and kind before decoding it), so it is public.
+// Public so that any host can match responses to requests the same way (by id, peer and kind,
+// with bounds and deadlines).
 
 /// One request in flight, carrying `T`: what the machine needs to pick the work up again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,11 +149,6 @@ impl<T> RequestTable<T> {
     /// The earliest deadline of any request in flight.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.in_flight.values().map(|request| request.deadline).min()
-    }
-
-    /// Iterates over the requests in flight.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &InFlight<T>)> {
-        self.in_flight.iter().map(|(&id, request)| (id, request))
     }
 
     fn remove(&mut self, id: u64) -> Option<InFlight<T>> {

@@ -116,9 +116,10 @@ impl Storage {
             large.root = job.root;
             return None;
         }
-        if !self.small.iter().any(|queued| queued.account == job.account) {
-            self.small.push_back(job);
-        }
+        // An account is held by one task and re-requested only after it was forwarded, so it is
+        // never queued twice.
+        debug_assert!(!self.small.iter().any(|queued| queued.account == job.account));
+        self.small.push_back(job);
         None
     }
 
@@ -127,9 +128,12 @@ impl Storage {
         self.completed.remove(account);
     }
 
-    /// Drops chunk work of accounts in `range` that the account trie no longer holds.
+    /// Drops chunk work of accounts in `range` that the account trie no longer holds; `present`
+    /// (the accounts it holds there) is sorted.
     pub(crate) fn abandon_missing(&mut self, range: HashRange, present: &[B256]) {
-        self.large.retain(|account, _| !range.contains(account) || present.contains(account));
+        self.large.retain(|account, _| {
+            !range.contains(account) || present.binary_search(account).is_ok()
+        });
     }
 
     /// Whether there is no storage work at all.
@@ -218,8 +222,7 @@ impl Storage {
         let mut done = Vec::new();
         for ((job, list), more) in jobs.iter().zip(lists).zip(verified) {
             write_slots(batch, job.account, &list);
-            if more {
-                self.start_chunks(*job, &list, batch);
+            if more && self.start_chunks(*job, &list, batch) {
                 continue;
             }
             let mut generator = TrieGenerator::new(job.account, B256::ZERO);
@@ -237,18 +240,24 @@ impl Storage {
     }
 
     /// Splits the rest of a contract cut short after `fetched` into chunks; the first chunk
-    /// continues from the fetched slots with a generator that already holds them.
-    fn start_chunks(&mut self, job: StorageJob, fetched: &[StorageSlot], batch: &mut WriteBatch) {
-        let Some(last_key) = fetched.last().map(|slot| slot.hash) else { return };
-        let mut ranges = plan_chunks(
+    /// continues from the fetched slots with a generator that already holds them. Returns
+    /// `false`, creating nothing, when no key can follow the fetched ones: the contract is
+    /// complete after all.
+    fn start_chunks(
+        &mut self,
+        job: StorageJob,
+        fetched: &[StorageSlot],
+        batch: &mut WriteBatch,
+    ) -> bool {
+        let Some(last_key) = fetched.last().map(|slot| slot.hash) else { return false };
+        let ranges = plan_chunks(
             fetched.len() as u64,
             &last_key,
             self.config.max_chunks,
             self.config.min_slots_per_chunk,
         );
         if ranges.is_empty() {
-            // Cut at the very last hash: nothing is left; cannot happen with a valid proof.
-            ranges.push(HashRange { first: last_key, last: last_key });
+            return false;
         }
         let mut chunks = Vec::with_capacity(ranges.len());
         for (index, range) in ranges.into_iter().enumerate() {
@@ -265,6 +274,7 @@ impl Storage {
             chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
         }
         self.large.insert(job.account, LargeStorage { root: job.root, chunks });
+        true
     }
 
     /// Verifies and writes the answer to a chunk request. Returns the contract when its last
@@ -301,17 +311,14 @@ impl Storage {
             chunk.next = slot.hash;
             pushed_any = true;
         }
-        let finished = match (more, pushed_any) {
-            (true, true) => match next_hash(&chunk.next) {
-                Some(next) => {
-                    chunk.next = next;
-                    false
-                }
-                None => true,
-            },
-            // "More" but nothing new in this chunk: the next key lies past it.
-            (true, false) => true,
-            (false, _) => true,
+        // "More" with nothing new in this chunk would mean the next key lies past it: done too.
+        let next = if more && pushed_any { next_hash(&chunk.next) } else { None };
+        let finished = match next {
+            Some(next) => {
+                chunk.next = next;
+                false
+            }
+            None => true,
         };
         if !finished {
             let changes = chunk.generator.take_changes();

@@ -9,6 +9,8 @@ use std::{
 use alloy_primitives::{B256, Bytes};
 
 mod assign;
+#[cfg(test)]
+mod tests;
 
 use super::{
     PeerId,
@@ -87,7 +89,8 @@ pub struct Syncer {
     outputs: VecDeque<Output>,
     counters: Counters,
     meter: ProgressMeter,
-    next_progress: Instant,
+    /// When the next progress event is due (`None`: never).
+    next_progress: Option<Instant>,
     last_advance: Instant,
     advanced_counters: Counters,
     stall_reported: bool,
@@ -133,7 +136,7 @@ impl Syncer {
             outputs: VecDeque::new(),
             counters: record.counters,
             meter: ProgressMeter::new(now, fraction),
-            next_progress: now,
+            next_progress: Some(now),
             last_advance: now,
             advanced_counters: record.counters,
             stall_reported: false,
@@ -241,12 +244,21 @@ impl Syncer {
             return None;
         }
         let now = self.now;
+        // Only deadlines at which `handle_timeout` can act: a batch cannot be handed out while
+        // the unacknowledged ones are at their limit (the host's `Written` comes first), and a
+        // stall is only reported in the range phase. A deadline in the past would make the host
+        // spin.
+        let batch_may_flush = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
         [
             self.requests.next_deadline(),
-            Some(self.next_progress),
+            self.next_progress,
             self.peers.next_mark_expiry(now),
-            self.batch_started.map(|started| started + BATCH_MAX_AGE),
-            (!self.stall_reported).then(|| self.last_advance + self.config.stall_after),
+            self.batch_started
+                .filter(|_| batch_may_flush)
+                .and_then(|started| started.checked_add(BATCH_MAX_AGE)),
+            (!self.stall_reported && self.phase == Phase::Ranges)
+                .then(|| self.last_advance.checked_add(self.config.stall_after))
+                .flatten(),
         ]
         .into_iter()
         .flatten()
@@ -538,7 +550,9 @@ impl Syncer {
             self.flush();
         }
         let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes
-            || self.batch_started.is_some_and(|started| now >= started + BATCH_MAX_AGE);
+            || self.batch_started.is_some_and(|started| {
+                started.checked_add(BATCH_MAX_AGE).is_some_and(|due| now >= due)
+            });
         if batch_ready && self.unacknowledged.len() < self.config.max_unacknowledged_batches {
             self.flush();
         }
@@ -554,8 +568,9 @@ impl Syncer {
                 return;
             }
         }
-        if now >= self.next_progress {
-            self.next_progress = now + self.config.progress_interval;
+        if self.next_progress.is_some_and(|due| now >= due) {
+            // An interval too large to add means "never again".
+            self.next_progress = now.checked_add(self.config.progress_interval);
             let report = self.report(now);
             self.outputs.push_back(Output::Event(SyncEvent::Progress(report)));
         }
