@@ -29,6 +29,14 @@ pub struct SyncConfig {
     pub max_unacknowledged_batches: usize,
     /// A batch is handed out once its estimated size reaches this many bytes.
     pub batch_bytes: usize,
+    /// Fewest blocks a new target must be past the current one to be taken (a chain moving
+    /// faster than this does not restart healing at every block).
+    pub min_target_step: u64,
+    /// Most trie-node paths in one `GetTrieNodes`.
+    pub max_heal_paths_per_request: usize,
+    /// Most trie nodes healing holds in memory, fetched and waiting for their children, plus
+    /// paths queued; beyond it the walk stops widening and finishes the deepest work first.
+    pub max_heal_pending: usize,
     /// Most bytecode hashes remembered as already stored (beyond it, a duplicate may be
     /// fetched again; never a correctness issue).
     pub known_code_cache: usize,
@@ -56,6 +64,9 @@ impl Default for SyncConfig {
             max_requests: 256,
             max_unacknowledged_batches: 4,
             batch_bytes: 8 * 1024 * 1024,
+            min_target_step: 32,
+            max_heal_paths_per_request: 1024,
+            max_heal_pending: 1 << 17,
             known_code_cache: 1 << 20,
             stall_after: Duration::from_secs(120),
             progress_interval: Duration::from_secs(8),

@@ -3,6 +3,7 @@
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
+use nybbles::Nibbles;
 
 use super::{
     PeerId,
@@ -10,7 +11,7 @@ use super::{
     report::ProgressReport,
 };
 use crate::{
-    trie::{generate::NodeChanges, proof::ProofError},
+    trie::{PrunedRange, generate::NodeChanges, proof::ProofError},
     wire::{SnapMessage, SnapVersion},
 };
 
@@ -39,6 +40,10 @@ pub enum Input {
     },
     /// The host applied the write batch with this id, atomically.
     Written(BatchId),
+    /// The chain moved: sync this state from now on. Ignored unless its block is at least
+    /// `SyncConfig::min_target_step` past the current target's (or the root is the same). Range
+    /// downloads continue from their cursors against the new root; healing restarts from it.
+    NewTarget(Target),
     /// The host's answer to an [`Output::Lookup`].
     LookupDone {
         /// The id of the lookup answered.
@@ -53,12 +58,29 @@ pub enum Input {
 pub struct LookupId(pub u64);
 
 /// A question about what the host has stored: the core keeps no storage handle, so it asks.
+///
+/// The host answers from its store after applying every batch handed out before the lookup
+/// (batches and lookups form one ordered queue).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lookup {
     /// Which of these bytecodes does the store hold? (Codes are shared by many accounts and
     /// survive restarts; asking avoids downloading one twice.)
     Codes(Vec<B256>),
+    /// Which of these trie nodes does the store hold exactly: a node at that owner and path
+    /// whose keccak hash is the one given? (Healing skips every subtree already stored.)
+    Nodes(Vec<NodeQuery>),
+}
+
+/// One trie node asked about in [`Lookup::Nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeQuery {
+    /// The account hash owning a storage trie, or `B256::ZERO` for the account trie.
+    pub owner: B256,
+    /// The node's path from its trie's root.
+    pub path: Nibbles,
+    /// The keccak hash the stored node must have.
+    pub hash: B256,
 }
 
 /// The host's answer to a [`Lookup`], read from what it has applied.
@@ -68,6 +90,9 @@ pub enum LookupAnswer {
     /// For each hash asked, in order, whether the store holds that bytecode. A missing entry
     /// counts as "not held".
     Codes(Vec<bool>),
+    /// For each node asked, in order, whether the store holds exactly that node at that path.
+    /// A missing entry counts as "not held".
+    Nodes(Vec<bool>),
 }
 
 /// The id of a write batch, increasing from 1 within one `Syncer`.
@@ -77,6 +102,10 @@ pub struct BatchId(pub u64);
 /// Verified data to store, with the progress record that covers it. The host applies a batch
 /// atomically (all of it or none), in the order batches are handed out, and acknowledges it with
 /// [`Input::Written`].
+///
+/// Within a batch, deletions come first: the pruned ranges, then the node deletions; then every
+/// write. (A batch never writes what it deletes, but a later batch may write into a range an
+/// earlier one pruned.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     /// The batch's id.
@@ -89,6 +118,10 @@ pub struct WriteBatch {
     pub codes: Vec<(B256, Bytes)>,
     /// Trie nodes to write and delete, keyed by owner and path.
     pub nodes: NodeChanges,
+    /// Ranges of trie paths whose nodes and flat entries are to be deleted (see
+    /// [`PrunedRange`]): what healing found is no longer part of the state. Deleting accounts
+    /// deletes their storage too.
+    pub pruned: Vec<PrunedRange>,
     /// The encoded progress record (`ProgressRecord::encode_versioned`) describing the sync
     /// once this batch and all before it are applied.
     pub progress: Bytes,
@@ -102,6 +135,7 @@ impl WriteBatch {
             + self.codes.iter().map(|(_, code)| 32 + code.len()).sum::<usize>()
             + self.nodes.writes.iter().map(|(_, node)| 40 + node.len()).sum::<usize>()
             + self.nodes.deletes.len() * 40
+            + self.pruned.len() * 80
             + self.progress.len()
     }
 
@@ -112,6 +146,7 @@ impl WriteBatch {
             && self.codes.is_empty()
             && self.nodes.writes.is_empty()
             && self.nodes.deletes.is_empty()
+            && self.pruned.is_empty()
     }
 }
 
@@ -144,6 +179,9 @@ pub enum Misbehaviour {
     /// A bytecode that matches no requested hash (or breaks the request order).
     #[error("unrequested or out-of-order bytecode")]
     UnrequestedCode,
+    /// A trie node that matches no requested hash (or breaks the request order).
+    #[error("unrequested or out-of-order trie node")]
+    UnrequestedNode,
     /// More items than were asked for.
     #[error("{got} items for {requested} requested")]
     TooManyItems {
@@ -159,6 +197,9 @@ pub enum Misbehaviour {
 pub enum Phase {
     /// Downloading account ranges, storage and bytecodes.
     Ranges,
+    /// Walking the target trie from its root: fetching every node the store lacks, repairing
+    /// the flat state under each, and fetching missing bytecodes.
+    Healing,
     /// Everything downloaded; waiting for the last batches to be acknowledged.
     Flushing,
     /// The state is complete and stored.
@@ -170,6 +211,8 @@ pub enum Phase {
 pub enum SyncEvent {
     /// The sync entered a new phase.
     Phase(Phase),
+    /// The sync follows a new target from now on.
+    NewTarget(Target),
     /// Periodic progress.
     Progress(ProgressReport),
     /// Nothing advanced for the configured stall time; what the sync is waiting on.

@@ -22,8 +22,8 @@ mod storage;
 
 pub use config::SyncConfig;
 pub use contract::{
-    BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, Output, Phase, SyncEvent,
-    WriteBatch,
+    BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, NodeQuery, Output, Phase,
+    SyncEvent, WriteBatch,
 };
 pub use machine::Syncer;
 pub use progress::{

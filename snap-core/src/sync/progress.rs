@@ -1,9 +1,9 @@
 //! The persisted progress record: what a resumed sync needs to continue where the last applied
 //! write batch left it.
 //!
-//! ## Encoding (version 1)
+//! ## Encoding (version 2)
 //!
-//! One version byte (`0x01`) followed by the RLP encoding of [`ProgressRecord`], each struct an
+//! One version byte (`0x02`) followed by the RLP encoding of [`ProgressRecord`], each struct an
 //! RLP list of its fields in declaration order:
 //!
 //! ```text
@@ -11,8 +11,11 @@
 //! target  = [root: B32, number: P]
 //! account_task = [next: B32, last: B32]
 //! storage_task = [account: B32, storage_root: B32, [chunk...]]      chunk = [next: B32, last: B32]
-//! counters = [accounts, account_bytes, slots, slot_bytes, codes, code_bytes, nodes, node_bytes]
+//! counters = [accounts, account_bytes, slots, slot_bytes, codes, code_bytes, nodes, node_bytes,
+//!             healed_accounts, healed_slots]
 //! ```
+//!
+//! Version 1 is the same without the two `healed_*` counters (read as zero).
 //!
 //! `P` is an RLP integer and `B32` a 32-byte string. A finished account task is absent from the
 //! list, so an empty task list with no storage tasks means the range phase is complete. Decoding
@@ -25,7 +28,7 @@ use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 use super::range::{HashRange, fraction_of_space};
 
 /// The current encoding version, the first byte of an encoded record.
-pub const PROGRESS_VERSION: u8 = 1;
+pub const PROGRESS_VERSION: u8 = 2;
 
 /// The state a sync is converging to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
@@ -81,6 +84,57 @@ pub struct Counters {
     pub nodes: u64,
     /// Bytes of trie nodes received by healing.
     pub node_bytes: u64,
+    /// Flat accounts written (or rewritten) by healing.
+    pub healed_accounts: u64,
+    /// Flat storage slots written (or rewritten) by healing.
+    pub healed_slots: u64,
+}
+
+/// Version 1 of [`Counters`], without the healing counters.
+#[derive(RlpDecodable)]
+struct CountersV1 {
+    accounts: u64,
+    account_bytes: u64,
+    slots: u64,
+    slot_bytes: u64,
+    codes: u64,
+    code_bytes: u64,
+    nodes: u64,
+    node_bytes: u64,
+}
+
+/// Version 1 of [`ProgressRecord`].
+#[derive(RlpDecodable)]
+struct ProgressRecordV1 {
+    target: Target,
+    account_tasks: Vec<RangeCursor>,
+    storage_tasks: Vec<StorageTaskRecord>,
+    storage_completed: Vec<B256>,
+    counters: CountersV1,
+}
+
+impl From<ProgressRecordV1> for ProgressRecord {
+    fn from(v1: ProgressRecordV1) -> Self {
+        let c = v1.counters;
+        Self {
+            target: v1.target,
+            account_tasks: v1.account_tasks,
+            storage_tasks: v1.storage_tasks,
+            storage_completed: v1.storage_completed,
+            counters: Counters {
+                accounts: c.accounts,
+                account_bytes: c.account_bytes,
+                slots: c.slots,
+                slot_bytes: c.slot_bytes,
+                codes: c.codes,
+                code_bytes: c.code_bytes,
+                nodes: c.nodes,
+                node_bytes: c.node_bytes,
+                healed_accounts: 0,
+                healed_slots: 0,
+            },
+        }
+    }
 }
 
 /// Everything a resumed sync needs; see the module documentation for its encoding.
@@ -142,10 +196,12 @@ impl ProgressRecord {
     /// Decodes a record written by [`Self::encode_versioned`] of this or an earlier version.
     pub fn decode_versioned(bytes: &[u8]) -> Result<Self, ProgressDecodeError> {
         let (&version, mut body) = bytes.split_first().ok_or(ProgressDecodeError::Empty)?;
-        if version != PROGRESS_VERSION {
-            return Err(ProgressDecodeError::UnsupportedVersion(version));
+        let record = match version {
+            1 => ProgressRecordV1::decode(&mut body).map(Self::from),
+            PROGRESS_VERSION => Self::decode(&mut body),
+            _ => return Err(ProgressDecodeError::UnsupportedVersion(version)),
         }
-        let record = Self::decode(&mut body).map_err(ProgressDecodeError::Malformed)?;
+        .map_err(ProgressDecodeError::Malformed)?;
         if !body.is_empty() {
             return Err(ProgressDecodeError::TrailingBytes(body.len()));
         }
@@ -193,7 +249,7 @@ mod tests {
                 0..4,
             ),
             proptest::collection::vec(b256(), 0..8),
-            any::<[u64; 8]>(),
+            any::<[u64; 10]>(),
         )
             .prop_map(|(target, account_tasks, storage_tasks, storage_completed, c)| {
                 ProgressRecord {
@@ -210,6 +266,8 @@ mod tests {
                         code_bytes: c[5],
                         nodes: c[6],
                         node_bytes: c[7],
+                        healed_accounts: c[8],
+                        healed_slots: c[9],
                     },
                 }
             })
@@ -239,27 +297,38 @@ mod tests {
             counters: Counters { accounts: 1, ..Counters::default() },
         };
         let bytes = record.encode_versioned();
-        let mut expected = vec![0x01];
+        let mut expected = vec![PROGRESS_VERSION];
         // Written from the RLP rules: target = [B32, 600] has a 36-byte payload (0xc0 + 0x24).
         let target: Vec<u8> = [&[0xe4u8, 0xa0][..], &[0xaa; 32], &[0x82, 0x02, 0x58]].concat();
         // One task [B32, B32]: a 66-byte payload, long-list form; the task list wraps 68 bytes.
         let task: Vec<u8> = [&[0xf8u8, 0x42, 0xa0][..], &[0; 32], &[0xa0], &[0xff; 32]].concat();
         let tasks: Vec<u8> = [&[0xf8u8, 0x44][..], &task].concat();
-        let counters = [0xc8u8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
+        let counters = [0xcau8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
         let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters].concat();
         expected.extend_from_slice(&[0xf8, payload.len() as u8]);
         expected.extend_from_slice(&payload);
         assert_eq!(bytes, expected);
+        // The same record in version 1: eight counters, read back with zero healing counters.
+        let counters_v1 = [0xc8u8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
+        let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters_v1].concat();
+        let mut v1 = vec![0x01, 0xf8, payload.len() as u8];
+        v1.extend_from_slice(&payload);
+        assert_eq!(ProgressRecord::decode_versioned(&v1), Ok(record));
     }
 
     #[test]
     fn rejects_unknown_versions_and_trailing_bytes() {
         let record = ProgressRecord::fresh(Target { root: B256::ZERO, number: 1 }, 16);
         let mut bytes = record.encode_versioned();
-        bytes[0] = 2;
+        bytes[0] = 3;
         assert_eq!(
             ProgressRecord::decode_versioned(&bytes),
-            Err(ProgressDecodeError::UnsupportedVersion(2))
+            Err(ProgressDecodeError::UnsupportedVersion(3))
+        );
+        bytes[0] = 0;
+        assert_eq!(
+            ProgressRecord::decode_versioned(&bytes),
+            Err(ProgressDecodeError::UnsupportedVersion(0))
         );
         bytes[0] = PROGRESS_VERSION;
         bytes.push(0);

@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 
-use super::{contract::Phase, progress::Counters};
+use super::{
+    contract::Phase,
+    progress::{Counters, Target},
+};
 
 /// A snapshot of a sync's progress, emitted periodically as an event.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +37,12 @@ pub struct ProgressReport {
     pub in_flight: usize,
     /// Time since this `Syncer` started.
     pub elapsed: Duration,
+    /// The target being synced.
+    pub target: Target,
+    /// Trie nodes healing fetched and holds until their subtrees complete.
+    pub heal_pending: usize,
+    /// Trie-node paths healing has queued to check or fetch.
+    pub heal_queued: usize,
 }
 
 /// Turns successive counter snapshots into rates and an ETA.

@@ -4,8 +4,10 @@
 mod build;
 pub mod generate;
 pub mod proof;
+mod prune;
 
 pub(crate) use build::node_hash;
 pub use build::{BuiltTrie, build_trie};
 pub use generate::{GenerateError, NodeChanges, NodeKey, TrieGenerator};
 pub use proof::{ProofError, verify_range};
+pub use prune::{PrunedRange, successor_prefix};

@@ -213,6 +213,7 @@ impl Syncer {
                 }
             }
             Input::LookupDone { id, answer } => self.on_lookup(id, answer),
+            Input::NewTarget(_) => {} // healing and moving targets land next
         }
         self.drive(now);
     }
@@ -473,7 +474,7 @@ impl Syncer {
     /// are fetched from peers. Unknown ids (answers to a lookup of an earlier run) are ignored.
     fn on_lookup(&mut self, id: LookupId, answer: LookupAnswer) {
         let Some(hashes) = self.lookups.remove(&id.0) else { return };
-        let LookupAnswer::Codes(held) = answer;
+        let LookupAnswer::Codes(held) = answer else { return };
         let known: Vec<B256> = hashes
             .iter()
             .enumerate()
@@ -629,6 +630,9 @@ impl Syncer {
             peers: self.peers.len(),
             in_flight: self.requests.len(),
             elapsed: rates.elapsed,
+            target: self.target,
+            heal_pending: 0,
+            heal_queued: 0,
         }
     }
 }
