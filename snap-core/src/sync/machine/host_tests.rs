@@ -247,7 +247,7 @@ fn config(seed: u64) -> SyncConfig {
         min_target_step: 1,
         max_heal_paths_per_request: 64,
         // Every other seed holds the heal walk to a handful of nodes: it must still finish.
-        max_heal_pending: if seed % 2 == 0 { 8 } else { 1 << 17 },
+        max_heal_pending: if seed.is_multiple_of(2) { 8 } else { 1 << 17 },
         seed,
         ..SyncConfig::default()
     }
