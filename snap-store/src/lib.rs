@@ -39,5 +39,5 @@ pub use kv::{KvBackend, KvIter, KvOp, KvStore, batch_ops};
 #[cfg(feature = "redb")]
 pub use redb_backend::{REDB_FILE, RedbBackend, RedbStore};
 pub use store::{StoreIter, SyncStore};
-pub use verify::{Mismatch, VerifyReport, verify};
+pub use verify::{MAX_LISTED_MISMATCHES, Mismatch, VerifyReport, verify};
 pub use view::StoreView;

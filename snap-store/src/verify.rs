@@ -132,9 +132,12 @@ pub struct VerifyReport {
     pub nodes: u64,
     /// How many mismatches were found.
     pub mismatches: u64,
-    /// The first mismatch found.
-    pub first_mismatch: Option<Mismatch>,
+    /// The first mismatches found, in the order found (at most [`MAX_LISTED_MISMATCHES`]).
+    pub listed: Vec<Mismatch>,
 }
+
+/// How many mismatches a [`VerifyReport`] lists (it counts them all).
+pub const MAX_LISTED_MISMATCHES: usize = 32;
 
 impl VerifyReport {
     /// Whether the store holds a complete, consistent state.
@@ -142,10 +145,15 @@ impl VerifyReport {
         self.mismatches == 0
     }
 
+    /// The first mismatch found.
+    pub fn first_mismatch(&self) -> Option<&Mismatch> {
+        self.listed.first()
+    }
+
     fn record(&mut self, mismatch: Mismatch) {
         self.mismatches += 1;
-        if self.first_mismatch.is_none() {
-            self.first_mismatch = Some(mismatch);
+        if self.listed.len() < MAX_LISTED_MISMATCHES {
+            self.listed.push(mismatch);
         }
     }
 }
