@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::TrieAccount;
+use common::Model;
 use nybbles::Nibbles;
 use proptest::prelude::*;
 use snap_core::{
@@ -16,59 +15,6 @@ use snap_core::{
     trie::{NodeChanges, NodeKey, PrunedRange},
 };
 use snap_store::SyncStore;
-
-/// The model: what the contract says a store holds.
-#[derive(Debug, Default, PartialEq)]
-struct Model {
-    accounts: BTreeMap<B256, TrieAccount>,
-    slots: BTreeMap<(B256, B256), Bytes>,
-    codes: BTreeMap<B256, Bytes>,
-    nodes: BTreeMap<(B256, Nibbles), Bytes>,
-    progress: Option<Bytes>,
-}
-
-impl Model {
-    fn apply(&mut self, batch: &WriteBatch) {
-        for range in &batch.pruned {
-            self.nodes.retain(|(owner, path), _| !(*owner == range.owner && range.contains(path)));
-            if range.owner.is_zero() {
-                self.accounts.retain(|hash, _| !range.contains_key(hash));
-                self.slots.retain(|(account, _), _| !range.contains_key(account));
-                self.nodes.retain(|(owner, _), _| owner.is_zero() || !range.contains_key(owner));
-            } else {
-                self.slots.retain(|(account, slot), _| {
-                    *account != range.owner || !range.contains_key(slot)
-                });
-            }
-        }
-        for key in &batch.nodes.deletes {
-            self.nodes.remove(&(key.owner, key.path));
-        }
-        self.accounts.extend(batch.accounts.iter().copied());
-        self.slots.extend(batch.storage.iter().map(|(a, s, v)| ((*a, *s), v.clone())));
-        self.codes.extend(batch.codes.iter().cloned());
-        self.nodes.extend(batch.nodes.writes.iter().map(|(k, v)| ((k.owner, k.path), v.clone())));
-        self.progress = Some(batch.progress.clone());
-    }
-
-    fn read(store: &dyn SyncStore) -> Self {
-        Self {
-            accounts: store.accounts_from(&B256::ZERO).unwrap().map(Result::unwrap).collect(),
-            slots: store
-                .all_storage()
-                .unwrap()
-                .map(|entry| entry.map(|(a, s, v)| ((a, s), v)).unwrap())
-                .collect(),
-            codes: store.all_codes().unwrap().map(Result::unwrap).collect(),
-            nodes: store
-                .all_nodes()
-                .unwrap()
-                .map(|entry| entry.map(|(o, p, v)| ((o, p), v)).unwrap())
-                .collect(),
-            progress: store.progress().unwrap(),
-        }
-    }
-}
 
 /// Hashes from a small pool whose first bytes collide often, so ranges catch real entries.
 fn hash() -> impl Strategy<Value = B256> {
