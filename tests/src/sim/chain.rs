@@ -184,7 +184,12 @@ impl Chain {
         let key = if fresh || slots.is_empty() {
             new_key
         } else {
-            slots.range(new_key..).next().or_else(|| slots.iter().next()).map(|(k, _)| *k).unwrap_or(new_key)
+            slots
+                .range(new_key..)
+                .next()
+                .or_else(|| slots.iter().next())
+                .map(|(k, _)| *k)
+                .unwrap_or(new_key)
         };
         slots.insert(key, value);
         self.stats.slot_writes += 1;
@@ -318,7 +323,10 @@ mod tests {
         assert_eq!(built.account_list().len(), chain.accounts.len());
         for (hash, account) in built.account_list() {
             let model = chain.accounts[hash];
-            assert_eq!((account.nonce, account.balance, account.code_hash), (model.nonce, model.balance, model.code_hash));
+            assert_eq!(
+                (account.nonce, account.balance, account.code_hash),
+                (model.nonce, model.balance, model.code_hash)
+            );
             let slots: Vec<(B256, Bytes)> = chain
                 .storage
                 .get(hash)

@@ -57,6 +57,8 @@ pub struct MoveRecord {
     pub kinds: RequestCounts,
     /// What the store had applied before the move.
     pub written: Written,
+    /// Whether the host crashed right after feeding the move (before anything else happened).
+    pub crash_after: bool,
 }
 
 /// What a successful run did.
@@ -140,13 +142,14 @@ impl Outcome {
         ));
         for (index, (behaviour, stats)) in self.peers.iter().enumerate() {
             out.push_str(&format!(
-                "peer {index} {behaviour} requests={} (accounts/storage/codes/nodes {}/{}/{}/{}) replies={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                "peer {index} {behaviour} requests={} (accounts/storage/codes/nodes {}/{}/{}/{}) replies={} unknown_roots={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
                 stats.requests,
                 stats.by_kind[0],
                 stats.by_kind[1],
                 stats.by_kind[2],
                 stats.by_kind[3],
                 stats.replies,
+                stats.unknown_roots,
                 stats.syncer_disconnects,
                 stats.decode_disconnects,
                 stats.own_disconnects,
@@ -159,12 +162,13 @@ impl Outcome {
             Ok(s) => {
                 for (index, m) in s.moves.iter().enumerate() {
                     out.push_str(&format!(
-                        "move {} block={} at_ms={} phase={:?} requests_before={}\n",
+                        "move {} block={} at_ms={} phase={:?} requests_before={}{}\n",
                         index + 1,
                         m.number,
                         m.at.as_millis(),
                         m.phase,
                         m.kinds.accounts + m.kinds.storage + m.kinds.codes + m.kinds.nodes,
+                        if m.crash_after { " crash_after" } else { "" },
                     ));
                 }
                 out.push_str(&format!(

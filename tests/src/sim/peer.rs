@@ -7,8 +7,8 @@ use std::{fmt, str::FromStr, time::Duration};
 use alloy_primitives::{B256, Bytes};
 use snap_core::{
     serve::{InMemoryState, NoBals, ServeLimits, StateView, serve},
-    wire::TrieNodes,
     sync::PeerId,
+    wire::TrieNodes,
     wire::{
         AccountRange, ByteCodes, GetAccountRange, GetStorageRanges, MAX_MESSAGE_BYTES, SnapMessage,
         SnapVersion, StorageRanges,
@@ -233,6 +233,8 @@ pub struct PeerStats {
     pub decode_disconnects: u64,
     /// Times it dropped the connection itself.
     pub own_disconnects: u64,
+    /// Requests for a state root it did not hold (answered empty).
+    pub unknown_roots: u64,
 }
 
 /// A simulated peer.
@@ -275,11 +277,8 @@ impl Peer {
         other: Option<&InMemoryState>,
     ) -> Vec<Reply> {
         let newest = &retained[retained.len().saturating_sub(1)..];
-        let view = Retained::new(if self.behaviour == Behaviour::ShortMemory {
-            newest
-        } else {
-            retained
-        });
+        let view =
+            Retained::new(if self.behaviour == Behaviour::ShortMemory { newest } else { retained });
         self.stats.requests += 1;
         match request {
             SnapMessage::GetAccountRange(_) => self.stats.by_kind[0] += 1,
@@ -287,6 +286,15 @@ impl Peer {
             SnapMessage::GetByteCodes(_) => self.stats.by_kind[2] += 1,
             SnapMessage::GetTrieNodes(_) => self.stats.by_kind[3] += 1,
             _ => {}
+        }
+        let asked_root = match request {
+            SnapMessage::GetAccountRange(m) => Some(m.root),
+            SnapMessage::GetStorageRanges(m) => Some(m.root),
+            SnapMessage::GetTrieNodes(m) => Some(m.root),
+            _ => None,
+        };
+        if asked_root.is_some_and(|root| !view.has_root(&root)) {
+            self.stats.unknown_roots += 1;
         }
         let request_id = request.request_id();
         let previous = self.previous_id.replace(request_id);

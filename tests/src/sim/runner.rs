@@ -373,6 +373,7 @@ impl<'a> Sim<'a> {
             at: self.now,
             kinds: self.kinds,
             written: self.store.written,
+            crash_after: false,
         });
         self.mix(&[8]);
         self.mix(&target.number.to_be_bytes());
@@ -380,8 +381,14 @@ impl<'a> Sim<'a> {
         // move is no bound for the ones after.
         self.last_report = None;
         self.input(Input::NewTarget(target));
-        if self.config.crash_every > 0 && self.crash_rng.chance(0.25) {
+        if self.config.crash_every > 0
+            && self.crashes < self.config.max_crashes
+            && self.crash_rng.chance(0.25)
+        {
             self.next_crash = self.next_crash.min(self.steps);
+            if let Some(record) = self.moves.last_mut() {
+                record.crash_after = true;
+            }
         }
     }
 
@@ -798,10 +805,7 @@ impl<'a> Sim<'a> {
 
 /// The sync target of target state `index` (0: the first, block 1; then one per move).
 fn target_of(world: &World, config: &SimConfig, index: usize) -> Target {
-    Target {
-        root: world.targets[index].root(),
-        number: 1 + index as u64 * config.blocks_per_move,
-    }
+    Target { root: world.targets[index].root(), number: 1 + index as u64 * config.blocks_per_move }
 }
 
 /// The state held by a geth state dump.

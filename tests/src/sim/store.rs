@@ -92,7 +92,10 @@ impl Store {
             check_progress(previous, &record)?;
         }
         if self.mode == StoreMode::Discard && !batch.pruned.is_empty() {
-            return Err(format!("batch {}: a discarding store cannot apply pruned ranges", batch.id.0));
+            return Err(format!(
+                "batch {}: a discarding store cannot apply pruned ranges",
+                batch.id.0
+            ));
         }
         self.written.batches += 1;
         self.written.accounts += batch.accounts.len() as u64;
@@ -203,8 +206,10 @@ impl Store {
                 .nodes
                 .get(&(query.owner, query.path))
                 .is_some_and(|node| keccak256(node) == query.hash),
-            StoreMode::Discard => self.node_prints.get(&path_print(&query.owner, &query.path))
-                == Some(&hash_print(&query.hash)),
+            StoreMode::Discard => {
+                self.node_prints.get(&path_print(&query.owner, &query.path))
+                    == Some(&hash_print(&query.hash))
+            }
         }
     }
 
@@ -343,8 +348,7 @@ fn check_batch(batch: &WriteBatch, targets: &[&TargetState]) -> Result<ProgressR
         }
     }
     for (key, node) in &batch.nodes.writes {
-        if !targets.iter().any(|target| target.node(&key.owner, &key.path).as_ref() == Some(node))
-        {
+        if !targets.iter().any(|target| target.node(&key.owner, &key.path).as_ref() == Some(node)) {
             return Err(format!(
                 "batch {id}: trie node of {} at {:?} is no target's node at that path",
                 key.owner, key.path
@@ -470,7 +474,11 @@ mod tests {
         assert!(store.has_node(&query(Nibbles::new(), keccak256(&root))));
         assert!(!store.has_node(&query(Nibbles::new(), B256::repeat_byte(1))));
         let node = target.node(&key.owner, &key.path).unwrap();
-        assert!(store.has_node(&NodeQuery { owner: key.owner, path: key.path, hash: keccak256(&node) }));
+        assert!(store.has_node(&NodeQuery {
+            owner: key.owner,
+            path: key.path,
+            hash: keccak256(&node)
+        }));
     }
 
     #[test]
@@ -509,10 +517,7 @@ mod tests {
         let mut store = Store::new(StoreMode::Keep);
         store.apply(batch(&target, 4, 10), &[&target]).unwrap();
         assert!(
-            store
-                .apply(batch(&target, 5, 9), &[&target])
-                .unwrap_err()
-                .contains("counter accounts")
+            store.apply(batch(&target, 5, 9), &[&target]).unwrap_err().contains("counter accounts")
         );
         assert!(store.apply(batch(&target, 3, 12), &[&target]).unwrap_err().contains("fraction"));
         store.apply(batch(&target, 5, 12), &[&target]).unwrap();
@@ -523,7 +528,8 @@ mod tests {
     /// expresses it: deleted accounts and cleared slots as pruned ranges of their full key,
     /// stale nodes as node deletions, and every new or changed item written.
     fn diff(from: &TargetState, to: &TargetState, id: u64) -> WriteBatch {
-        let mut batch = WriteBatch { id: BatchId(id), progress: record(to, 16, 1 << 20), ..Default::default() };
+        let mut batch =
+            WriteBatch { id: BatchId(id), progress: record(to, 16, 1 << 20), ..Default::default() };
         for (hash, account) in to.state.account_list() {
             if from.account(hash) != Some(account) {
                 batch.accounts.push((*hash, *account));
@@ -554,7 +560,9 @@ mod tests {
         }
         for (owner, path) in old.keys() {
             // Nodes of deleted accounts go with their account's pruned range.
-            if !new.contains_key(&(*owner, *path)) && (owner.is_zero() || to.account(owner).is_some()) {
+            if !new.contains_key(&(*owner, *path))
+                && (owner.is_zero() || to.account(owner).is_some())
+            {
                 batch.nodes.deletes.push(NodeKey { owner: *owner, path: *path });
             }
         }
