@@ -254,7 +254,8 @@ impl Chain {
     }
 
     fn delete_account(&mut self) {
-        let victim = if self.rng.chance(0.04) {
+        let chose_large = self.rng.chance(0.01);
+        let victim = if chose_large {
             let large = self.large_contracts();
             self.rng.pick(&large).copied()
         } else if self.rng.chance(0.4) {
@@ -263,8 +264,10 @@ impl Chain {
             Self::pick(&mut self.rng, &self.accounts)
         };
         let Some(hash) = victim else { return };
-        // Keep at least one account: an empty state is not a chain worth syncing.
-        if self.accounts.len() <= 1 {
+        // Keep at least one account: an empty state is not a chain worth syncing. Large
+        // contracts go only through the rare path above.
+        let large = self.storage.get(&hash).is_some_and(|slots| slots.len() >= LARGE_SLOTS);
+        if self.accounts.len() <= 1 || (large && !chose_large) {
             return;
         }
         self.accounts.remove(&hash);

@@ -80,15 +80,17 @@ pub struct Summary {
     pub healed_accounts: u64,
     /// Flat slots written by healing.
     pub healed_slots: u64,
-    /// The target's moves, in order.
+    /// The target's moves fed, in order (fewer than configured when the sync finished before
+    /// the chain stopped: the end check is then against the last target fed).
     pub moves: Vec<MoveRecord>,
-    /// Done events for a target the chain had already left.
-    pub early_done: u64,
-    /// Stored trie nodes of the final target that the first lacks (`None` without the
+    /// Stored trie nodes of the last target fed that the first lacks (`None` without the
     /// oracle): the least healing must fetch after a sync of the first target.
     pub changed_nodes: Option<u64>,
     /// Pruned ranges applied.
     pub pruned: u64,
+    /// Accounts the store held with storage that pruned ranges removed and that the last
+    /// target no longer has: deleted by the chain after they were downloaded.
+    pub deleted_after_download: Vec<B256>,
     /// Requests sent.
     pub requests: u64,
     /// Requests sent by kind: account ranges, storage ranges (of which chunks of one large
@@ -162,17 +164,19 @@ impl Outcome {
             Ok(s) => {
                 for (index, m) in s.moves.iter().enumerate() {
                     out.push_str(&format!(
-                        "move {} block={} at_ms={} phase={:?} requests_before={}{}\n",
+                        "move {} block={} at_ms={} phase={:?} requests_before={} chunk_requests_before={} node_requests_before={}{}\n",
                         index + 1,
                         m.number,
                         m.at.as_millis(),
                         m.phase,
                         m.kinds.accounts + m.kinds.storage + m.kinds.codes + m.kinds.nodes,
+                        m.kinds.chunks,
+                        m.kinds.nodes,
                         if m.crash_after { " crash_after" } else { "" },
                     ));
                 }
                 out.push_str(&format!(
-                    "steps={} crashes={} batches={} reports={} stalls={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={} node_requests={} healed_accounts={} healed_slots={} pruned={} early_done={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} heal_nodes={} moves={} changed_nodes={} sim_ms={} wall_ms={}\n",
+                    "steps={} crashes={} batches={} reports={} stalls={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={} node_requests={} healed_accounts={} healed_slots={} pruned={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} heal_nodes={} moves={} changed_nodes={} sim_ms={} wall_ms={}\n",
                     s.steps,
                     s.crashes,
                     s.batches,
@@ -187,7 +191,6 @@ impl Outcome {
                     s.healed_accounts,
                     s.healed_slots,
                     s.pruned,
-                    s.early_done,
                     s.root,
                     s.accounts,
                     s.slots,

@@ -269,16 +269,18 @@ impl Peer {
     }
 
     /// The peer's answer to `request` (already decoded from the wire). `retained` is the set of
-    /// states the chain's peers hold (newest last), `other` the state a wrong-root peer serves.
+    /// states the chain's peers hold (newest last), `history` every state the chain had so far
+    /// (whose codes are served), `other` the state a wrong-root peer serves.
     pub fn answer(
         &mut self,
         request: &SnapMessage,
         retained: &[&InMemoryState],
+        history: &[&InMemoryState],
         other: Option<&InMemoryState>,
     ) -> Vec<Reply> {
         let newest = &retained[retained.len().saturating_sub(1)..];
-        let view =
-            Retained::new(if self.behaviour == Behaviour::ShortMemory { newest } else { retained });
+        let states = if self.behaviour == Behaviour::ShortMemory { newest } else { retained };
+        let view = Retained::with_codes(states, history);
         self.stats.requests += 1;
         match request {
             SnapMessage::GetAccountRange(_) => self.stats.by_kind[0] += 1,

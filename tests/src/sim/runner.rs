@@ -175,8 +175,6 @@ struct Sim<'a> {
     current: usize,
     /// Every move fed, with the syncer's phase at that moment.
     moves: Vec<MoveRecord>,
-    /// Done events for a target that was not the final one.
-    early_done: u64,
     /// The counters of the final done event.
     final_counters: Counters,
     peers: Vec<PeerSlot>,
@@ -244,7 +242,6 @@ impl<'a> Sim<'a> {
             world,
             current: 0,
             moves: Vec::new(),
-            early_done: 0,
             final_counters: Counters::default(),
             peers,
             queue: EventQueue::default(),
@@ -291,11 +288,17 @@ impl<'a> Sim<'a> {
                 self.crash()?;
             }
         }
-        self.store.check_complete(self.world.final_target())?;
+        let last = &self.world.targets[self.current];
+        self.store.check_complete(last)?;
         let (accounts, slots, codes) = self.store.totals();
         let counters = self.final_counters;
+        let changed_nodes = if self.current == self.world.targets.len() - 1 {
+            self.world.changed_nodes
+        } else {
+            last.nodes_not_in(self.world.target())
+        };
         Ok(Summary {
-            root: self.world.final_target().root(),
+            root: last.root(),
             accounts,
             slots,
             codes,
@@ -304,8 +307,14 @@ impl<'a> Sim<'a> {
             healed_accounts: counters.healed_accounts,
             healed_slots: counters.healed_slots,
             moves: self.moves.clone(),
-            early_done: self.early_done,
-            changed_nodes: self.world.changed_nodes,
+            changed_nodes,
+            deleted_after_download: self
+                .store
+                .pruned_with_storage()
+                .iter()
+                .filter(|hash| last.account(hash).is_none())
+                .copied()
+                .collect(),
             pruned: self.store.written.pruned,
             requests: self.requests,
             kinds: self.kinds,
@@ -392,18 +401,23 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The states peers retain at this moment: every target whose block is at most
-    /// `retain_blocks` behind the chain's head (and not ahead of it), oldest first.
-    fn retained(&self) -> Vec<&'a InMemoryState> {
+    /// The states peers retain at this moment (every target whose block is at most
+    /// `retain_blocks` behind the chain's head), and every state the chain had up to its head
+    /// (whose codes peers still serve); oldest first.
+    fn retained(&self) -> (Vec<&'a InMemoryState>, Vec<&'a InMemoryState>) {
         let head = self.config.head_block(self.now);
         let world = self.world;
-        (0..world.targets.len())
-            .filter(|&index| {
-                let number = target_of(world, self.config, index).number;
-                number <= head && head - number < self.config.retain_blocks
-            })
-            .map(|index| &world.targets[index].state)
-            .collect()
+        let (mut retained, mut history) = (Vec::new(), Vec::new());
+        for (index, target) in world.targets.iter().enumerate() {
+            let number = target_of(world, self.config, index).number;
+            if number <= head {
+                history.push(&target.state);
+                if head - number < self.config.retain_blocks {
+                    retained.push(&target.state);
+                }
+            }
+        }
+        (retained, history)
     }
 
     /// The targets the sync was given so far, first to current.
@@ -511,9 +525,9 @@ impl<'a> Sim<'a> {
         }
         let request = SnapMessage::decode(slot.peer.version, id, bytes, &Limits::default())
             .map_err(|error| format!("a request of ours does not decode: {error}"))?;
-        let retained = self.retained();
+        let (retained, history) = self.retained();
         let variant = self.world.variant.as_ref();
-        let replies = self.peers[peer].peer.answer(&request, &retained, variant);
+        let replies = self.peers[peer].peer.answer(&request, &retained, &history, variant);
         for reply in replies {
             match reply {
                 Reply::Message { id, bytes, delay } => {
@@ -615,15 +629,13 @@ impl<'a> Sim<'a> {
                             target.root, target.number, expected.root, expected.number
                         ));
                     }
+                    // Done may come before the chain stopped: the sync is then over (the core
+                    // takes no target after `Done`; a node would go on with full sync), and
+                    // the end check is against the last target it was given.
                     self.mix(&counters.accounts.to_be_bytes());
-                    if (self.current as u64) < self.config.moves {
-                        // Done before the chain stopped: the next move gives it work again.
-                        self.early_done += 1;
-                    } else {
-                        self.check_final_counters(&counters)?;
-                        self.final_counters = counters;
-                        self.done = true;
-                    }
+                    self.check_final_counters(&counters)?;
+                    self.final_counters = counters;
+                    self.done = true;
                 }
                 Output::Event(SyncEvent::Progress(report)) => {
                     self.reports += 1;
@@ -664,11 +676,11 @@ impl<'a> Sim<'a> {
     /// With a fixed target the totals are exact: every account and slot written once by the
     /// range phase (healing's rewrites count apart); codes at least once each (exactly once
     /// without crashes, since a restart forgets which were stored). With moves, only the
-    /// codes are bounded: at least those of the final state that the first one lacks.
+    /// codes are bounded: at least those of the last target that the first one lacks.
     fn check_final_counters(&self, counters: &Counters) -> Result<(), String> {
-        let target = self.world.final_target();
+        let target = &self.world.targets[self.current];
         let state = &target.state;
-        if self.config.moves > 0 {
+        if self.current > 0 {
             let first = self.world.target().state.codes();
             let new_codes = state.codes().keys().filter(|hash| !first.contains_key(*hash)).count();
             if counters.codes < new_codes as u64 {

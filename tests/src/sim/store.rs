@@ -3,7 +3,7 @@
 //! checks, before applying, that everything written is the data of a target the sync was
 //! given and that progress never goes backwards.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::TrieAccount;
@@ -43,6 +43,10 @@ pub struct Written {
     pub pruned: u64,
     /// Accounts, slots and nodes the pruned ranges removed.
     pub pruned_items: u64,
+    /// Accounts the pruned ranges removed.
+    pub pruned_accounts: u64,
+    /// Accounts the pruned ranges removed together with storage they held.
+    pub pruned_with_storage: u64,
     /// Batches applied.
     pub batches: u64,
 }
@@ -57,6 +61,8 @@ pub struct Store {
     nodes: BTreeMap<(B256, Nibbles), Bytes>,
     /// Discard mode: a fingerprint of (owner, path) to a fingerprint of the node's hash.
     node_prints: HashMap<u64, u64>,
+    /// Accounts removed with their storage by pruned ranges.
+    pruned: BTreeSet<B256>,
     progress: Option<Bytes>,
     record: Option<ProgressRecord>,
     /// What was written.
@@ -73,6 +79,7 @@ impl Store {
             codes: BTreeMap::new(),
             nodes: BTreeMap::new(),
             node_prints: HashMap::new(),
+            pruned: BTreeSet::new(),
             progress: None,
             record: None,
             written: Written::default(),
@@ -158,7 +165,13 @@ impl Store {
                 .collect();
             for hash in accounts {
                 self.accounts.remove(&hash);
-                removed += 1 + self.delete_storage(&hash);
+                self.written.pruned_accounts += 1;
+                let storage = self.delete_storage(&hash);
+                if storage > 0 {
+                    self.written.pruned_with_storage += 1;
+                    self.pruned.insert(hash);
+                }
+                removed += 1 + storage;
             }
         } else {
             let slots: Vec<(B256, B256)> = self
@@ -302,6 +315,11 @@ impl Store {
             }
             StoreMode::Discard => (self.written.accounts, self.written.slots, self.written.codes),
         }
+    }
+
+    /// Accounts that pruned ranges removed together with their stored storage.
+    pub const fn pruned_with_storage(&self) -> &BTreeSet<B256> {
+        &self.pruned
     }
 
     /// Stored trie nodes.

@@ -1,22 +1,32 @@
 //! What a peer serves from: the states it retains (the last blocks of the chain), as one
 //! `StateView` that dispatches every read by its root. A root it does not retain is unknown,
-//! which the server answers with an empty reply.
+//! which the server answers with an empty reply. Bytecodes are content-addressed and never
+//! deleted (as in geth's database): they are served from every state the chain had.
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
 use snap_core::serve::{AccountIter, InMemoryState, SlotIter, StateError, StateView};
 
-/// A set of states addressed by root (newest last).
+/// A set of states addressed by root (newest last), and the states whose codes are served.
 #[derive(Clone, Copy, Debug)]
 pub struct Retained<'a> {
     states: &'a [&'a InMemoryState],
+    codes: &'a [&'a InMemoryState],
 }
 
 impl<'a> Retained<'a> {
-    /// The view over `states`, newest last.
+    /// The view over `states`, newest last, serving codes from `states` only.
     pub const fn new(states: &'a [&'a InMemoryState]) -> Self {
-        Self { states }
+        Self { states, codes: states }
+    }
+
+    /// The view over `states`, serving the codes of `history` (every state so far).
+    pub const fn with_codes(
+        states: &'a [&'a InMemoryState],
+        history: &'a [&'a InMemoryState],
+    ) -> Self {
+        Self { states, codes: history }
     }
 
     /// The state with this root, if retained.
@@ -57,7 +67,7 @@ impl StateView for Retained<'_> {
     }
 
     fn code(&self, hash: &B256) -> Option<Bytes> {
-        self.states.iter().rev().find_map(|state| state.code(hash))
+        self.codes.iter().rev().find_map(|state| state.code(hash))
     }
 
     fn trie_node(
