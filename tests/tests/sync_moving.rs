@@ -140,7 +140,7 @@ fn target_moves_during_healing() {
 
 #[test]
 fn account_deleted_between_targets() {
-    let config = moving(5, 1500, 2, 6, 4);
+    let config = moving(5, 1500, 2, 3, 8);
     let (world, summary, outcome) = pass(&config);
     let (first, last) = (world.target(), world.final_target());
     // Accounts with storage were downloaded for an earlier target, deleted by the chain, and
