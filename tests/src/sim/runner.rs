@@ -214,7 +214,7 @@ impl<'a> Sim<'a> {
         base: Instant,
     ) -> Self {
         let mut version_rng = SimRng::derive(config.seed, "versions");
-        let peers = behaviours
+        let mut peers: Vec<PeerSlot> = behaviours
             .iter()
             .enumerate()
             .map(|(index, &behaviour)| {
@@ -231,6 +231,17 @@ impl<'a> Sim<'a> {
                 }
             })
             .collect();
+        // Healing asks for trie nodes, which only snap/1 serves: the first honest peer speaks
+        // it (a network of snap/2-only peers cannot heal).
+        let v1 = snap_core::wire::SnapVersion::V1;
+        if !peers
+            .iter()
+            .any(|slot| slot.peer.behaviour == Behaviour::Honest && slot.peer.version == v1)
+            && let Some(slot) =
+                peers.iter_mut().find(|slot| slot.peer.behaviour == Behaviour::Honest)
+        {
+            slot.peer.version = v1;
+        }
         let mut crash_rng = SimRng::derive(config.seed, "crash");
         let next_crash = next_crash_step(&mut crash_rng, 0, config.crash_every);
         let sync_config = config.sync_config();
