@@ -156,29 +156,44 @@ impl Store {
             removed += 1;
         }
         let (first, end) = range.key_bounds();
+        let in_range = |key: &B256| end.is_none_or(|end| *key < end);
         if owner.is_zero() {
-            let accounts: Vec<B256> = self
-                .accounts
-                .range(first..)
-                .map(|(hash, _)| *hash)
-                .take_while(|hash| end.is_none_or(|end| *hash < end))
-                .collect();
+            let accounts: Vec<B256> =
+                self.accounts.range(first..).map(|(hash, _)| *hash).take_while(in_range).collect();
+            self.written.pruned_accounts += accounts.len() as u64;
+            removed += accounts.len() as u64;
             for hash in accounts {
                 self.accounts.remove(&hash);
-                self.written.pruned_accounts += 1;
+            }
+            // The storage of every account in the range goes too, whether or not the account
+            // entry itself is stored (its storage may have been written before it).
+            let mut owners: BTreeSet<B256> = self
+                .slots
+                .range((first, B256::ZERO)..)
+                .map(|((owner, _), _)| *owner)
+                .take_while(in_range)
+                .collect();
+            owners.extend(
+                self.nodes
+                    .range((first, Nibbles::new())..)
+                    .map(|((owner, _), _)| *owner)
+                    .take_while(in_range)
+                    .filter(|owner| !owner.is_zero()),
+            );
+            for hash in owners {
                 let storage = self.delete_storage(&hash);
                 if storage > 0 {
                     self.written.pruned_with_storage += 1;
                     self.pruned.insert(hash);
                 }
-                removed += 1 + storage;
+                removed += storage;
             }
         } else {
             let slots: Vec<(B256, B256)> = self
                 .slots
                 .range((owner, first)..)
                 .map(|(key, _)| *key)
-                .take_while(|(o, slot)| *o == owner && end.is_none_or(|end| *slot < end))
+                .take_while(|(o, slot)| *o == owner && in_range(slot))
                 .collect();
             for key in slots {
                 self.slots.remove(&key);
@@ -261,8 +276,21 @@ impl Store {
             }
         }
         if self.slots.len() != target.slot_count {
+            let extra = self.slots.keys().find(|(owner, slot)| target.slot(owner, slot).is_none());
+            let detail = match extra {
+                Some((owner, slot)) => format!(
+                    "; first extra: slot {slot} of {owner} (account {} in the target, {} slots of it stored, {} in the target)",
+                    if target.account(owner).is_some() { "present" } else { "absent" },
+                    self.slots
+                        .range((*owner, B256::ZERO)..)
+                        .take_while(|((o, _), _)| o == owner)
+                        .count(),
+                    state.slot_list(owner).len(),
+                ),
+                None => String::new(),
+            };
             return Err(format!(
-                "{} slots stored, target has {}",
+                "{} slots stored, target has {}{detail}",
                 self.slots.len(),
                 target.slot_count
             ));
@@ -612,6 +640,24 @@ mod tests {
         store.apply(step, &[&first, &second]).unwrap();
         store.check_complete(&second).unwrap();
         assert!(store.written.pruned_items > 0);
+    }
+
+    #[test]
+    fn pruning_an_account_range_removes_storage_stored_without_its_account() {
+        let target = TargetState::generate(&StateSpec::new(10, 100, 2000)).unwrap();
+        let mut only_storage = full(&target, 1);
+        only_storage.accounts.clear();
+        only_storage.nodes.writes.retain(|(key, _)| !key.owner.is_zero());
+        let mut store = Store::new(StoreMode::Keep);
+        store.apply(only_storage, &[&target]).unwrap();
+        let owners: BTreeSet<B256> = store.slots.keys().map(|(owner, _)| *owner).collect();
+        let victim = *owners.iter().nth(owners.len() / 2).unwrap();
+        store.prune(&PrunedRange::subtree(B256::ZERO, Nibbles::unpack(victim)));
+        assert!(store.slots.keys().all(|(owner, _)| *owner != victim));
+        assert!(store.nodes.keys().all(|(owner, _)| *owner != victim));
+        assert_eq!(store.pruned_with_storage().iter().collect::<Vec<_>>(), vec![&victim]);
+        let left: BTreeSet<B256> = store.slots.keys().map(|(owner, _)| *owner).collect();
+        assert_eq!(left.len(), owners.len() - 1);
     }
 
     #[test]
