@@ -144,7 +144,8 @@ impl Outcome {
         ));
         for (index, (behaviour, stats)) in self.peers.iter().enumerate() {
             out.push_str(&format!(
-                "peer {index} {behaviour} requests={} (accounts/storage/codes/nodes {}/{}/{}/{}) replies={} unknown_roots={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                "peer {index} {behaviour} snap/{} requests={} (accounts/storage/codes/nodes {}/{}/{}/{}) replies={} unknown_roots={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                stats.version,
                 stats.requests,
                 stats.by_kind[0],
                 stats.by_kind[1],

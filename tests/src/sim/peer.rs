@@ -150,6 +150,22 @@ impl Behaviour {
         }
     }
 
+    /// Whether the peer answers trie-node requests faithfully (for the states it holds) and is
+    /// never disconnected.
+    pub const fn serves_trie_nodes(self) -> bool {
+        matches!(
+            self,
+            Self::Honest
+                | Self::EmptyAccounts
+                | Self::EmptyStorage
+                | Self::EmptyCodes
+                | Self::Starving
+                | Self::CappedCode
+                | Self::ProofHappy
+                | Self::ShortMemory
+        )
+    }
+
     /// What the syncer may do to such a peer.
     pub const fn expectation(self) -> Expectation {
         match self {
@@ -235,6 +251,8 @@ pub struct PeerStats {
     pub own_disconnects: u64,
     /// Requests for a state root it did not hold (answered empty).
     pub unknown_roots: u64,
+    /// The snap version it speaks (1 or 2).
+    pub version: u8,
 }
 
 /// A simulated peer.
@@ -262,7 +280,10 @@ impl Peer {
             id,
             behaviour,
             version,
-            stats: PeerStats::default(),
+            stats: PeerStats {
+                version: if version == SnapVersion::V1 { 1 } else { 2 },
+                ..PeerStats::default()
+            },
             previous_id: None,
             rng: SimRng::derive(seed, &format!("peer-{}", id.0)),
         }

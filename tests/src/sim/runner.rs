@@ -231,16 +231,15 @@ impl<'a> Sim<'a> {
                 }
             })
             .collect();
-        // Healing asks for trie nodes, which only snap/1 serves: the first honest peer speaks
-        // it (a network of snap/2-only peers cannot heal).
+        // Healing asks for trie nodes, which only snap/1 serves: the first peer serving them
+        // faithfully speaks it (a network of snap/2-only peers cannot heal).
         let v1 = snap_core::wire::SnapVersion::V1;
-        if !peers
-            .iter()
-            .any(|slot| slot.peer.behaviour == Behaviour::Honest && slot.peer.version == v1)
-            && let Some(slot) =
-                peers.iter_mut().find(|slot| slot.peer.behaviour == Behaviour::Honest)
+        let healer = |slot: &PeerSlot| slot.peer.behaviour.serves_trie_nodes();
+        if !peers.iter().any(|slot| healer(slot) && slot.peer.version == v1)
+            && let Some(slot) = peers.iter_mut().find(|slot| healer(slot))
         {
             slot.peer.version = v1;
+            slot.peer.stats.version = 1;
         }
         let mut crash_rng = SimRng::derive(config.seed, "crash");
         let next_crash = next_crash_step(&mut crash_rng, 0, config.crash_every);
