@@ -299,9 +299,14 @@ impl<'a> Sim<'a> {
             }
         }
         let last = &self.world.targets[self.current];
-        self.store.check_complete(last)?;
-        let (accounts, slots, codes) = self.store.totals();
         let counters = self.final_counters;
+        self.store.check_complete(last, &counters)?;
+        let (mut accounts, mut slots, codes) = self.store.totals();
+        if !self.store.keeps_data() {
+            // Written counts: healing's rewrites are not further items.
+            accounts = accounts.saturating_sub(counters.healed_accounts);
+            slots = slots.saturating_sub(counters.healed_slots);
+        }
         let changed_nodes = if self.current == self.world.targets.len() - 1 {
             self.world.changed_nodes
         } else {

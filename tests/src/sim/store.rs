@@ -21,8 +21,9 @@ pub enum StoreMode {
     /// Keep everything, for the exact end check.
     Keep,
     /// Verify and count, keep nothing but the progress record and a fingerprint of every
-    /// stored trie node (to answer node lookups). Fixed targets only: it cannot apply pruned
-    /// ranges.
+    /// stored trie node (to answer node lookups). Fixed targets only: pruned ranges are counted,
+    /// not applied (with a fixed target every stored node is the target's, which a correct
+    /// prune never covers; the keeping store's end check is what proves it).
     Discard,
 }
 
@@ -97,12 +98,6 @@ impl Store {
         let record = check_batch(&batch, targets)?;
         if let Some(previous) = &self.record {
             check_progress(previous, &record)?;
-        }
-        if self.mode == StoreMode::Discard && !batch.pruned.is_empty() {
-            return Err(format!(
-                "batch {}: a discarding store cannot apply pruned ranges",
-                batch.id.0
-            ));
         }
         self.written.batches += 1;
         self.written.accounts += batch.accounts.len() as u64;
@@ -244,9 +239,10 @@ impl Store {
     /// The end check against the final target: the flat accounts and slots equal it exactly,
     /// every code it references is stored, and the stored trie nodes are exactly its stored
     /// nodes (every one present, none extra, in the account trie and every storage trie). In
-    /// discard mode (fixed targets only), the write counts must equal the target's item counts
-    /// (every write was checked against the target on the way in).
-    pub fn check_complete(&self, target: &TargetState) -> Result<(), String> {
+    /// discard mode (fixed targets only), the write counts less healing's rewrites (from the
+    /// final `counters`) must equal the target's item counts (every write was checked against
+    /// the target on the way in).
+    pub fn check_complete(&self, target: &TargetState, counters: &Counters) -> Result<(), String> {
         let state = &target.state;
         if self.mode == StoreMode::Discard {
             let expected = (
@@ -254,7 +250,11 @@ impl Store {
                 target.slot_count as u64,
                 state.codes().len() as u64,
             );
-            let got = (self.written.accounts, self.written.slots, self.written.codes);
+            let got = (
+                self.written.accounts.saturating_sub(counters.healed_accounts),
+                self.written.slots.saturating_sub(counters.healed_slots),
+                self.written.codes,
+            );
             return if got == expected {
                 Ok(())
             } else {
@@ -507,14 +507,22 @@ mod tests {
     fn a_complete_store_passes_the_end_check_and_one_missing_node_fails_it() {
         let target = target();
         let mut store = Store::new(StoreMode::Keep);
-        assert!(store.check_complete(&target).is_err(), "empty store is incomplete");
+        assert!(
+            store.check_complete(&target, &Counters::default()).is_err(),
+            "empty store is incomplete"
+        );
         let mut almost = full(&target, 1);
         let (key, _) = almost.nodes.writes.pop().unwrap();
         store.apply(almost, &[&target]).unwrap();
-        assert!(store.check_complete(&target).unwrap_err().contains("trie nodes stored"));
+        assert!(
+            store
+                .check_complete(&target, &Counters::default())
+                .unwrap_err()
+                .contains("trie nodes stored")
+        );
         let mut store = Store::new(StoreMode::Keep);
         store.apply(full(&target, 1), &[&target]).unwrap();
-        store.check_complete(&target).unwrap();
+        store.check_complete(&target, &Counters::default()).unwrap();
         let root = target.node(&B256::ZERO, &Nibbles::new()).unwrap();
         let query = |path, hash| NodeQuery { owner: B256::ZERO, path, hash };
         assert!(store.has_node(&query(Nibbles::new(), keccak256(&root))));
@@ -567,7 +575,12 @@ mod tests {
         );
         assert!(store.apply(batch(&target, 3, 12), &[&target]).unwrap_err().contains("fraction"));
         store.apply(batch(&target, 5, 12), &[&target]).unwrap();
-        assert!(store.check_complete(&target).unwrap_err().contains("accounts stored"));
+        assert!(
+            store
+                .check_complete(&target, &Counters::default())
+                .unwrap_err()
+                .contains("accounts stored")
+        );
     }
 
     /// The batch taking a store holding exactly `from` to exactly `to`, the way healing
@@ -624,7 +637,7 @@ mod tests {
         assert!(chain.stats.deleted_with_storage > 0 && chain.stats.slot_clears > 0);
         let mut store = Store::new(StoreMode::Keep);
         store.apply(full(&first, 1), &[&first]).unwrap();
-        store.check_complete(&first).unwrap();
+        store.check_complete(&first, &Counters::default()).unwrap();
         let step = diff(&first, &second, 2);
         assert!(!step.pruned.is_empty());
         // Without the pruned ranges the deleted accounts, their storage and the cleared slots
@@ -634,11 +647,11 @@ mod tests {
         partial
             .apply(WriteBatch { pruned: Vec::new(), ..step.clone() }, &[&first, &second])
             .unwrap();
-        assert!(partial.check_complete(&second).is_err());
+        assert!(partial.check_complete(&second, &Counters::default()).is_err());
         // The second state's data is refused while only the first is given.
         assert!(store.apply(step.clone(), &[&first]).is_err());
         store.apply(step, &[&first, &second]).unwrap();
-        store.check_complete(&second).unwrap();
+        store.check_complete(&second, &Counters::default()).unwrap();
         assert!(store.written.pruned_items > 0);
     }
 
