@@ -1,135 +1,20 @@
 //! The whole machine against a small in-crate host: an honest server over one or more states,
-//! and a model store applying batches exactly as the contract says (pruned ranges first, then
-//! node deletions, then writes). The end check is exact: flat state, codes the state
+//! and the reference `MemoryStore`. The end check is exact: flat state, codes the state
 //! references, and the stored node set of every trie.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
-use nybbles::Nibbles;
 
 use crate::{
     serve::{InMemoryState, NoBals, ServeLimits, serve},
     sync::{
-        Input, Lookup, LookupAnswer, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target,
-        WriteBatch, rng::SplitMix64, test_epoch,
+        Input, MemoryStore, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target,
+        rng::SplitMix64, test_epoch,
     },
-    trie::build_trie,
     wire::{SnapMessage, SnapVersion},
 };
-
-/// A path-keyed store as a host keeps it.
-#[derive(Debug, Default)]
-struct Model {
-    accounts: BTreeMap<B256, TrieAccount>,
-    slots: BTreeMap<(B256, B256), Bytes>,
-    codes: BTreeMap<B256, Bytes>,
-    nodes: BTreeMap<(B256, Nibbles), Bytes>,
-    progress: Option<Bytes>,
-}
-
-impl Model {
-    fn apply(&mut self, batch: WriteBatch) {
-        for range in &batch.pruned {
-            self.nodes.retain(|(owner, path), _| !(*owner == range.owner && range.contains(path)));
-            if range.owner == B256::ZERO {
-                // Accounts, and the storage of every owner in the range (flat account or not).
-                self.accounts.retain(|key, _| !range.contains_key(key));
-                self.slots.retain(|(owner, _), _| !range.contains_key(owner));
-                self.nodes
-                    .retain(|(owner, _), _| *owner == B256::ZERO || !range.contains_key(owner));
-            } else {
-                self.slots.retain(|(owner, slot), _| {
-                    !(*owner == range.owner && range.contains_key(slot))
-                });
-            }
-        }
-        for key in batch.nodes.deletes {
-            self.nodes.remove(&(key.owner, key.path));
-        }
-        self.accounts.extend(batch.accounts);
-        self.slots.extend(batch.storage.into_iter().map(|(a, s, v)| ((a, s), v)));
-        self.codes.extend(batch.codes);
-        self.nodes.extend(
-            batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
-        );
-        self.progress = Some(batch.progress);
-    }
-
-    fn answer(&self, lookup: &Lookup) -> LookupAnswer {
-        match lookup {
-            Lookup::Codes(hashes) => LookupAnswer::Codes(
-                hashes.iter().map(|hash| self.codes.contains_key(hash)).collect(),
-            ),
-            Lookup::Nodes(queries) => LookupAnswer::Nodes(
-                queries
-                    .iter()
-                    .map(|query| {
-                        self.nodes
-                            .get(&(query.owner, query.path))
-                            .is_some_and(|node| keccak256(node) == query.hash)
-                    })
-                    .collect(),
-            ),
-        }
-    }
-
-    /// The store holds exactly `state`: flat accounts and slots, every code referenced, and
-    /// the stored nodes of every trie, none missing and none extra.
-    fn check(&self, state: &InMemoryState) -> Result<(), String> {
-        let accounts: BTreeMap<B256, TrieAccount> = state.account_list().iter().copied().collect();
-        if self.accounts != accounts {
-            let extra = self.accounts.keys().find(|key| !accounts.contains_key(*key));
-            let missing = accounts.keys().find(|key| !self.accounts.contains_key(*key));
-            return Err(format!(
-                "flat accounts differ: {} stored, {} expected; extra {extra:?}, missing {missing:?}",
-                self.accounts.len(),
-                accounts.len()
-            ));
-        }
-        let mut slots = BTreeMap::new();
-        let mut nodes = BTreeMap::new();
-        let account_leaves: Vec<(B256, Vec<u8>)> =
-            state.account_list().iter().map(|(h, a)| (*h, alloy_rlp::encode(a))).collect();
-        for (path, node) in build_trie(&account_leaves).nodes {
-            nodes.insert((B256::ZERO, path), node);
-        }
-        for (hash, account) in state.account_list() {
-            let list = state.slot_list(hash);
-            slots.extend(list.iter().map(|(slot, value)| ((*hash, *slot), value.clone())));
-            for (path, node) in build_trie(list).nodes {
-                nodes.insert((*hash, path), node);
-            }
-            if account.code_hash != KECCAK_EMPTY && !self.codes.contains_key(&account.code_hash) {
-                return Err(format!("code of {hash} missing"));
-            }
-        }
-        if self.slots != slots {
-            let extra = self.slots.keys().find(|key| !slots.contains_key(*key));
-            let missing = slots.keys().find(|key| self.slots.get(*key) != slots.get(*key));
-            let owner = extra.or(missing).map(|(owner, _)| *owner).unwrap_or_default();
-            return Err(format!(
-                "flat slots differ: {} stored, {} expected; extra {extra:?}, missing or different \
-                 {missing:?}; owner in target {:?}, stored {:?}",
-                self.slots.len(),
-                slots.len(),
-                accounts.get(&owner),
-                self.accounts.get(&owner),
-            ));
-        }
-        if self.nodes != nodes {
-            let extra = self.nodes.keys().find(|key| !nodes.contains_key(key));
-            let missing = nodes.keys().find(|key| self.nodes.get(key) != nodes.get(key));
-            return Err(format!(
-                "trie nodes differ: {} stored, {} expected; extra {extra:?}, missing/different {missing:?}",
-                self.nodes.len(),
-                nodes.len()
-            ));
-        }
-        Ok(())
-    }
-}
 
 type Storage = BTreeMap<B256, BTreeMap<B256, Bytes>>;
 
@@ -246,6 +131,8 @@ fn config(seed: u64) -> SyncConfig {
         batch_bytes: 16 * 1024,
         min_target_step: 1,
         max_heal_paths_per_request: 64,
+        // Every other seed holds the heal walk to a handful of nodes: it must still finish.
+        max_heal_pending: if seed.is_multiple_of(2) { 8 } else { 1 << 17 },
         seed,
         ..SyncConfig::default()
     }
@@ -269,14 +156,14 @@ struct Run {
 }
 
 struct Ran {
-    model: Model,
+    model: MemoryStore,
     target: usize,
     phases_at_moves: Vec<Phase>,
     nodes_healed: u64,
 }
 
 impl Run {
-    fn run(self, mut model: Model) -> Ran {
+    fn run(self, mut model: MemoryStore) -> Ran {
         let mut now = test_epoch();
         let peers = [PeerId(1), PeerId(2), PeerId(3)];
         let mut target = 0;
@@ -346,7 +233,8 @@ impl Run {
             }
             if crashes.peek().is_some_and(due) {
                 crashes.next();
-                let record = model.progress.clone().expect("a batch was applied before the crash");
+                let record =
+                    model.progress().cloned().expect("a batch was applied before the crash");
                 syncer = Syncer::resume_from_bytes(config(self.seed + step as u64), &record, now)
                     .unwrap();
                 inbox.clear();
@@ -395,8 +283,8 @@ fn chain(seed: u64, accounts: u64, large: u64, moves: usize) -> Vec<InMemoryStat
 #[test]
 fn fixed_target_ends_exact_with_healing_filling_the_boundaries() {
     let states = chain(1, 400, 600, 0);
-    let ran = Run { states, moves: vec![], crashes: vec![], seed: 1 }.run(Model::default());
-    ran.model.check(&ran_state(&ran, 1, 400, 600, 0)).unwrap();
+    let ran = Run { states, moves: vec![], crashes: vec![], seed: 1 }.run(MemoryStore::new());
+    ran.model.check_exact(&ran_state(&ran, 1, 400, 600, 0)).unwrap();
     assert!(ran.nodes_healed > 0, "the chunk boundaries and the large contract need healing");
 }
 
@@ -413,12 +301,12 @@ fn moves_during_ranges_and_healing_end_exact_on_the_last_target() {
             When::Phase(Phase::Healing),
             When::Phase(Phase::Healing),
         ];
-        let ran = Run { states, moves, crashes: vec![], seed }.run(Model::default());
+        let ran = Run { states, moves, crashes: vec![], seed }.run(MemoryStore::new());
         assert_eq!(ran.target, 3, "seed {seed}: every move was taken");
         assert_eq!(ran.phases_at_moves[0], Phase::Ranges, "seed {seed}");
         assert_eq!(ran.phases_at_moves[1], Phase::Healing, "seed {seed}");
         ran.model
-            .check(&chain(100 + seed, 500, 800, 3)[3])
+            .check_exact(&chain(100 + seed, 500, 800, 3)[3])
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
@@ -429,9 +317,9 @@ fn crashes_after_moves_and_during_healing_end_exact() {
         let states = chain(200 + seed, 400, 600, 2);
         let moves = vec![When::Step(60), When::Phase(Phase::Healing)];
         let crashes = vec![When::Step(61), When::Step(150), When::Phase(Phase::Healing)];
-        let ran = Run { states, moves, crashes, seed }.run(Model::default());
+        let ran = Run { states, moves, crashes, seed }.run(MemoryStore::new());
         ran.model
-            .check(&chain(200 + seed, 400, 600, 2)[ran.target])
+            .check_exact(&chain(200 + seed, 400, 600, 2)[ran.target])
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
