@@ -69,11 +69,11 @@ fn target_moves_during_account_ranges() {
     assert!(summary.heal_nodes > 0, "{summary:?}");
 }
 
-/// One large contract of about 54,000 slots among 40 accounts, on the slow network, with
+/// One large contract of about 27,000 slots among 40 accounts, on the slow network, with
 /// moves every 8 blocks of `block_ms`.
 fn large_contract(seed: u64, moves: u64, block_ms: u64) -> SimConfig {
     let mut config = slow(seed, 40, 2, moves, block_ms);
-    config.slots = 60_000;
+    config.slots = 30_000;
     config.large = 1;
     config.large_percent = 90;
     config.storage_percent = 30;
@@ -98,7 +98,7 @@ fn large_roots(world: &World) -> Vec<(B256, B256, Option<B256>)> {
 
 #[test]
 fn target_moves_during_storage_chunks_of_a_large_contract() {
-    let config = large_contract(2, 3, 300);
+    let config = large_contract(2, 3, 100);
     let (world, summary, _) = pass(&config);
     let first = summary.moves[0];
     assert_eq!(first.phase, Phase::Ranges);

@@ -7,8 +7,11 @@
 //! every `blocks_per_move` blocks (at `block_time` each, in virtual time) the runner feeds the
 //! syncer `Input::NewTarget`. Peers serve the targets of the last `retain_blocks` blocks and
 //! answer empty for older roots. Every write must be the data of some target the sync was
-//! given; at the end the store must hold exactly the final target: its flat accounts and
-//! slots, every code it references, and exactly its set of trie nodes.
+//! given; at the end the store must hold exactly the last target fed: its flat accounts and
+//! slots, every code it references, and exactly its set of trie nodes. (A sync that finishes
+//! before the chain stops ends there: the core takes no target after `Done`.) Codes are
+//! content-addressed and served from every state the chain had; the first peer that serves
+//! trie nodes faithfully speaks snap/1, since healing needs `GetTrieNodes`.
 //!
 //! A run is a pure function of its [`SimConfig`]: the same configuration gives the same
 //! report byte for byte, apart from the wall time on the last line.
