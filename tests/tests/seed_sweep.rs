@@ -57,6 +57,8 @@ struct Totals {
     requests: u64,
     node_requests: u64,
     healing_moves: u64,
+    /// Runs whose every move landed during healing: how many, heal nodes, changed nodes.
+    healing_only: (u64, u64, u64),
 }
 
 fn sweep(first: u64, seeds: u64, config: impl Fn(u64) -> SimConfig) -> Totals {
@@ -74,6 +76,13 @@ fn sweep(first: u64, seeds: u64, config: impl Fn(u64) -> SimConfig) -> Totals {
                 totals.node_requests += summary.kinds.nodes;
                 totals.healing_moves +=
                     summary.moves.iter().filter(|m| m.phase == Phase::Healing).count() as u64;
+                if !summary.moves.is_empty()
+                    && summary.moves.iter().all(|m| m.phase == Phase::Healing)
+                {
+                    totals.healing_only.0 += 1;
+                    totals.healing_only.1 += summary.heal_nodes;
+                    totals.healing_only.2 += summary.changed_nodes.unwrap_or(0);
+                }
             }
             Err(_) => {
                 let report = outcome.render();
@@ -120,7 +129,7 @@ fn moving_seed_sweep() {
     let first = env_u64("SNAP_SIM_FIRST_SEED", 0);
     let t = sweep(first, seeds, moving_config);
     eprintln!(
-        "{seeds} moving seeds from {first}: {} failed, {} moves ({} during healing), {} crashes survived, {} faulty peers dropped; heal_nodes={} changed_nodes={} ratio={:.3} requests={} node_requests={}",
+        "{seeds} moving seeds from {first}: {} failed, {} moves ({} during healing), {} crashes survived, {} faulty peers dropped; heal_nodes={} changed_nodes={} ratio={:.3} requests={} node_requests={}; {} runs with every move during healing: heal_nodes={} changed_nodes={} ratio={:.3}",
         t.failures.len(),
         t.moves,
         t.healing_moves,
@@ -131,6 +140,10 @@ fn moving_seed_sweep() {
         t.heal_nodes as f64 / t.changed_nodes.max(1) as f64,
         t.requests,
         t.node_requests,
+        t.healing_only.0,
+        t.healing_only.1,
+        t.healing_only.2,
+        t.healing_only.1 as f64 / t.healing_only.2.max(1) as f64,
     );
     assert!(
         t.failures.is_empty(),
