@@ -227,6 +227,7 @@ impl Syncer {
         for (id, request) in self.requests.expire(now) {
             let elapsed = now.saturating_duration_since(request.sent_at);
             self.peers.record(request.peer, request.kind, elapsed, 0);
+            self.peers.mark_unavailable(request.peer, request.kind, now);
             let ids = self.expired.entry(request.peer).or_default();
             ids.push_back(id);
             if ids.len() > EXPIRED_IDS_PER_PEER {
