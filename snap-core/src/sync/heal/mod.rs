@@ -12,8 +12,10 @@
 //! 3. **Expand** the node: its hashed children go to step 1; leaves met (also inside embedded
 //!    children) become flat writes; an account leaf also waits for its storage trie (walked the
 //!    same way, from the account's storage root) and for its bytecode; every range under the
-//!    node's path that the node does not reach is pruned, nodes and flat entries alike, so no
-//!    stale account, slot or node survives.
+//!    node's path that the node does not reach is pruned at once, nodes and flat entries alike,
+//!    so no stale account, slot or node survives, and no stale node deeper down keeps claiming
+//!    a subtree the walk changes. For the same reason a path the walk fetches loses its stored
+//!    node as soon as the lookup misses.
 //! 4. **Commit child-first**: a node is written, with its flat leaves and prunes, only once
 //!    every child subtree is complete (stored or committed). So a stored node always means a
 //!    complete subtree, also across crashes: a resumed walk loses nothing committed.
@@ -65,8 +67,8 @@ struct Pending {
     parent: Option<NodeId>,
     accounts: Vec<(B256, TrieAccount)>,
     slots: Vec<(B256, Bytes)>,
+    /// The storage of accounts whose storage is now empty.
     pruned: Vec<PrunedRange>,
-    embedded: Vec<Nibbles>,
 }
 
 /// What the walk writes to and reads from while it runs.
@@ -209,11 +211,8 @@ impl Healer {
         request_order(items)
     }
 
-    /// Paths of a failed request go back to be fetched again (only for this walk's root).
-    pub(crate) fn give_back(&mut self, root: B256, items: Vec<HealItem>) {
-        if root != self.root {
-            return;
-        }
+    /// Paths of a failed request of this walk go back to be fetched again.
+    pub(crate) fn give_back(&mut self, items: Vec<HealItem>) {
         for item in items {
             self.fetch.insert(fetch_key(&item), item);
         }
@@ -266,8 +265,7 @@ impl Healer {
         for (item, node, (expansion, accounts)) in matched {
             self.take_node(item, node, expansion, accounts, ctx);
         }
-        let root = self.root;
-        self.give_back(root, missing);
+        self.give_back(missing);
         Ok(NodesOutcome::Delivered(delivered))
     }
 
@@ -292,14 +290,22 @@ impl Healer {
         if self.pending.contains_key(&id) {
             return; // already fetched (cannot happen for a well-formed walk; never count twice)
         }
+        // What the node does not reach goes now, before anything below it is committed: a
+        // stored node deeper down (left by an earlier target) would otherwise keep claiming a
+        // subtree the walk is about to change (a leaf moved up, an extension's interior).
+        let owner = item.owner;
+        ctx.batch.pruned.extend(expansion.pruned);
+        ctx.batch
+            .nodes
+            .deletes
+            .extend(expansion.embedded.into_iter().map(|path| NodeKey { owner, path }));
         let mut pending = Pending {
             node,
             deps: 0,
             parent: item.parent,
             accounts: Vec::with_capacity(accounts.len()),
             slots: Vec::new(),
-            pruned: expansion.pruned,
-            embedded: expansion.embedded,
+            pruned: Vec::new(),
         };
         for (path, hash) in expansion.children {
             self.to_check.push(HealItem { owner: item.owner, path, hash, parent: Some(id) });
@@ -365,10 +371,6 @@ impl Healer {
     fn commit((owner, path): NodeId, pending: Pending, ctx: &mut HealContext<'_>) {
         let batch = &mut *ctx.batch;
         batch.pruned.extend(pending.pruned);
-        batch
-            .nodes
-            .deletes
-            .extend(pending.embedded.into_iter().map(|path| NodeKey { owner, path }));
         batch.nodes.writes.push((NodeKey { owner, path }, pending.node));
         ctx.counters.nodes += 1;
         ctx.counters.healed_accounts += pending.accounts.len() as u64;

@@ -305,8 +305,7 @@ impl Syncer {
             Work::Codes(hashes) => self.codes.give_back(&hashes),
             Work::Heal { items, epoch } => {
                 if epoch == self.epoch {
-                    let root = self.healer.root();
-                    self.healer.give_back(root, items);
+                    self.healer.give_back(items);
                 }
             }
         }
