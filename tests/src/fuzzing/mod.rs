@@ -16,15 +16,8 @@ pub mod syncer;
 pub mod trie_generate;
 
 /// Every fuzz target, by its name in `fuzz/Cargo.toml`.
-pub const TARGETS: &[&str] = &[
-    "decode_message",
-    "range_proof",
-    "rlpx_frames",
-    "serve",
-    "syncer",
-    "syncer_ops",
-    "trie_generate",
-];
+pub const TARGETS: &[&str] =
+    &["decode_message", "range_proof", "rlpx_frames", "serve", "syncer", "trie_generate"];
 
 /// Runs one input of the fuzz target `target` (a name of [`TARGETS`]); returns `false` for an
 /// unknown target. Panics exactly where the fuzz target would crash.
@@ -35,7 +28,6 @@ pub fn replay(target: &str, data: &[u8]) -> bool {
         "rlpx_frames" => rlpx_frames::check(data),
         "serve" => with_arbitrary(data, serve::check),
         "syncer" => syncer::run_bytes(data),
-        "syncer_ops" => with_arbitrary(data, syncer::run_ops),
         "trie_generate" => with_arbitrary(data, trie_generate::check),
         _ => return false,
     }

@@ -33,7 +33,7 @@ pub const DRAIN_STEPS: usize = 20_000;
 /// a late answer from a peer that was sent more requests than this may be punished.
 const EXPIRED_MEMORY: usize = 64;
 
-/// Most peers connected at once.
+/// Most peers the fuzzer connects at once (the honest drain adds one more).
 const MAX_PEERS: usize = 8;
 
 /// The block number of the first target.
@@ -140,7 +140,9 @@ impl Harness {
                     2 => vec![SnapVersion::V2],
                     _ => vec![SnapVersion::V1, SnapVersion::V2],
                 };
-                self.connect(versions, Holds::from_byte(holds));
+                if self.peers.values().filter(|p| p.connected).count() < MAX_PEERS {
+                    self.connect(versions, Holds::from_byte(holds));
+                }
             }
             Op::Disconnect { pick } => {
                 if let Some(peer) = self.pick_peer(pick, None) {
@@ -203,9 +205,6 @@ impl Harness {
     }
 
     fn connect(&mut self, versions: Vec<SnapVersion>, holds: Holds) {
-        if self.peers.values().filter(|p| p.connected).count() >= MAX_PEERS {
-            return;
-        }
         let peer = PeerId(self.next_peer);
         self.next_peer += 1;
         let connected = !versions.is_empty();

@@ -1,17 +1,16 @@
-//! What the fuzzer chooses: the syncer's configuration and a sequence of host operations, either
-//! read byte by byte from the raw input ([`Reader`]) or derived with `Arbitrary`.
+//! What the fuzzer chooses: the syncer's configuration and a sequence of host operations, read
+//! byte by byte from the raw input ([`Reader`]).
 //!
 //! Indices (`pick`) are taken modulo whatever they choose from at the moment the operation
 //! runs, so every input is meaningful.
 
 use std::time::Duration;
 
-use arbitrary::Arbitrary;
 use snap_core::sync::{RateConfig, SyncConfig};
 
 /// The syncer's configuration, squeezed so that small states need many requests, batches and
 /// chunks: tiny byte budgets, few requests in flight, small caches.
-#[derive(Arbitrary, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
     /// Bits 0-1: account tasks (1, 2, 4, 16); bits 2-3: requests per peer (1 to 4); bits 4-5:
     /// unacknowledged batches (1 to 4); bit 6: two chunks or more for large storage; bit 7:
@@ -64,7 +63,7 @@ impl Setup {
 }
 
 /// How a request is answered (or not).
-#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// The honest response from the states the peer holds (empty for a root it lacks).
     Honest,
@@ -119,7 +118,7 @@ pub enum Answer {
 }
 
 /// How far the clock moves before `handle_timeout`.
-#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Advance {
     /// A few milliseconds.
     Millis(u16),
@@ -132,7 +131,7 @@ pub enum Advance {
 }
 
 /// One host operation.
-#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A new peer connects (a fresh id).
     Connect {
@@ -188,15 +187,6 @@ pub enum Op {
     },
     /// The host crashes: unapplied batches are lost, and a new `Syncer` resumes from the store.
     Restart,
-}
-
-/// The structured input of the `syncer_ops` target.
-#[derive(Arbitrary, Clone, Debug, PartialEq, Eq)]
-pub struct OpsInput {
-    /// The configuration.
-    pub setup: Setup,
-    /// The operations, in order.
-    pub ops: Vec<Op>,
 }
 
 /// Reads a raw input byte by byte; past its end every byte reads as zero.
@@ -285,6 +275,101 @@ impl<'a> Reader<'a> {
             21 => Answer::DropProof(self.byte()),
             22 => Answer::FromOtherState,
             _ => Answer::WrongKind(self.byte()),
+        }
+    }
+}
+
+/// Writes `setup` and `ops` in the raw format [`Reader`] reads (for hand-written seeds). Exact
+/// except that [`Answer::RandomId`] keeps only the low 16 bits of its id.
+pub fn to_bytes(setup: &Setup, ops: &[Op]) -> Vec<u8> {
+    let mut out = vec![setup.shape, setup.sizes, setup.lists, setup.seed];
+    for op in ops {
+        match *op {
+            Op::Connect { versions, holds } => out.extend([0, versions, holds]),
+            Op::Disconnect { pick } => out.extend([2, pick]),
+            Op::Answer { pick, how } => {
+                out.extend([3, pick]);
+                write_answer(&mut out, how);
+            }
+            Op::Replay { pick } => out.extend([13, pick]),
+            Op::Junk { pick, kind } => out.extend([14, pick, kind]),
+            Op::Advance(advance) => {
+                out.push(15);
+                match advance {
+                    Advance::Millis(ms) => {
+                        out.push(0);
+                        out.extend(ms.to_be_bytes());
+                    }
+                    Advance::Seconds(s) => out.extend([3, s]),
+                    Advance::ToDeadline => out.push(5),
+                    Advance::Huge => out.push(7),
+                }
+            }
+            Op::Apply { ack } => out.extend([19, u8::from(!ack)]),
+            Op::Ack => out.push(23),
+            Op::Lookup { short } => out.extend([25, u8::from(!short)]),
+            Op::NewTarget { state, step } => out.extend([28, state, step]),
+            Op::Restart => out.push(30),
+        }
+    }
+    out
+}
+
+fn write_answer(out: &mut Vec<u8>, how: Answer) {
+    match how {
+        Answer::Honest => out.push(0),
+        Answer::SmallerBudget(bytes) => {
+            out.push(7);
+            out.extend(bytes.to_be_bytes());
+        }
+        Answer::Empty => out.push(8),
+        Answer::Drop => out.push(9),
+        Answer::Twice => out.push(10),
+        Answer::ByOtherPeer(pick) => out.extend([11, pick]),
+        Answer::ForOtherRequest(pick) => out.extend([12, pick]),
+        Answer::RandomId(id) => {
+            out.push(13);
+            out.extend((id as u16).to_be_bytes());
+        }
+        Answer::Truncate(n) => out.extend([14, n]),
+        Answer::DropItem(at) => out.extend([15, at]),
+        Answer::SwapItems(at) => out.extend([16, at]),
+        Answer::DuplicateItem(at) => out.extend([17, at]),
+        Answer::Huge(n) => out.extend([18, n]),
+        Answer::CorruptItem { at, byte, bit } => out.extend([19, at, byte, bit]),
+        Answer::CorruptProof { at, byte, bit } => out.extend([20, at, byte, bit]),
+        Answer::DropProof(at) => out.extend([21, at]),
+        Answer::FromOtherState => out.push(22),
+        Answer::WrongKind(pick) => out.extend([23, pick]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`Reader`] reads from any bytes, [`to_bytes`] writes back so that it reads the same.
+    #[test]
+    fn raw_format_round_trips() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            let noise: Vec<u8> = (0..600)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            let mut reader = Reader::new(&noise);
+            let setup = reader.setup();
+            let ops: Vec<Op> = std::iter::from_fn(|| reader.op()).collect();
+            assert!(ops.len() > 50);
+            let bytes = to_bytes(&setup, &ops);
+            let mut again = Reader::new(&bytes);
+            assert_eq!(again.setup(), setup);
+            let read: Vec<Op> = std::iter::from_fn(|| again.op()).collect();
+            assert_eq!(read, ops);
         }
     }
 }
