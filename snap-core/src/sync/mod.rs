@@ -10,6 +10,7 @@ mod accounts;
 mod codes;
 mod config;
 mod contract;
+mod heal;
 mod machine;
 mod peers;
 mod progress;
