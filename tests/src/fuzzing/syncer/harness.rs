@@ -85,6 +85,9 @@ pub struct Harness {
     store: ModelStore,
     /// Every target given, first to last.
     given: Vec<Target>,
+    /// The targets the syncer took (the first, and every accepted `NewTarget`): what it may
+    /// request and write.
+    followed: Vec<Target>,
     last_record: Option<ProgressRecord>,
     last_counters: Counters,
     done: bool,
@@ -117,6 +120,7 @@ impl Harness {
             lookups: VecDeque::new(),
             store: ModelStore::default(),
             given: vec![target],
+            followed: vec![target],
             last_record: None,
             last_counters: Counters::default(),
             done: false,
@@ -198,7 +202,17 @@ impl Harness {
                 let last = self.given.iter().map(|t| t.number).max().unwrap_or(FIRST_BLOCK);
                 let target = Target { root, number: last + u64::from(step % 8) };
                 self.given.push(target);
+                // Taken unless done, the same root, or too few blocks past the current target.
+                let current = self.syncer.target();
+                let taken = !self.done
+                    && root != current.root
+                    && target.number >= current.number + self.config.min_target_step.max(1);
+                if taken {
+                    self.followed.push(target);
+                }
                 self.input(Input::NewTarget(target), None);
+                let expected = if taken { target } else { current };
+                assert_eq!(self.syncer.target(), expected, "NewTarget taken or ignored wrongly");
             }
             Op::Restart => self.restart(),
         }
@@ -475,7 +489,10 @@ impl Harness {
             _ => None,
         };
         if let Some(root) = root {
-            assert!(self.given.iter().any(|t| t.root == root), "request for unknown root {root}");
+            assert!(
+                self.followed.iter().any(|t| t.root == root),
+                "request for a root never followed: {root}"
+            );
         }
         info.sent += 1;
         // The server must accept it (it panics on a malformed request).
@@ -494,7 +511,7 @@ impl Harness {
     fn check_batch(&mut self, batch: &WriteBatch) {
         let world = self.world;
         let states: Vec<usize> =
-            self.given.iter().filter_map(|t| world.index_of(&t.root)).collect();
+            self.followed.iter().filter_map(|t| world.index_of(&t.root)).collect();
         let in_a_state = |check: &dyn Fn(usize) -> bool| states.iter().any(|&index| check(index));
         for (hash, account) in &batch.accounts {
             assert!(
@@ -526,7 +543,7 @@ impl Harness {
             panic!("batch {}: record does not decode: {error}", batch.id.0)
         });
         assert!(
-            self.given.iter().any(|t| t.root == record.target.root),
+            self.followed.iter().any(|t| t.root == record.target.root),
             "batch {}: record for an unknown root",
             batch.id.0
         );
@@ -552,15 +569,15 @@ impl Harness {
                     self.unapplied.is_empty() && self.unacked.is_empty(),
                     "Done with batches unacknowledged"
                 );
-                assert!(self.given.contains(&target), "Done for a target never given");
+                assert_eq!(target, self.syncer.target(), "Done for another target than followed");
                 assert!(counters_le(&self.last_counters, &counters));
                 let index = self.world.index_of(&target.root).expect("a given root");
-                let all_nodes = HEALING;
-                self.store.assert_complete(&self.world.states[index], all_nodes);
+                self.store.assert_complete(&self.world.states[index]);
                 self.done = true;
             }
             SyncEvent::NewTarget(target) => {
                 assert!(self.given.contains(&target), "followed a target never given");
+                assert_eq!(self.syncer.target(), target);
             }
             SyncEvent::Progress(report) => {
                 assert!(
@@ -601,7 +618,10 @@ impl Harness {
             self.last_counters
         );
         self.last_counters = counters;
-        assert!(self.given.contains(&syncer.target()), "the syncer follows a target never given");
+        assert!(
+            self.followed.contains(&syncer.target()),
+            "the syncer follows a target it never took"
+        );
         if self.done {
             assert_eq!(syncer.phase(), Phase::Done);
         }
@@ -650,9 +670,6 @@ impl Harness {
         self.respond_honest(peer, truth);
     }
 }
-
-/// Whether healing exists in the syncer, so that a done sync must have stored every node.
-const HEALING: bool = false;
 
 fn counters_le(a: &Counters, b: &Counters) -> bool {
     let fields = |c: &Counters| {

@@ -97,8 +97,9 @@ pub fn wrong_kind(message: &SnapMessage, pick: u8) -> SnapMessage {
 }
 
 /// Applies one of the content changes of `how` to the honest response. Returns the changed
-/// message and whether it is still an honest answer: unchanged, or a partial bytecode answer
-/// (a subsequence of the honest codes), or a prefix of the honest trie nodes.
+/// message and whether it is still an honest answer: unchanged, or a partial answer to a
+/// bytecode or trie-node request (a subsequence of the honest items: the spec lets a server
+/// skip what it does not have).
 pub fn change(honest: &SnapMessage, how: Answer, other_state: SnapMessage) -> (SnapMessage, bool) {
     let mut changed = honest.clone();
     let mut partial_ok = false;
@@ -147,7 +148,7 @@ pub fn change(honest: &SnapMessage, how: Answer, other_state: SnapMessage) -> (S
             edit_items(&mut m.codes, how, |code, byte, bit| *code = flip(code, byte, bit));
         }
         (SnapMessage::TrieNodes(m), how) => {
-            partial_ok = matches!(how, Answer::Truncate(_));
+            partial_ok = matches!(how, Answer::Truncate(_) | Answer::DropItem(_));
             edit_items(&mut m.nodes, how, |node, byte, bit| *node = flip(node, byte, bit));
         }
         _ => {}

@@ -80,9 +80,9 @@ impl ModelStore {
     }
 
     /// The end check: the flat state equals `target` exactly, every code its accounts use is
-    /// stored, and every stored trie node is the target's node at its path (with `all_nodes`,
-    /// also every node of the target is stored). Panics with the first difference.
-    pub fn assert_complete(&self, target: &TargetState, all_nodes: bool) {
+    /// stored, every stored trie node is the target's node at its path, and every node of the
+    /// target is stored. Panics with the first difference.
+    pub fn assert_complete(&self, target: &TargetState) {
         let state = &target.state;
         let expected: BTreeMap<B256, TrieAccount> = state.account_list().iter().copied().collect();
         if self.accounts != expected {
@@ -117,21 +117,19 @@ impl ModelStore {
                 "done, but the stored node of {owner} at {path:?} is not the target's"
             );
         }
-        if all_nodes {
-            let tries = std::iter::once((B256::ZERO, ()))
-                .chain(state.account_list().iter().map(|(hash, _)| (*hash, ())));
-            for (owner, ()) in tries {
-                let leaves: Vec<(B256, Vec<u8>)> = if owner.is_zero() {
-                    state.account_list().iter().map(|(h, a)| (*h, alloy_rlp::encode(a))).collect()
-                } else {
-                    state.slot_list(&owner).iter().map(|(s, v)| (*s, v.to_vec())).collect()
-                };
-                for path in snap_core::trie::build_trie(&leaves).nodes.keys() {
-                    assert!(
-                        self.nodes.contains_key(&(owner, *path)),
-                        "done, but the node of {owner} at {path:?} is missing"
-                    );
-                }
+        let owners =
+            std::iter::once(B256::ZERO).chain(state.account_list().iter().map(|(h, _)| *h));
+        for owner in owners {
+            let leaves: Vec<(B256, Vec<u8>)> = if owner.is_zero() {
+                state.account_list().iter().map(|(h, a)| (*h, alloy_rlp::encode(a))).collect()
+            } else {
+                state.slot_list(&owner).iter().map(|(s, v)| (*s, v.to_vec())).collect()
+            };
+            for path in snap_core::trie::build_trie(&leaves).nodes.keys() {
+                assert!(
+                    self.nodes.contains_key(&(owner, *path)),
+                    "done, but the node of {owner} at {path:?} is missing"
+                );
             }
         }
     }
