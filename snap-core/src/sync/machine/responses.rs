@@ -89,12 +89,14 @@ impl Syncer {
         }
     }
 
-    /// Whether a request was made for a root the sync no longer follows.
+    /// Whether a request was made under a target the sync left (an earlier epoch, even when its
+    /// root came back since), or for a chunk whose storage root changed.
     fn is_stale(&self, work: &Work) -> bool {
         match work {
-            Work::Accounts { root, .. } | Work::Storage { root, .. } => *root != self.target.root,
+            Work::Accounts { epoch, .. }
+            | Work::Storage { epoch, .. }
+            | Work::Heal { epoch, .. } => *epoch != self.epoch,
             Work::Chunk(chunk) => !self.storage.chunk_is_current(chunk),
-            Work::Heal { root, .. } => *root != self.healer.root(),
             Work::Codes(_) => false,
         }
     }

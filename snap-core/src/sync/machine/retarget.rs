@@ -24,6 +24,7 @@ impl Syncer {
             return;
         }
         self.target = target;
+        self.epoch += 1;
         self.peers.clear_marks();
         for task in &mut self.accounts {
             task.retarget(&mut self.batch);
