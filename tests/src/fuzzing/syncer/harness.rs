@@ -136,6 +136,7 @@ impl Harness {
 
     /// Runs one operation.
     pub fn run(&mut self, op: Op) {
+        trace(|| format!("op {op:?}"));
         match op {
             Op::Connect { versions, holds } => {
                 let versions = match versions % 4 {
@@ -425,6 +426,7 @@ impl Harness {
 
     /// Feeds one input and drains; `may_penalize` is the one peer a `Disconnect` may name.
     fn input(&mut self, input: Input, may_penalize: Option<PeerId>) {
+        trace(|| format!(" input {}", describe_input(&input)));
         let now = self.at();
         self.syncer.handle_input(now, input);
         self.drain_outputs(may_penalize);
@@ -437,6 +439,7 @@ impl Harness {
             count += 1;
             assert!(count <= MAX_OUTPUTS, "more than {MAX_OUTPUTS} outputs for one input");
             assert!(!self.done, "output after Done: {output:?}");
+            trace(|| format!("  -> {}", describe(&output)));
             match output {
                 Output::Send { peer, message } => self.on_send(peer, message),
                 Output::Write(batch) => self.on_write(batch),
@@ -687,4 +690,59 @@ fn counters_le(a: &Counters, b: &Counters) -> bool {
         ]
     };
     fields(a).iter().zip(fields(b)).all(|(a, b)| *a <= b)
+}
+
+/// With `SYNCER_FUZZ_TRACE` set, prints every operation, input and output to stderr (to read
+/// what a crashing input does: `SYNCER_FUZZ_TRACE=1 cargo +nightly fuzz run syncer <file>`).
+fn trace(line: impl FnOnce() -> String) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("SYNCER_FUZZ_TRACE").is_some()) {
+        eprintln!("{}", line());
+    }
+}
+
+fn describe(output: &Output) -> String {
+    match output {
+        Output::Write(batch) => format!(
+            "Write #{} ({} accounts, {} slots, {} codes, {} nodes, {} deletes, {} pruned)",
+            batch.id.0,
+            batch.accounts.len(),
+            batch.storage.len(),
+            batch.codes.len(),
+            batch.nodes.writes.len(),
+            batch.nodes.deletes.len(),
+            batch.pruned.len()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
+fn describe_input(input: &Input) -> String {
+    match input {
+        Input::Response { peer, message } => {
+            let summary = match message {
+                SnapMessage::AccountRange(m) => format!(
+                    "AccountRange id {} {:?}, {} proof nodes",
+                    m.request_id,
+                    m.accounts.iter().map(|a| a.hash).collect::<Vec<_>>(),
+                    m.proof.len()
+                ),
+                SnapMessage::StorageRanges(m) => format!(
+                    "StorageRanges id {} lists {:?}, {} proof nodes",
+                    m.request_id,
+                    m.slots.iter().map(Vec::len).collect::<Vec<_>>(),
+                    m.proof.len()
+                ),
+                SnapMessage::ByteCodes(m) => {
+                    format!("ByteCodes id {} ({})", m.request_id, m.codes.len())
+                }
+                SnapMessage::TrieNodes(m) => {
+                    format!("TrieNodes id {} ({})", m.request_id, m.nodes.len())
+                }
+                other => format!("{other:?}"),
+            };
+            format!("Response from {}: {summary}", peer.0)
+        }
+        other => format!("{other:?}"),
+    }
 }
