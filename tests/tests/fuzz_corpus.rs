@@ -56,3 +56,27 @@ fn honest_drain_completes_under_every_shape() {
         syncer::run_bytes(&setup);
     }
 }
+
+/// Open findings: inputs that crash a target because of a bug not fixed yet, kept in
+/// `fuzz/regressions/<target>/open-*` (outside the corpus, so that fuzzing and the smoke run do
+/// not stop on them). Each must still crash; once one does not, its bug is fixed: move it into
+/// `fuzz/corpus/<target>/` as `seed-crash-*`.
+#[test]
+fn open_findings_still_reproduce() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let Ok(targets) = fs::read_dir(&root) else { return };
+    let mut fixed = Vec::new();
+    for entry in targets {
+        let dir = entry.expect("readable").path();
+        let target = dir.file_name().and_then(|name| name.to_str()).expect("utf-8").to_owned();
+        assert!(TARGETS.contains(&target.as_str()), "regressions of unknown target {target}");
+        for file in fs::read_dir(&dir).expect("readable") {
+            let file = file.expect("readable").path();
+            let data = fs::read(&file).expect("readable");
+            if panic::catch_unwind(|| replay(&target, &data)).is_ok() {
+                fixed.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(fixed.is_empty(), "fixed: move these into the corpus as seed-crash-*: {fixed:#?}");
+}

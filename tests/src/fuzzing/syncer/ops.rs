@@ -166,7 +166,8 @@ pub enum Op {
     },
     /// Time passes and `handle_timeout` is called.
     Advance(Advance),
-    /// The oldest batch handed out is applied; acknowledged at once or later.
+    /// The batch at the front of the host queue is applied (nothing when a lookup is first);
+    /// acknowledged at once or later.
     Apply {
         /// Acknowledge it at once.
         ack: bool,
