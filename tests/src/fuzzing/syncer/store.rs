@@ -134,3 +134,90 @@ impl ModelStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use snap_core::trie::NodeKey;
+
+    use super::*;
+    use crate::fuzzing::syncer::world::World;
+
+    /// A store holding all of `target`: every account, slot, code and node.
+    fn full(target: &TargetState) -> ModelStore {
+        let state = &target.state;
+        let mut batch =
+            WriteBatch { accounts: state.account_list().to_vec(), ..Default::default() };
+        let mut owners = vec![B256::ZERO];
+        for (hash, _) in state.account_list() {
+            batch.storage.extend(state.slot_list(hash).iter().map(|(s, v)| (*hash, *s, v.clone())));
+            owners.push(*hash);
+        }
+        batch.codes = state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
+        for owner in owners {
+            let leaves: Vec<(B256, Vec<u8>)> = if owner.is_zero() {
+                state.account_list().iter().map(|(h, a)| (*h, alloy_rlp::encode(a))).collect()
+            } else {
+                state.slot_list(&owner).iter().map(|(s, v)| (*s, v.to_vec())).collect()
+            };
+            for (path, node) in snap_core::trie::build_trie(&leaves).nodes {
+                batch.nodes.writes.push((NodeKey { owner, path }, node));
+            }
+        }
+        let mut store = ModelStore::default();
+        store.apply(batch);
+        store
+    }
+
+    #[test]
+    fn a_complete_store_passes_and_any_difference_fails() {
+        let target = &World::get().states[0];
+        full(target).assert_complete(target);
+        let other = &World::get().states[1];
+        let result = std::panic::catch_unwind(|| full(target).assert_complete(other));
+        assert!(result.is_err(), "the first state passed as the second");
+        let mut missing_node = full(target);
+        let first = *missing_node.nodes.keys().next().expect("nodes");
+        missing_node.nodes.remove(&first);
+        assert!(std::panic::catch_unwind(|| missing_node.assert_complete(target)).is_err());
+    }
+
+    #[test]
+    fn pruning_an_account_range_deletes_accounts_their_storage_and_nodes() {
+        let target = &World::get().states[0];
+        let state = &target.state;
+        let owner = state
+            .account_list()
+            .iter()
+            .map(|(h, _)| *h)
+            .find(|h| !state.slot_list(h).is_empty())
+            .expect("a contract");
+        let mut store = full(target);
+        let prefix = Nibbles::unpack(owner).slice(..2);
+        let batch = WriteBatch {
+            pruned: vec![PrunedRange::subtree(B256::ZERO, prefix)],
+            ..Default::default()
+        };
+        store.apply(batch);
+        let range = PrunedRange::subtree(B256::ZERO, prefix);
+        assert!(!store.accounts.contains_key(&owner));
+        assert!(store.accounts.keys().all(|hash| !range.contains_key(hash)));
+        assert!(store.accounts.len() < state.account_list().len());
+        assert!(store.slots.keys().all(|(account, _)| *account != owner));
+        assert!(
+            store
+                .nodes
+                .keys()
+                .all(|(o, path)| *o != owner && !(o.is_zero() && range.contains(path)))
+        );
+        // Storage pruning touches only its owner's slots.
+        let mut store = full(target);
+        let slots_before = store.slots.len();
+        let own = state.slot_list(&owner).len();
+        store.apply(WriteBatch {
+            pruned: vec![PrunedRange::subtree(owner, Nibbles::new())],
+            ..Default::default()
+        });
+        assert_eq!(store.slots.len(), slots_before - own);
+        assert!(store.accounts.contains_key(&owner));
+    }
+}
