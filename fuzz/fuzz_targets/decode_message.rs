@@ -1,31 +1,5 @@
-//! Decodes arbitrary bytes as any snap message of either version: must never panic; whatever
-//! decodes must re-encode canonically and decode to the same value.
+//! Decodes arbitrary bytes as any snap message of either version: see
+//! `snap_sim::fuzzing::decode_message`.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use snap_core::wire::{Limits, SnapMessage, SnapVersion};
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&selector, bytes)) = data.split_first() else { return };
-    let version = if selector & 0x80 == 0 { SnapVersion::V1 } else { SnapVersion::V2 };
-    let id = selector & 0x7f;
-    // Small limits half of the time, so the limit paths are exercised too.
-    let limits = if selector & 0x40 == 0 {
-        Limits::default()
-    } else {
-        Limits { max_message_bytes: 4096, max_proof_nodes: 4, max_list_items: 16, max_message_items: 64 }
-    };
-    let Ok(message) = SnapMessage::decode(version, id, bytes, &limits) else { return };
-    assert_eq!(message.id() as u8, id);
-    assert!(version.supports(message.id()));
-    let encoded = message.to_vec();
-    assert_eq!(encoded.len(), message.encoded_len());
-    // The decoder accepts only canonical input, except full-form account bodies.
-    if !matches!(message, SnapMessage::AccountRange(_)) {
-        assert_eq!(encoded, bytes, "re-encoding differs from the accepted input");
-    }
-    // Re-encoding can only shrink (slim accounts), so the same limits hold.
-    let again = SnapMessage::decode(version, id, &encoded, &limits).expect("re-encoding decodes");
-    assert_eq!(again, message);
-    assert_eq!(again.to_vec(), encoded);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| snap_sim::fuzzing::decode_message::check(data));

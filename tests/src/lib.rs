@@ -1,7 +1,8 @@
 //! Test support for the snap workspace: locating the shared test data, and the deterministic
-//! simulator ([`sim`]).
+//! simulator ([`sim`]), and the bodies of the fuzz targets ([`fuzzing`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod fuzzing;
 pub mod sim;
 pub mod testdata;
