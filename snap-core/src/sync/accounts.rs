@@ -63,6 +63,19 @@ impl AccountTask {
         }
     }
 
+    /// The target moved: the held response (verified against the old root) is dropped and
+    /// fetched again from the cursor under the new root, and the trie generator restarts at the
+    /// cursor so that no node mixes two roots' leaves. Nothing written is lost.
+    pub(crate) fn retarget(&mut self, batch: &mut WriteBatch) {
+        if self.done {
+            return;
+        }
+        self.held = None;
+        let mut changes = self.generator.take_changes();
+        batch.nodes.append(&mut changes);
+        self.generator = TrieGenerator::new(B256::ZERO, self.next);
+    }
+
     /// Whether a request may be sent for this task.
     pub(crate) fn wants_request(&self) -> bool {
         !self.done && !self.in_flight && self.held.is_none()

@@ -119,8 +119,8 @@ pub struct WriteBatch {
     /// Trie nodes to write and delete, keyed by owner and path.
     pub nodes: NodeChanges,
     /// Ranges of trie paths whose nodes and flat entries are to be deleted (see
-    /// [`PrunedRange`]): what healing found is no longer part of the state. Deleting accounts
-    /// deletes their storage too.
+    /// [`PrunedRange`]): what is no longer part of the state. A range of the account trie also
+    /// deletes the storage of every account hash in it (flat account or not).
     pub pruned: Vec<PrunedRange>,
     /// The encoded progress record (`ProgressRecord::encode_versioned`) describing the sync
     /// once this batch and all before it are applied.
@@ -137,6 +137,28 @@ impl WriteBatch {
             + self.nodes.deletes.len() * 40
             + self.pruned.len() * 80
             + self.progress.len()
+    }
+
+    /// Prunes `range`, dropping what this batch already writes in it: deletions apply before
+    /// writes, so a write queued earlier would otherwise survive its own deletion.
+    pub(crate) fn prune(&mut self, range: PrunedRange) {
+        let owner = range.owner;
+        if owner == B256::ZERO {
+            self.accounts.retain(|(hash, _)| !range.contains_key(hash));
+            self.storage.retain(|(account, _, _)| !range.contains_key(account));
+            self.nodes.writes.retain(|(key, _)| {
+                if key.owner == B256::ZERO {
+                    !range.contains(&key.path)
+                } else {
+                    !range.contains_key(&key.owner)
+                }
+            });
+        } else {
+            self.storage
+                .retain(|(account, slot, _)| *account != owner || !range.contains_key(slot));
+            self.nodes.writes.retain(|(key, _)| key.owner != owner || !range.contains(&key.path));
+        }
+        self.pruned.push(range);
     }
 
     /// Whether the batch carries no data (it may still carry a progress record).
@@ -182,6 +204,9 @@ pub enum Misbehaviour {
     /// A trie node that matches no requested hash (or breaks the request order).
     #[error("unrequested or out-of-order trie node")]
     UnrequestedNode,
+    /// A trie node with the requested hash that is not a valid node of a secure trie.
+    #[error("invalid trie node: {0}")]
+    BadTrieNode(ProofError),
     /// More items than were asked for.
     #[error("{got} items for {requested} requested")]
     TooManyItems {

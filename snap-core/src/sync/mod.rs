@@ -10,7 +10,9 @@ mod accounts;
 mod codes;
 mod config;
 mod contract;
+mod heal;
 mod machine;
+mod memory_store;
 mod peers;
 mod progress;
 mod range;
@@ -26,6 +28,7 @@ pub use contract::{
     SyncEvent, WriteBatch,
 };
 pub use machine::Syncer;
+pub use memory_store::MemoryStore;
 pub use progress::{
     Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
     StorageTaskRecord, Target,

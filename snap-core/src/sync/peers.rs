@@ -51,6 +51,14 @@ impl Peers {
         self.peers.remove(&peer).is_some()
     }
 
+    /// Forgets every unavailability mark: after a target change, a peer that lacked the old
+    /// state may hold the new one.
+    pub(crate) fn clear_marks(&mut self) {
+        for state in self.peers.values_mut() {
+            state.unavailable_until = [None; RequestKind::COUNT];
+        }
+    }
+
     /// Whether the peer is connected.
     pub(crate) fn contains(&self, peer: PeerId) -> bool {
         self.peers.contains_key(&peer)

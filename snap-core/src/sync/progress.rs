@@ -10,12 +10,14 @@
 //! record  = [target, [account_task...], [storage_task...], [completed_account...], counters]
 //! target  = [root: B32, number: P]
 //! account_task = [next: B32, last: B32]
-//! storage_task = [account: B32, storage_root: B32, [chunk...]]      chunk = [next: B32, last: B32]
+//! storage_task = [account: B32, storage_root: B32, state_root: B32, [chunk...]]
+//! chunk = [next: B32, last: B32]
 //! counters = [accounts, account_bytes, slots, slot_bytes, codes, code_bytes, nodes, node_bytes,
 //!             healed_accounts, healed_slots]
 //! ```
 //!
-//! Version 1 is the same without the two `healed_*` counters (read as zero).
+//! Version 1 is the same without the two `healed_*` counters (read as zero) and without a
+//! storage task's `state_root` (read as the record's target root: version 1 had fixed targets).
 //!
 //! `P` is an RLP integer and `B32` a 32-byte string. A finished account task is absent from the
 //! list, so an empty task list with no storage tasks means the range phase is complete. Decoding
@@ -61,6 +63,9 @@ pub struct StorageTaskRecord {
     pub account: B256,
     /// The storage root the chunks were last verified against.
     pub storage_root: B256,
+    /// The state root in which the account had that storage root (chunks are requested under
+    /// it).
+    pub state_root: B256,
     /// The chunks not yet finished.
     pub chunks: Vec<RangeCursor>,
 }
@@ -103,12 +108,20 @@ struct CountersV1 {
     node_bytes: u64,
 }
 
+/// Version 1 of [`StorageTaskRecord`].
+#[derive(RlpDecodable)]
+struct StorageTaskRecordV1 {
+    account: B256,
+    storage_root: B256,
+    chunks: Vec<RangeCursor>,
+}
+
 /// Version 1 of [`ProgressRecord`].
 #[derive(RlpDecodable)]
 struct ProgressRecordV1 {
     target: Target,
     account_tasks: Vec<RangeCursor>,
-    storage_tasks: Vec<StorageTaskRecord>,
+    storage_tasks: Vec<StorageTaskRecordV1>,
     storage_completed: Vec<B256>,
     counters: CountersV1,
 }
@@ -119,7 +132,16 @@ impl From<ProgressRecordV1> for ProgressRecord {
         Self {
             target: v1.target,
             account_tasks: v1.account_tasks,
-            storage_tasks: v1.storage_tasks,
+            storage_tasks: v1
+                .storage_tasks
+                .into_iter()
+                .map(|task| StorageTaskRecord {
+                    account: task.account,
+                    storage_root: task.storage_root,
+                    state_root: v1.target.root,
+                    chunks: task.chunks,
+                })
+                .collect(),
             storage_completed: v1.storage_completed,
             counters: Counters {
                 accounts: c.accounts,
@@ -239,10 +261,11 @@ mod tests {
             (b256(), any::<u64>()).prop_map(|(root, number)| Target { root, number }),
             proptest::collection::vec(cursor(), 0..17),
             proptest::collection::vec(
-                (b256(), b256(), proptest::collection::vec(cursor(), 0..17)).prop_map(
-                    |(account, storage_root, chunks)| StorageTaskRecord {
+                (b256(), b256(), b256(), proptest::collection::vec(cursor(), 0..17)).prop_map(
+                    |(account, storage_root, state_root, chunks)| StorageTaskRecord {
                         account,
                         storage_root,
+                        state_root,
                         chunks,
                     },
                 ),

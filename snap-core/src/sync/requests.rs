@@ -76,6 +76,11 @@ impl<T> RequestTable<T> {
         self.in_flight.is_empty()
     }
 
+    /// Requests of `kind` in flight.
+    pub fn count_kind(&self, kind: RequestKind) -> usize {
+        self.in_flight.values().filter(|request| request.kind == kind).count()
+    }
+
     /// Requests in flight to `peer`.
     pub fn len_for(&self, peer: PeerId) -> usize {
         self.per_peer.get(&peer).copied().unwrap_or(0)

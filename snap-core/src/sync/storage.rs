@@ -21,11 +21,13 @@ use crate::{
     wire::StorageSlot,
 };
 
-/// A contract whose storage is wanted, with the storage root it must verify against.
+/// A contract whose storage is wanted, with the storage root it must verify against and the
+/// state root the account was verified in (the root to request it under).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StorageJob {
     pub(crate) account: B256,
     pub(crate) root: B256,
+    pub(crate) state_root: B256,
 }
 
 /// A contract whose storage was completely written.
@@ -46,7 +48,10 @@ struct Chunk {
 
 #[derive(Debug)]
 struct LargeStorage {
+    /// The storage root the chunks verify against.
     root: B256,
+    /// The state root in which the account had that storage root.
+    state_root: B256,
     chunks: Vec<Chunk>,
 }
 
@@ -55,8 +60,17 @@ struct LargeStorage {
 pub(crate) struct ChunkRequest {
     pub(crate) account: B256,
     pub(crate) root: B256,
+    pub(crate) state_root: B256,
     pub(crate) origin: B256,
     pub(crate) limit: B256,
+}
+
+/// Storage completed but its account not yet written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Completed {
+    /// The storage root it completed with (`None`: unknown, after a restart).
+    root: Option<B256>,
+    chunked: bool,
 }
 
 /// All storage work of a sync.
@@ -64,8 +78,7 @@ pub(crate) struct ChunkRequest {
 pub(crate) struct Storage {
     small: VecDeque<StorageJob>,
     large: BTreeMap<B256, LargeStorage>,
-    /// Storage complete but the account not yet written; `true` when it came in chunks.
-    completed: BTreeMap<B256, bool>,
+    completed: BTreeMap<B256, Completed>,
     config: StorageConfig,
 }
 
@@ -99,21 +112,35 @@ impl Storage {
                     in_flight: false,
                 })
                 .collect();
-            storage.large.insert(task.account, LargeStorage { root: task.storage_root, chunks });
+            let large =
+                LargeStorage { root: task.storage_root, state_root: task.state_root, chunks };
+            storage.large.insert(task.account, large);
         }
-        storage.completed = completed.iter().map(|account| (*account, true)).collect();
+        let unknown = Completed { root: None, chunked: true };
+        storage.completed = completed.iter().map(|account| (*account, unknown)).collect();
         storage
     }
 
     /// Registers that `job.account`'s storage is needed. Returns the completion right away when
-    /// it is already complete.
+    /// it is already complete. Storage completed for another storage root (the account changed
+    /// between targets) counts as chunked: its trie is not the account's, and healing repairs
+    /// it.
     pub(crate) fn want(&mut self, job: StorageJob) -> Option<StorageDone> {
-        if let Some(&chunked) = self.completed.get(&job.account) {
+        if let Some(completed) = self.completed.get(&job.account) {
+            let chunked = completed.chunked || completed.root != Some(job.root);
             return Some(StorageDone { account: job.account, chunked });
         }
         if let Some(large) = self.large.get_mut(&job.account) {
-            // Re-fetched under another root: the remaining chunks verify against the new one.
+            // Re-fetched under another target. A changed storage root restarts the chunks'
+            // tries at their cursors (a trie may not mix two roots' leaves); the slots already
+            // written stay, and healing reconciles them.
+            if large.root != job.root {
+                for chunk in &mut large.chunks {
+                    chunk.generator = TrieGenerator::new(job.account, chunk.next);
+                }
+            }
             large.root = job.root;
+            large.state_root = job.state_root;
             return None;
         }
         // An account is held by one task and re-requested only after it was forwarded, so it is
@@ -123,17 +150,45 @@ impl Storage {
         None
     }
 
+    /// The target moved: small contracts queued for it were verified against the old root and
+    /// are asked again when their accounts are re-fetched.
+    pub(crate) fn retarget(&mut self) {
+        self.small.clear();
+    }
+
+    /// Whether a chunk request still verifies against its contract's current storage root.
+    pub(crate) fn chunk_is_current(&self, request: &ChunkRequest) -> bool {
+        self.large.get(&request.account).is_some_and(|large| large.root == request.root)
+    }
+
     /// The account was written: forget its completion.
     pub(crate) fn forget_completed(&mut self, account: &B256) {
         self.completed.remove(account);
     }
 
-    /// Drops chunk work of accounts in `range` that the account trie no longer holds; `present`
-    /// (the accounts it holds there) is sorted.
-    pub(crate) fn abandon_missing(&mut self, range: HashRange, present: &[B256]) {
-        self.large.retain(|account, _| {
-            !range.contains(account) || present.binary_search(account).is_ok()
-        });
+    /// Forgets the storage of accounts in `range` that the account trie no longer holds
+    /// (`present`, sorted, are the accounts it holds there): chunk work is dropped, and every
+    /// such account whose storage was already (partly) written is returned, so that its slots
+    /// and nodes can be deleted.
+    pub(crate) fn abandon_missing(&mut self, range: HashRange, present: &[B256]) -> Vec<B256> {
+        let gone =
+            |account: &B256| range.contains(account) && present.binary_search(account).is_err();
+        let mut written: Vec<B256> = self.large.keys().filter(|a| gone(a)).copied().collect();
+        written.extend(self.completed.keys().filter(|a| gone(a)).copied());
+        for account in &written {
+            self.large.remove(account);
+            self.completed.remove(account);
+        }
+        written.sort_unstable();
+        written
+    }
+
+    /// Forgets `account`'s storage, complete or in chunks; returns whether any of it was
+    /// written (the account now has no storage, so it must be deleted).
+    pub(crate) fn forget(&mut self, account: &B256) -> bool {
+        let large = self.large.remove(account).is_some();
+        let completed = self.completed.remove(account).is_some();
+        large || completed
     }
 
     /// Whether there is no storage work at all.
@@ -166,6 +221,7 @@ impl Storage {
             Some(ChunkRequest {
                 account: *account,
                 root: large.root,
+                state_root: large.state_root,
                 origin: chunk.next,
                 limit: chunk.last,
             })
@@ -232,7 +288,7 @@ impl Storage {
             let (changes, _) = generator.finish(true);
             batch.nodes.writes.extend(changes.writes);
             batch.nodes.deletes.extend(changes.deletes);
-            self.completed.insert(job.account, false);
+            self.completed.insert(job.account, Completed { root: Some(job.root), chunked: false });
             done.push(StorageDone { account: job.account, chunked: false });
         }
         self.give_back_small(jobs.into_iter().skip(answered).collect());
@@ -273,7 +329,8 @@ impl Storage {
             }
             chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
         }
-        self.large.insert(job.account, LargeStorage { root: job.root, chunks });
+        let large = LargeStorage { root: job.root, state_root: job.state_root, chunks };
+        self.large.insert(job.account, large);
         true
     }
 
@@ -340,7 +397,8 @@ impl Storage {
             return Ok(None);
         }
         self.large.remove(&request.account);
-        self.completed.insert(request.account, true);
+        let completed = Completed { root: Some(request.root), chunked: true };
+        self.completed.insert(request.account, completed);
         Ok(Some(StorageDone { account: request.account, chunked: true }))
     }
 
@@ -351,6 +409,7 @@ impl Storage {
             .map(|(account, large)| StorageTaskRecord {
                 account: *account,
                 storage_root: large.root,
+                state_root: large.state_root,
                 chunks: large
                     .chunks
                     .iter()

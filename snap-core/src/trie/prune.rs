@@ -11,9 +11,10 @@ use nybbles::Nibbles;
 /// Every stored trie node and flat entry of one trie whose path lies in `from..to` (`to`
 /// exclusive; `None` is the end of the key space), to delete.
 ///
-/// For the account trie (`owner` zero) the flat entries are accounts, and deleting an account
-/// deletes its whole storage too (slots and storage-trie nodes). For a storage trie the flat
-/// entries are the owner's slots.
+/// For the account trie (`owner` zero) the flat entries are accounts, and the range also
+/// deletes all storage (slots and storage-trie nodes) of every owner hash in the range, whether
+/// or not a flat account exists for it. For a storage trie the flat entries are the owner's
+/// slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PrunedRange {
     /// The account hash owning a storage trie, or `B256::ZERO` for the account trie.

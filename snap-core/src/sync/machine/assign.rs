@@ -7,7 +7,7 @@ use alloy_primitives::Bytes;
 use super::{Syncer, Work};
 use crate::{
     sync::{Output, PeerId, rates::RequestKind},
-    wire::{GetAccountRange, GetByteCodes, GetStorageRanges, SnapMessage},
+    wire::{GetAccountRange, GetByteCodes, GetStorageRanges, GetTrieNodes, SnapMessage},
 };
 
 impl Syncer {
@@ -30,7 +30,7 @@ impl Syncer {
                 RequestKind::AccountRange,
                 now,
                 timeout,
-                Work::Accounts { task: index },
+                Work::Accounts { task: index, root },
             ) else {
                 break;
             };
@@ -52,7 +52,7 @@ impl Syncer {
             let (work, message) = if let Some(chunk) = self.storage.take_chunk() {
                 let message = GetStorageRanges {
                     request_id: 0,
-                    root,
+                    root: chunk.state_root,
                     account_hashes: vec![chunk.account],
                     origin: Bytes::copy_from_slice(chunk.origin.as_slice()),
                     limit: Bytes::copy_from_slice(chunk.limit.as_slice()),
@@ -71,7 +71,7 @@ impl Syncer {
                     limit: Bytes::new(),
                     response_bytes: bytes,
                 };
-                (Work::Storage(jobs), message)
+                (Work::Storage { jobs, root }, message)
             } else {
                 break;
             };
@@ -88,6 +88,7 @@ impl Syncer {
                 }
             }
         }
+        self.assign_healing(now);
         // Bytecodes.
         while self.codes.has_wanted() {
             let Some(peer) = self.pick(RequestKind::ByteCodes, now) else { break };
@@ -108,6 +109,44 @@ impl Syncer {
                     SnapMessage::GetByteCodes(GetByteCodes {
                         request_id,
                         hashes,
+                        response_bytes: self.config.max_request_bytes,
+                    }),
+                ),
+                Err(work) => {
+                    self.give_back(work);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Hands the heal walk's deepest paths to peers serving snap/1, sized by each peer's
+    /// measured trie-node rate. Beyond the configured bound on nodes held in memory, one request
+    /// at a time finishes the deepest work first.
+    pub(super) fn assign_healing(&mut self, now: Instant) {
+        let timeout = self.peers.timeout();
+        while self.healer.has_fetch() {
+            let heavy =
+                self.healer.pending() + self.healer.queued() >= self.config.max_heal_pending;
+            let healing = self.requests.count_kind(RequestKind::TrieNodes);
+            if heavy && healing > 0 {
+                break;
+            }
+            let Some(peer) = self.pick(RequestKind::TrieNodes, now) else { break };
+            let count = self
+                .peers
+                .capacity(peer, RequestKind::TrieNodes)
+                .clamp(1, self.config.max_heal_paths_per_request.max(1) as u64);
+            let (items, paths) = self.healer.take_fetch(count as usize);
+            let root = self.healer.root();
+            let work = Work::Heal { items, root };
+            match self.requests.insert(peer, RequestKind::TrieNodes, now, timeout, work) {
+                Ok(request_id) => self.send(
+                    peer,
+                    SnapMessage::GetTrieNodes(GetTrieNodes {
+                        request_id,
+                        root,
+                        paths,
                         response_bytes: self.config.max_request_bytes,
                     }),
                 ),

@@ -10,28 +10,27 @@ use alloy_primitives::{B256, Bytes};
 
 mod assign;
 #[cfg(test)]
+mod host_tests;
+mod responses;
+mod retarget;
+#[cfg(test)]
 mod tests;
 
 use super::{
     PeerId,
-    accounts::{AccountTask, HeldAccount, Waiting, has_code, has_storage},
-    codes::{CodeQueue, Need},
+    accounts::AccountTask,
+    codes::CodeQueue,
     config::SyncConfig,
     contract::{
-        BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, Output, Phase, SyncEvent,
-        WriteBatch,
+        BatchId, Input, Lookup, LookupId, Misbehaviour, Output, Phase, SyncEvent, WriteBatch,
     },
+    heal::{HealItem, Healer},
     peers::Peers,
     progress::{Counters, ProgressDecodeError, ProgressRecord, Target},
-    range::HashRange,
     rates::RequestKind,
     report::{ProgressMeter, ProgressReport},
-    requests::{RequestTable, Unmatched},
-    storage::{ChunkRequest, Storage, StorageConfig, StorageDone, StorageJob},
-};
-use crate::{
-    trie::proof::verify_range,
-    wire::{AccountData, AccountRange, ByteCodes, SnapMessage, StorageRanges},
+    requests::RequestTable,
+    storage::{ChunkRequest, Storage, StorageConfig, StorageJob},
 };
 
 /// How many recently timed-out request ids are remembered per peer, so that a late answer is
@@ -44,13 +43,14 @@ const BATCH_MAX_AGE: Duration = Duration::from_secs(2);
 /// How long a peer that answered empty is not asked again for the same kind of data.
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
 
-/// The work a request carries, to be given back if it fails.
+/// The work a request carries, to be given back if it fails, with the root it was asked for.
 #[derive(Clone, Debug)]
 enum Work {
-    Accounts { task: usize },
-    Storage(Vec<StorageJob>),
+    Accounts { task: usize, root: B256 },
+    Storage { jobs: Vec<StorageJob>, root: B256 },
     Chunk(ChunkRequest),
     Codes(Vec<B256>),
+    Heal { items: Vec<HealItem>, root: B256 },
 }
 
 /// The storage work a `StorageRanges` response answers.
@@ -79,6 +79,7 @@ pub struct Syncer {
     accounts: Vec<AccountTask>,
     storage: Storage,
     codes: CodeQueue,
+    healer: Healer,
     /// Code lookups asked of the host, by id.
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
@@ -99,7 +100,8 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// A fresh sync of `target`'s state, starting at `now`.
+    /// A fresh sync of `target`'s state, starting at `now`. The store must hold no state (a
+    /// host clears it first): the sync trusts what it wrote itself, not what it finds.
     pub fn new(config: SyncConfig, target: Target, now: Instant) -> Self {
         let record = ProgressRecord::fresh(target, config.account_tasks);
         Self::resume(config, record, now)
@@ -127,6 +129,7 @@ impl Syncer {
                 &record.storage_completed,
             ),
             codes: CodeQueue::new(config.known_code_cache),
+            healer: Healer::new(record.target.root),
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),
@@ -213,7 +216,7 @@ impl Syncer {
                 }
             }
             Input::LookupDone { id, answer } => self.on_lookup(id, answer),
-            Input::NewTarget(_) => {} // healing and moving targets land next
+            Input::NewTarget(target) => self.on_new_target(target),
         }
         self.drive(now);
     }
@@ -257,7 +260,7 @@ impl Syncer {
             self.batch_started
                 .filter(|_| batch_may_flush)
                 .and_then(|started| started.checked_add(BATCH_MAX_AGE)),
-            (!self.stall_reported && self.phase == Phase::Ranges)
+            (!self.stall_reported && self.is_fetching())
                 .then(|| self.last_advance.checked_add(self.config.stall_after))
                 .flatten(),
         ]
@@ -279,254 +282,41 @@ impl Syncer {
         self.outputs.push_back(Output::Disconnect { peer, reason });
     }
 
+    /// Work of a failed or useless request becomes available again, unless it was for a root
+    /// the sync left (its accounts are fetched again under the new root).
     fn give_back(&mut self, work: Work) {
         match work {
-            Work::Accounts { task } => {
+            Work::Accounts { task, .. } => {
                 if let Some(task) = self.accounts.get_mut(task) {
                     task.in_flight = false;
                 }
             }
-            Work::Storage(jobs) => self.storage.give_back_small(jobs),
+            Work::Storage { jobs, root } => {
+                if root == self.target.root {
+                    self.storage.give_back_small(jobs);
+                }
+            }
             Work::Chunk(request) => self.storage.give_back_chunk(&request),
             Work::Codes(hashes) => self.codes.give_back(&hashes),
+            Work::Heal { items, root } => self.healer.give_back(root, items),
         }
     }
 
-    fn on_response(&mut self, now: Instant, peer: PeerId, message: SnapMessage) {
-        if self.phase == Phase::Done || !self.peers.contains(peer) {
+    /// Asks the store which of these codes it holds.
+    fn ask_codes(&mut self, hashes: Vec<B256>) {
+        if hashes.is_empty() {
             return;
         }
-        let size = message.encoded_len() as u64;
-        let (id, kind) = match &message {
-            SnapMessage::AccountRange(m) => (m.request_id, RequestKind::AccountRange),
-            SnapMessage::StorageRanges(m) => (m.request_id, RequestKind::StorageRanges),
-            SnapMessage::ByteCodes(m) => (m.request_id, RequestKind::ByteCodes),
-            SnapMessage::TrieNodes(m) => (m.request_id, RequestKind::TrieNodes),
-            SnapMessage::BlockAccessLists(m) => (m.request_id, RequestKind::BlockAccessLists),
-            // Requests are the host's server's business, not the syncer's.
-            _ => return,
-        };
-        let request = match self.requests.take(peer, id, kind) {
-            Ok(request) => request,
-            Err(Unmatched::UnknownId)
-                if self.expired.get(&peer).is_some_and(|ids| ids.contains(&id)) =>
-            {
-                return; // a late answer to a request that already timed out
-            }
-            Err(Unmatched::WrongKind) => {
-                return self.penalize(peer, Misbehaviour::WrongResponseKind(id));
-            }
-            Err(Unmatched::UnknownId | Unmatched::WrongPeer) => {
-                return self.penalize(peer, Misbehaviour::Unsolicited(id));
-            }
-        };
-        let elapsed = now.saturating_duration_since(request.sent_at);
-        let work = request.work.clone();
-        let outcome = match (request.work, message) {
-            (Work::Accounts { task }, SnapMessage::AccountRange(m)) => {
-                self.on_accounts(task, m, size)
-            }
-            (Work::Storage(jobs), SnapMessage::StorageRanges(m)) => {
-                self.on_storage(StorageWork::Small(jobs), m, size)
-            }
-            (Work::Chunk(chunk), SnapMessage::StorageRanges(m)) => {
-                self.on_storage(StorageWork::Chunk(chunk), m, size)
-            }
-            (Work::Codes(hashes), SnapMessage::ByteCodes(m)) => self.on_codes(hashes, m, size),
-            (_, message) => Err(Misbehaviour::UnexpectedMessage(message.id())),
-        };
-        match outcome {
-            Ok(Processed::Delivered(items)) => self.peers.record(peer, kind, elapsed, items),
-            Ok(Processed::Unavailable) => {
-                self.peers.record(peer, kind, elapsed, 0);
-                self.peers.mark_unavailable(peer, kind, now);
-                self.give_back(work);
-            }
-            Err(reason) => {
-                self.give_back(work);
-                self.penalize(peer, reason);
-            }
-        }
+        let id = self.next_lookup;
+        self.next_lookup += 1;
+        self.outputs
+            .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Codes(hashes.clone()) });
+        self.lookups.insert(id, hashes);
     }
 
-    fn on_accounts(
-        &mut self,
-        task_index: usize,
-        response: AccountRange,
-        size: u64,
-    ) -> Result<Processed, Misbehaviour> {
-        let Some(task) = self.accounts.get(task_index) else { return Ok(Processed::Delivered(0)) };
-        if response.accounts.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
-        }
-        let origin = task.next;
-        let last = task.last;
-        let keys: Vec<B256> = response.accounts.iter().map(|a| a.hash).collect();
-        let values: Vec<Vec<u8>> =
-            response.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
-        let mut more = verify_range(self.target.root, origin, &keys, &values, &response.proof)
-            .map_err(Misbehaviour::BadRangeProof)?;
-        // Keep the verified leaf encodings: the trie generator takes them as they are.
-        let mut accounts: Vec<(AccountData, Vec<u8>)> = Vec::with_capacity(values.len());
-        for (account, leaf) in response.accounts.into_iter().zip(values) {
-            if account.hash > last {
-                more = false;
-                break;
-            }
-            if account.hash == last {
-                more = false;
-            }
-            accounts.push((account, leaf));
-        }
-        // The range proven to hold exactly these accounts: chunked storage of any other account
-        // in it belongs to an account that no longer exists.
-        let covered_to = if more { accounts.last().map_or(origin, |(a, _)| a.hash) } else { last };
-        let present: Vec<B256> = accounts.iter().map(|(a, _)| a.hash).collect();
-        self.storage.abandon_missing(HashRange { first: origin, last: covered_to }, &present);
-        let mut held = Vec::with_capacity(accounts.len());
-        let mut to_check = Vec::new();
-        for (AccountData { hash, account }, leaf) in accounts {
-            let code = has_code(&account)
-                && match self.codes.want(account.code_hash) {
-                    Need::Known => false,
-                    Need::Pending => true,
-                    Need::Check => {
-                        to_check.push(account.code_hash);
-                        true
-                    }
-                };
-            let (storage, chunked) = if has_storage(&account) {
-                match self.storage.want(StorageJob { account: hash, root: account.storage_root }) {
-                    Some(done) => (false, done.chunked),
-                    None => (true, false),
-                }
-            } else {
-                (false, false)
-            };
-            let waiting = Waiting { code, storage, chunked };
-            held.push(HeldAccount { hash, account, leaf, waiting });
-        }
-        if !to_check.is_empty() {
-            let id = self.next_lookup;
-            self.next_lookup += 1;
-            self.outputs.push_back(Output::Lookup {
-                id: LookupId(id),
-                lookup: Lookup::Codes(to_check.clone()),
-            });
-            self.lookups.insert(id, to_check);
-        }
-        self.counters.account_bytes += size;
-        let task = &mut self.accounts[task_index];
-        task.in_flight = false;
-        task.hold(held, more);
-        self.forward(task_index);
-        Ok(Processed::Delivered(size))
-    }
-
-    /// A storage response, for a batch of small contracts or for one chunk of a large one.
-    fn on_storage(
-        &mut self,
-        work: StorageWork,
-        response: StorageRanges,
-        size: u64,
-    ) -> Result<Processed, Misbehaviour> {
-        if response.slots.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
-        }
-        let before = self.batch.storage.len();
-        let (slots, proof) = (response.slots, &response.proof);
-        let done = match work {
-            StorageWork::Small(jobs) => {
-                self.storage.on_small_response(jobs, slots, proof, &mut self.batch)?
-            }
-            StorageWork::Chunk(chunk) => self
-                .storage
-                .on_chunk_response(&chunk, slots, proof, &mut self.batch)?
-                .into_iter()
-                .collect(),
-        };
-        self.counters.slots += (self.batch.storage.len() - before) as u64;
-        self.counters.slot_bytes += size;
-        self.storage_done(&done);
-        Ok(Processed::Delivered(size))
-    }
-
-    fn on_codes(
-        &mut self,
-        hashes: Vec<B256>,
-        response: ByteCodes,
-        size: u64,
-    ) -> Result<Processed, Misbehaviour> {
-        if response.codes.is_empty() {
-            return Ok(Processed::Unavailable);
-        }
-        let delivery = self.codes.deliver(&hashes, response.codes)?;
-        let items = delivery.delivered.len() as u64;
-        let arrived: Vec<B256> = delivery.delivered.iter().map(|(hash, _)| *hash).collect();
-        self.counters.codes += items;
-        self.counters.code_bytes += size;
-        self.batch.codes.extend(delivery.delivered);
-        self.codes_arrived(&arrived);
-        Ok(Processed::Delivered(items))
-    }
-
-    /// The store answered which codes it holds: held ones release their accounts, the others
-    /// are fetched from peers. Unknown ids (answers to a lookup of an earlier run) are ignored.
-    fn on_lookup(&mut self, id: LookupId, answer: LookupAnswer) {
-        let Some(hashes) = self.lookups.remove(&id.0) else { return };
-        let LookupAnswer::Codes(held) = answer else { return };
-        let known: Vec<B256> = hashes
-            .iter()
-            .enumerate()
-            .filter(|&(index, hash)| {
-                self.codes.checked(*hash, held.get(index).copied().unwrap_or(false))
-            })
-            .map(|(_, hash)| *hash)
-            .collect();
-        self.codes_arrived(&known);
-    }
-
-    /// These codes are stored now: accounts waiting for them may be written.
-    fn codes_arrived(&mut self, arrived: &[B256]) {
-        if arrived.is_empty() {
-            return;
-        }
-        for index in 0..self.accounts.len() {
-            self.accounts[index].update_held(|held| {
-                if held.waiting.code && arrived.contains(&held.account.code_hash) {
-                    held.waiting.code = false;
-                }
-            });
-            self.forward(index);
-        }
-    }
-
-    /// Storage of these accounts completed: release them in their tasks.
-    fn storage_done(&mut self, done: &[StorageDone]) {
-        for completion in done {
-            let Some(index) = self
-                .accounts
-                .iter()
-                .position(|task| task.remaining().contains(&completion.account))
-            else {
-                continue;
-            };
-            self.accounts[index].update_held(|held| {
-                if held.hash == completion.account && held.waiting.storage {
-                    held.waiting.storage = false;
-                    held.waiting.chunked = completion.chunked;
-                }
-            });
-            self.forward(index);
-        }
-    }
-
-    fn forward(&mut self, index: usize) {
-        let written = self.accounts[index].forward(&mut self.batch);
-        for account in &written {
-            self.storage.forget_completed(account);
-        }
-        self.counters.accounts += written.len() as u64;
+    /// Whether the sync is downloading (ranges or healing), as opposed to flushing or done.
+    fn is_fetching(&self) -> bool {
+        matches!(self.phase, Phase::Ranges | Phase::Healing)
     }
 
     /// After every input: send what can be sent, hand out batches, report, detect the end.
@@ -536,20 +326,21 @@ impl Syncer {
         }
         self.now = self.now.max(now);
         self.peers.tune(now);
-        if self.phase == Phase::Ranges
-            && self.unacknowledged.len() < self.config.max_unacknowledged_batches
+        if self.is_fetching() && self.unacknowledged.len() < self.config.max_unacknowledged_batches
         {
             self.assign(now);
         }
-        self.note_batch(now);
         let ranges_done = self.accounts.iter().all(|task| task.done)
             && self.storage.is_idle()
             && self.codes.is_idle()
             && self.requests.is_empty();
         if self.phase == Phase::Ranges && ranges_done {
-            self.set_phase(Phase::Flushing);
-            self.flush();
+            self.set_phase(Phase::Healing);
         }
+        if self.phase == Phase::Healing {
+            self.drive_healing(now);
+        }
+        self.note_batch(now);
         let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes
             || self.batch_started.is_some_and(|started| {
                 started.checked_add(BATCH_MAX_AGE).is_some_and(|due| now >= due)
@@ -576,12 +367,19 @@ impl Syncer {
             self.outputs.push_back(Output::Event(SyncEvent::Progress(report)));
         }
         if !self.stall_reported
-            && self.phase == Phase::Ranges
+            && self.is_fetching()
             && now.saturating_duration_since(self.last_advance) >= self.config.stall_after
         {
             self.stall_reported = true;
             self.outputs.push_back(Output::Event(SyncEvent::Stalled {
-                usable_peers: self.peers.usable_count(RequestKind::AccountRange, now),
+                usable_peers: self.peers.usable_count(
+                    if self.phase == Phase::Healing {
+                        RequestKind::TrieNodes
+                    } else {
+                        RequestKind::AccountRange
+                    },
+                    now,
+                ),
                 in_flight: self.requests.len(),
             }));
         }
@@ -631,8 +429,8 @@ impl Syncer {
             in_flight: self.requests.len(),
             elapsed: rates.elapsed,
             target: self.target,
-            heal_pending: 0,
-            heal_queued: 0,
+            heal_pending: self.healer.pending(),
+            heal_queued: self.healer.queued(),
         }
     }
 }

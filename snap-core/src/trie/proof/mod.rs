@@ -15,7 +15,7 @@
 
 mod edge;
 mod index;
-mod node;
+pub(crate) mod node;
 #[cfg(test)]
 mod tests;
 mod walk;

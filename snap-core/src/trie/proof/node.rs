@@ -11,11 +11,11 @@ use nybbles::Nibbles;
 use super::ProofError;
 
 /// Number of nibbles in a full key (32 bytes).
-pub(super) const KEY_NIBBLES: usize = 64;
+pub(crate) const KEY_NIBBLES: usize = 64;
 
 /// A reference from a node to one of its children.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum ChildRef<'a> {
+pub(crate) enum ChildRef<'a> {
     /// The child's encoding is at least 32 bytes long and is referenced by its keccak hash.
     Hash(B256),
     /// The child's encoding (a list shorter than 32 bytes) is embedded in its parent.
@@ -26,7 +26,7 @@ pub(super) enum ChildRef<'a> {
 // Lives briefly on the stack while one node is walked; boxing the branch would allocate.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub(super) enum Node<'a> {
+pub(crate) enum Node<'a> {
     /// A branch: one optional child per nibble.
     Branch([Option<ChildRef<'a>>; 16]),
     /// An extension: a non-empty shared key segment and the branch below it.
@@ -95,7 +95,7 @@ fn decode_compact_path(encoded: &[u8]) -> Result<(Nibbles, bool), ProofError> {
 }
 
 /// Decodes one trie node.
-pub(super) fn decode_node(encoded: &[u8]) -> Result<Node<'_>, ProofError> {
+pub(crate) fn decode_node(encoded: &[u8]) -> Result<Node<'_>, ProofError> {
     let mut buf = encoded;
     let outer = next_item(&mut buf)?;
     if !outer.list {

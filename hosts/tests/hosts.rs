@@ -1,0 +1,140 @@
+//! Both thread-based hosts end on the target root, exactly, through interruptions: the stage
+//! killed and re-run between commits, the actor system with crashing and stalling workers; and
+//! both follow a target that moves while they run.
+
+use std::{sync::mpsc, time::Duration};
+
+use snap_core::{
+    serve::InMemoryState,
+    sync::{MemoryStore, RateConfig, SyncConfig},
+};
+use snap_hosts::{
+    Header,
+    actors::{ActorSystem, ClientFactory, ControllerMessage, OwnerMessage},
+    peer::{BlockingPeer, Faults, ServedStates, SimulatedPeer},
+    pipeline::{Database, ExecInput, SnapSyncStage},
+};
+use snap_sim::sim::{StateSpec, TargetState};
+
+/// A state and the next one (a third of the balances and a fifth of the slots changed).
+fn states(seed: u64) -> (InMemoryState, InMemoryState) {
+    let spec = StateSpec { node_oracle: false, ..StateSpec::new(seed, 1_500, 15_000) };
+    let first = TargetState::generate(&spec).expect("a valid state");
+    let next = first.variant().expect("a valid variant");
+    (first.state, next)
+}
+
+/// Small requests and short timeouts, so a short test has many requests and timeouts bite.
+fn config() -> SyncConfig {
+    SyncConfig {
+        max_request_bytes: 64 * 1024,
+        min_request_bytes: 16 * 1024,
+        batch_bytes: 64 * 1024,
+        min_slots_per_chunk: 500,
+        rates: RateConfig {
+            rtt_min: Duration::from_millis(100),
+            rtt_max: Duration::from_millis(400),
+            ttl_limit: Duration::from_secs(1),
+            ..RateConfig::default()
+        },
+        ..SyncConfig::default()
+    }
+}
+
+#[test]
+fn pipeline_stage_killed_between_commits_and_rerun_ends_on_the_moved_target() {
+    let (first, next) = states(11);
+    let served = ServedStates::new([first.clone()]);
+    let (headers, stream) = mpsc::channel();
+    headers.send(Header { number: 100, state_root: first.root() }).unwrap();
+    let peers = served.clone();
+    let mut stage = SnapSyncStage::new(config(), stream, move |_| {
+        (0..3)
+            .map(|_| {
+                let faults = Faults { latency: Duration::from_millis(1), ..Faults::default() };
+                Box::new(SimulatedPeer::new(peers.clone(), faults)) as Box<dyn BlockingPeer>
+            })
+            .collect()
+    });
+    let mut db = Database::new();
+    let budget = ExecInput { max_commits: 3, max_time: Duration::from_secs(20) };
+    let mut calls = 0;
+    let mut previous = 0;
+    let output = loop {
+        calls += 1;
+        assert!(calls < 400, "the stage does not finish");
+        if calls == 4 {
+            // The chain moves while the stage is between two calls.
+            served.push(next.clone());
+            headers.send(Header { number: 140, state_root: next.root() }).unwrap();
+        }
+        let output = stage.execute(&mut db, budget).expect("a target is known");
+        // Each call continues from the last commit: progress never goes back.
+        let written = output.counters.accounts + output.counters.healed_accounts;
+        assert!(written >= previous, "call {calls}: {written} < {previous}");
+        previous = written;
+        if output.done {
+            break output;
+        }
+        assert_eq!(output.commits, 3, "an unfinished call spends its whole budget");
+    };
+    assert!(calls > 4, "the stage was interrupted and re-run ({calls} calls)");
+    assert_eq!(output.target.root, next.root());
+    db.tables().check_exact(&next).unwrap();
+}
+
+#[test]
+fn actor_system_survives_crashing_and_stalling_workers_and_ends_on_the_moved_target() {
+    let (first, next) = states(12);
+    let served = ServedStates::new([first.clone()]);
+    let (controller, messages) = mpsc::channel();
+    let faults = [
+        Faults { latency: Duration::from_millis(1), ..Faults::default() },
+        Faults { crash_every: Some(7), latency: Duration::from_millis(1), ..Faults::default() },
+        Faults {
+            stall_every: Some((5, Duration::from_millis(1_500))),
+            latency: Duration::from_millis(1),
+            ..Faults::default()
+        },
+        Faults { crash_every: Some(11), latency: Duration::from_millis(2), ..Faults::default() },
+    ];
+    let clients: Vec<ClientFactory> = faults
+        .into_iter()
+        .map(|faults| {
+            let served = served.clone();
+            Box::new(move || {
+                Box::new(SimulatedPeer::new(served.clone(), faults)) as Box<dyn BlockingPeer>
+            }) as ClientFactory
+        })
+        .collect();
+    let header = Header { number: 100, state_root: first.root() };
+    let system = ActorSystem::start(config(), header, MemoryStore::new(), clients, controller);
+    let mut restarts = 0;
+    let mut progress = 0;
+    let mut moved = false;
+    let done = loop {
+        let message = messages.recv_timeout(Duration::from_secs(60)).expect("the owner reports");
+        match message {
+            ControllerMessage::Restarted { crashed, replacement } => {
+                assert_ne!(crashed, replacement, "a restarted worker is a new connection");
+                restarts += 1;
+            }
+            ControllerMessage::Progress(_) => {
+                progress += 1;
+                if !moved {
+                    moved = true;
+                    served.push(next.clone());
+                    let header = Header { number: 140, state_root: next.root() };
+                    system.mailbox().send(OwnerMessage::Header(header)).unwrap();
+                }
+            }
+            ControllerMessage::NewTarget(_) => {}
+            ControllerMessage::Done { target, .. } => break target,
+        }
+    };
+    let store = system.join().expect("the owner does not panic");
+    assert!(restarts >= 2, "workers crashed and were restarted ({restarts})");
+    assert!(progress >= 1);
+    assert_eq!(done.root, next.root());
+    store.check_exact(&next).unwrap();
+}

@@ -1,0 +1,70 @@
+//! Following a moving target, and driving the heal walk.
+
+use std::time::Instant;
+
+use super::Syncer;
+use crate::sync::{
+    Output, Phase, SyncEvent, Target,
+    contract::{Lookup, LookupId},
+    heal::{HealContext, Healer},
+};
+
+impl Syncer {
+    /// The chain moved. Range downloads continue from their cursors under the new root: held
+    /// responses and queued small contracts (verified against the old root) are fetched again,
+    /// trie generators restart at their cursors, requests for the old root are dropped when
+    /// they come back, unavailability marks are forgotten, and healing restarts from the new
+    /// root. Targets too close to the current one are ignored, as is anything after `Done`.
+    pub(super) fn on_new_target(&mut self, target: Target) {
+        let step = self.config.min_target_step.max(1);
+        if self.phase == Phase::Done
+            || target.root == self.target.root
+            || target.number < self.target.number.saturating_add(step)
+        {
+            return;
+        }
+        self.target = target;
+        self.peers.clear_marks();
+        for task in &mut self.accounts {
+            task.retarget(&mut self.batch);
+        }
+        self.storage.retarget();
+        self.healer = Healer::new(target.root);
+        self.outputs.push_back(Output::Event(SyncEvent::NewTarget(target)));
+        if self.phase == Phase::Flushing {
+            self.set_phase(Phase::Healing);
+        }
+    }
+
+    /// Starts the walk once the batch before it is out (its lookups must see everything decided
+    /// so far), asks the store about queued nodes, and ends healing when the root is committed.
+    pub(super) fn drive_healing(&mut self, _now: Instant) {
+        let room = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
+        if !self.healer.is_started() {
+            if !self.batch.is_empty() {
+                if !room {
+                    return;
+                }
+                self.flush();
+            }
+            let mut code_checks = Vec::new();
+            let mut ctx = HealContext {
+                batch: &mut self.batch,
+                codes: &mut self.codes,
+                counters: &mut self.counters,
+                code_checks: &mut code_checks,
+            };
+            self.healer.start(&mut ctx);
+        }
+        let id = self.next_lookup;
+        if let Some(queries) = self.healer.take_lookup(id) {
+            self.next_lookup += 1;
+            self.outputs
+                .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Nodes(queries) });
+        }
+        if self.healer.is_done() && self.codes.is_idle() {
+            self.set_phase(Phase::Flushing);
+            self.flush();
+        }
+    }
+}
