@@ -10,7 +10,11 @@
 //!
 //! The on-disk size after the writes is printed once per backend (`store size ...`).
 
-use std::{hint::black_box, path::Path, time::{Duration, Instant}};
+use std::{
+    hint::black_box,
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
@@ -57,7 +61,7 @@ fn snap_batch(i: u64) -> WriteBatch {
         .collect();
     accounts.sort_by_key(|(hash, _)| *hash);
     for (index, (hash, account)) in accounts.iter_mut().enumerate() {
-        if (index as u64) % (ACCOUNTS / STORAGE_ACCOUNTS) != 0 {
+        if !(index as u64).is_multiple_of(ACCOUNTS / STORAGE_ACCOUNTS) {
             continue;
         }
         let mut slots: Vec<(B256, Bytes)> = (0..SLOTS_PER_ACCOUNT)
@@ -69,7 +73,9 @@ fn snap_batch(i: u64) -> WriteBatch {
         slots.sort();
         let trie = build_trie(&slots);
         account.storage_root = trie.root;
-        writes.extend(trie.nodes.into_iter().map(|(path, node)| (NodeKey { owner: *hash, path }, node)));
+        writes.extend(
+            trie.nodes.into_iter().map(|(path, node)| (NodeKey { owner: *hash, path }, node)),
+        );
         storage.extend(slots.into_iter().map(|(slot, value)| (*hash, slot, value)));
     }
     let codes: Vec<(B256, Bytes)> = (0..20u64)
@@ -107,7 +113,8 @@ fn batch_size(batch: &WriteBatch) -> (u64, u64) {
         + batch.codes.iter().map(|(_, c)| 32 + c.len()).sum::<usize>()
         + batch.nodes.writes.iter().map(|(k, n)| 32 + k.path.len() + n.len()).sum::<usize>()
         + batch.progress.len();
-    let items = batch.accounts.len() + batch.storage.len() + batch.codes.len() + batch.nodes.writes.len();
+    let items =
+        batch.accounts.len() + batch.storage.len() + batch.codes.len() + batch.nodes.writes.len();
     (bytes as u64, items as u64)
 }
 
@@ -137,7 +144,8 @@ fn filled(open: Open, batches: &[WriteBatch]) -> tempfile::TempDir {
 
 fn bench(c: &mut Criterion) {
     let batches: Vec<WriteBatch> = (0..BATCHES).map(snap_batch).collect();
-    let (bytes, items) = batches.iter().map(batch_size).fold((0, 0), |(b, i), (b2, i2)| (b + b2, i + i2));
+    let (bytes, items) =
+        batches.iter().map(batch_size).fold((0, 0), |(b, i), (b2, i2)| (b + b2, i + i2));
     eprintln!(
         "store_write: {BATCHES} batches, {:.1} MiB of keys and values, {items} items ({} nodes)",
         bytes as f64 / (1 << 20) as f64,
@@ -187,9 +195,10 @@ fn bench(c: &mut Criterion) {
         ..WriteBatch::default()
     };
     let mut group = c.benchmark_group("store_prune");
-    group.sample_size(10).sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(
-        batch_size(&batches[1]).1,
-    ));
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .throughput(Throughput::Elements(batch_size(&batches[1]).1));
     for (name, open) in backends() {
         let dir = filled(open, &batches);
         let mut store = open(dir.path()).expect("open");
@@ -241,7 +250,8 @@ fn sustained(_: &mut Criterion) {
         }
         drop(store);
         let rate = |range: std::ops::Range<usize>| {
-            mib(sizes[range.clone()].iter().sum()) / times[range].iter().sum::<Duration>().as_secs_f64()
+            mib(sizes[range.clone()].iter().sum())
+                / times[range].iter().sum::<Duration>().as_secs_f64()
         };
         let last = batches.len();
         let start = Instant::now();

@@ -179,6 +179,14 @@ mod tests {
     }
 
     #[test]
+    fn tables_are_listed_in_discriminant_order() {
+        // Backends index per-table handles by `table as usize`.
+        for (index, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(*table as usize, index);
+        }
+    }
+
+    #[test]
     fn split_rejects_what_the_layout_never_writes() {
         assert_eq!(split_node_key(&[0u8; 31]), None);
         let mut key = node_key(&B256::ZERO, &Nibbles::from_nibbles([1, 2]));

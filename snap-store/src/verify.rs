@@ -342,7 +342,7 @@ impl TrieChecker {
         }
         self.previous = Some(key);
         self.pushed += 1;
-        if self.pushed % CHECK_EVERY == 0 {
+        if self.pushed.is_multiple_of(CHECK_EVERY) {
             let changes = self.generator.take_changes();
             self.expected += check_nodes(store, changes, report)?;
         }

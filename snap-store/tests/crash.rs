@@ -103,7 +103,7 @@ fn killed_mid_batch_the_store_holds_whole_batches() {
     for (name, open) in common::backends() {
         let dir = tempfile::tempdir().unwrap();
         let mut last_checked = 0;
-        for round in 0..3u64 {
+        for round in 0..5u64 {
             let mut child = Command::new(std::env::current_exe().unwrap())
                 .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
                 .env(DIR_ENV, dir.path())

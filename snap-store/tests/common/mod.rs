@@ -18,11 +18,12 @@ pub type Open = fn(&Path) -> Result<Box<dyn SyncStore>, StoreError>;
 
 /// Every backend this build has, by name.
 pub fn backends() -> Vec<(&'static str, Open)> {
-    let mut all: Vec<(&'static str, Open)> = Vec::new();
-    #[cfg(feature = "redb")]
-    all.push(("redb", |dir| Ok(Box::new(snap_store::RedbStore::open(dir)?))));
-    #[cfg(feature = "fjall")]
-    all.push(("fjall", |dir| Ok(Box::new(snap_store::FjallStore::open(dir)?))));
+    let all: Vec<(&'static str, Open)> = vec![
+        #[cfg(feature = "redb")]
+        ("redb", |dir| Ok(Box::new(snap_store::RedbStore::open(dir)?))),
+        #[cfg(feature = "fjall")]
+        ("fjall", |dir| Ok(Box::new(snap_store::FjallStore::open(dir)?))),
+    ];
     assert!(!all.is_empty(), "no backend feature enabled");
     all
 }
