@@ -18,11 +18,20 @@ use super::{CliResult, NetworkArgs};
 #[derive(Debug, clap::Args)]
 pub(crate) struct ServeArgs {
     /// Serve the state synced into this data directory.
-    #[arg(long, value_name = "DIR", required_unless_present = "state", conflicts_with = "state")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["state", "generate"], conflicts_with = "state")]
     datadir: Option<PathBuf>,
     /// Serve the state of this JSON dump (geth dump, genesis alloc or hivechain headstate).
     #[arg(long, value_name = "DUMP.json")]
     state: Option<PathBuf>,
+    /// Serve a generated state of this many accounts (with `--slots` slots, seed `--seed`).
+    #[arg(long, value_name = "ACCOUNTS", conflicts_with_all = ["state", "datadir"])]
+    generate: Option<usize>,
+    /// Storage slots of the generated state.
+    #[arg(long, default_value_t = 1_000_000)]
+    slots: usize,
+    /// The generated state's seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     #[command(flatten)]
     network: NetworkArgs,
     /// Headers to serve (an exported chain.rlp; needs --genesis).
@@ -98,14 +107,17 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
             let chain = network.chain.clone();
             (network, Arc::new(StoreServer { store, chain, limits }), root)
         }
-        (None, Some(dump)) => {
-            let state: InMemoryState = demo_state::from_dump_file(dump)?;
+        (None, state) => {
+            let state: InMemoryState = match (state, args.generate) {
+                (Some(dump), _) => demo_state::from_dump_file(dump)?,
+                (None, Some(accounts)) => demo_state::generated(args.seed, accounts, args.slots)?,
+                (None, None) => return Err("give --datadir, --state or --generate".into()),
+            };
             let root = state.root();
             let network = state_network(&args, root)?;
             let chain = network.chain.clone();
             (network, Arc::new(StateServer { state, chain, limits }), root)
         }
-        (None, None) => return Err("give --datadir or --state".into()),
     };
     let (enode, task) = start(key, &network, server, args.listen).await?;
     tracing::info!(
