@@ -262,3 +262,143 @@ impl Pivot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy_consensus::Header;
+    use snap_core::wire::{AccountData, AccountRange};
+    use snap_tokio_adapter::eth::ReceivedHeader;
+
+    use super::*;
+
+    const PEER: PeerId = PeerId(1);
+
+    fn root(number: u64) -> B256 {
+        B256::with_last_byte(number as u8) | B256::left_padding_from(&number.to_be_bytes())
+    }
+
+    fn target(number: u64) -> Target {
+        Target { root: root(number), number }
+    }
+
+    fn reply(request_id: u64, numbers: impl IntoIterator<Item = u64>) -> BlockHeaders {
+        let headers = numbers
+            .into_iter()
+            .map(|number| {
+                let header = Header { number, state_root: root(number), ..Header::default() };
+                ReceivedHeader { hash: header.hash_slow(), header }
+            })
+            .collect();
+        BlockHeaders { request_id, headers }
+    }
+
+    /// The single header request among `actions`: its id and request.
+    fn headers(actions: &[PivotAction]) -> (u64, GetBlockHeaders) {
+        match actions {
+            [PivotAction::Headers(PEER, request)] => (request.request_id, *request),
+            other => panic!("expected one header request, got {other:?}"),
+        }
+    }
+
+    fn probe(actions: &[PivotAction]) -> (u64, B256) {
+        match actions {
+            [PivotAction::Probe(PEER, SnapMessage::GetAccountRange(request))] => {
+                (request.request_id, request.root)
+            }
+            other => panic!("expected one probe, got {other:?}"),
+        }
+    }
+
+    fn served(request_id: u64) -> SnapMessage {
+        SnapMessage::AccountRange(AccountRange {
+            request_id,
+            accounts: vec![AccountData { hash: B256::ZERO, account: Default::default() }],
+            proof: vec![],
+        })
+    }
+
+    fn unserved(request_id: u64) -> SnapMessage {
+        SnapMessage::AccountRange(AccountRange { request_id, accounts: vec![], proof: vec![] })
+    }
+
+    #[test]
+    fn pivot_is_head_minus_offset_when_served_and_follows_the_chain() {
+        let mut pivot = Pivot::new(TargetChoice::Peers { offset: 64 }, None);
+        let head_hash = B256::repeat_byte(7);
+        let (id, request) = headers(&pivot.on_ready(PEER, head_hash));
+        assert_eq!(request.start, BlockId::Hash(head_hash));
+        let (id, request) = headers(&pivot.on_headers(PEER, id, Some(&reply(id, [1000]))));
+        assert_eq!(request.start, BlockId::Number(936));
+        let (probe_id, probed) = probe(&pivot.on_headers(PEER, id, Some(&reply(id, [936]))));
+        assert_eq!(probed, root(936));
+        assert!(pivot.owns_probe(probe_id) && !pivot.owns_headers(probe_id));
+        assert_eq!(
+            pivot.on_probe(PEER, probe_id, Some(&served(probe_id))),
+            vec![PivotAction::Start(target(936))]
+        );
+        assert_eq!(pivot.started(), Some(target(936)));
+
+        // Following: newer headers past the best head move the pivot along.
+        let (id, request) = headers(&pivot.on_follow_tick(&[PEER]));
+        assert_eq!((request.start, request.limit), (BlockId::Number(1001), FOLLOW_HEADERS));
+        let (id, request) = headers(&pivot.on_headers(PEER, id, Some(&reply(id, 1001..=1100))));
+        assert_eq!(request.start, BlockId::Number(1036));
+        assert_eq!(
+            pivot.on_headers(PEER, id, Some(&reply(id, [1036]))),
+            vec![PivotAction::Move(target(1036))]
+        );
+        // Nothing newer: nothing to do; a timed-out request changes nothing.
+        let (id, _) = headers(&pivot.on_follow_tick(&[PEER]));
+        assert!(pivot.on_headers(PEER, id, Some(&reply(id, []))).is_empty());
+        let (id, _) = headers(&pivot.on_follow_tick(&[PEER]));
+        assert!(pivot.on_headers(PEER, id, None).is_empty());
+    }
+
+    #[test]
+    fn an_unserved_pivot_falls_back_to_the_head_and_short_chains_clamp_at_genesis() {
+        let mut pivot = Pivot::new(TargetChoice::Peers { offset: 64 }, None);
+        let (id, _) = headers(&pivot.on_ready(PEER, B256::repeat_byte(1)));
+        // A 40-block chain: the pivot clamps at genesis.
+        let (id, request) = headers(&pivot.on_headers(PEER, id, Some(&reply(id, [40]))));
+        assert_eq!(request.start, BlockId::Number(0));
+        let (probe_id, probed) = probe(&pivot.on_headers(PEER, id, Some(&reply(id, [0]))));
+        assert_eq!(probed, root(0));
+        // Genesis state not served (a node keeping only its head state): the head is probed.
+        let (probe_id, probed) = probe(&pivot.on_probe(PEER, probe_id, Some(&unserved(probe_id))));
+        assert_eq!(probed, root(40));
+        // Not served either: reported, and the next follow tick asks for the head again.
+        assert_eq!(pivot.on_probe(PEER, probe_id, None), vec![PivotAction::Unserved(target(40))]);
+        assert_eq!(pivot.started(), None);
+        let (id, request) = headers(&pivot.on_follow_tick(&[PEER]));
+        assert_eq!(request.start, BlockId::Number(40));
+        let (id, _) = headers(&pivot.on_headers(PEER, id, Some(&reply(id, [40]))));
+        let (probe_id, _) = probe(&pivot.on_headers(PEER, id, Some(&reply(id, [0]))));
+        let (probe_id, _) = probe(&pivot.on_probe(PEER, probe_id, Some(&unserved(probe_id))));
+        assert_eq!(
+            pivot.on_probe(PEER, probe_id, Some(&served(probe_id))),
+            vec![PivotAction::Start(target(40))]
+        );
+    }
+
+    #[test]
+    fn fixed_roots_need_no_headers_and_block_hashes_one() {
+        let fixed = B256::repeat_byte(9);
+        let mut pivot = Pivot::new(TargetChoice::Root(fixed), None);
+        assert_eq!(pivot.started(), Some(Target { root: fixed, number: 0 }));
+        assert!(pivot.on_ready(PEER, B256::ZERO).is_empty());
+        assert!(pivot.on_follow_tick(&[PEER]).is_empty());
+
+        let hash = B256::repeat_byte(3);
+        let mut pivot = Pivot::new(TargetChoice::BlockHash(hash), None);
+        let (id, request) = headers(&pivot.on_ready(PEER, B256::ZERO));
+        assert_eq!(request.start, BlockId::Hash(hash));
+        assert_eq!(
+            pivot.on_headers(PEER, id, Some(&reply(id, [77]))),
+            vec![PivotAction::Start(target(77))]
+        );
+
+        // A resumed sync keeps its target whatever the choice.
+        let pivot = Pivot::new(TargetChoice::Root(fixed), Some(target(5)));
+        assert_eq!(pivot.started(), Some(target(5)));
+    }
+}
