@@ -18,7 +18,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy_primitives::B256;
 use k256::SecretKey;
 use snap_core::{
     sync::{
@@ -540,9 +539,4 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             }
         }
     }
-}
-
-/// The root a store's state has, for a summary (`None`: no root node stored).
-pub fn stored_root<S: SyncStore>(store: &S) -> Result<Option<B256>, StoreError> {
-    store.state_root()
 }

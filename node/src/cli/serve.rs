@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 use k256::SecretKey;
 use snap_core::serve::{InMemoryState, ServeLimits};
 use snap_node::{demo_state, network::Network, store_server::StoreServer};
+use snap_store::SyncStore;
 use snap_tokio_adapter::{
     connection::ConnectionConfig,
     server::{Server, StateServer},
@@ -101,7 +102,8 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
         (Some(datadir), _) => {
             let store = Arc::new(super::open_store(datadir)?);
             let root = store
-                .state_root_checked()
+                .state_root()
+                .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{} holds no state root", datadir.display()))?;
             let network = state_network(&args, root)?;
             let chain = network.chain.clone();
@@ -133,15 +135,4 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
         _ = task => {}
     }
     Ok(ExitCode::SUCCESS)
-}
-
-trait RootOf {
-    fn state_root_checked(&self) -> Option<alloy_primitives::B256>;
-}
-
-impl RootOf for snap_store::RedbStore {
-    fn state_root_checked(&self) -> Option<alloy_primitives::B256> {
-        use snap_store::SyncStore;
-        self.state_root().ok().flatten()
-    }
 }

@@ -56,11 +56,12 @@ impl SyncArgs {
 /// The core's configuration for a node: more requests per peer than the library default
 /// (loopback and LAN peers answer fast), progress every `progress_secs`.
 pub(crate) fn sync_config(requests_per_peer: usize, progress_secs: u64) -> SyncConfig {
-    let mut config = SyncConfig::default();
-    config.max_requests_per_peer = requests_per_peer.max(1);
-    config.progress_interval = std::time::Duration::from_secs(progress_secs.max(1));
-    config.max_unacknowledged_batches = 8;
-    config
+    SyncConfig {
+        max_requests_per_peer: requests_per_peer.max(1),
+        progress_interval: std::time::Duration::from_secs(progress_secs.max(1)),
+        max_unacknowledged_batches: 8,
+        ..SyncConfig::default()
+    }
 }
 
 /// Runs one sync to its end (or Ctrl-C) with progress display, then verifies on success.
