@@ -321,19 +321,19 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                 }
             };
             let (commands, mut session_events, _task) = handle.into_parts();
-            loop {
-                tokio::select! {
-                    event = session_events.recv() => match event {
-                        Some(event) => { let _ = events.send((id, Some(event))); }
-                        None => break,
-                    },
-                    Some(command) = commands_rx.recv() => {
-                        if commands.send(command).await.is_err() {
-                            break;
-                        }
+            // Commands and events flow independently, so a session waiting for its events to
+            // be read never holds up the commands queued for it, nor the other way round.
+            let relay = tokio::spawn(async move {
+                while let Some(command) = commands_rx.recv().await {
+                    if commands.send(command).await.is_err() {
+                        break;
                     }
                 }
+            });
+            while let Some(event) = session_events.recv().await {
+                let _ = events.send((id, Some(event)));
             }
+            relay.abort();
             let _ = events.send((id, None));
         });
     }

@@ -64,9 +64,9 @@ impl Display {
         }
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let ranges = multi.add(ProgressBar::new(1000));
-        ranges.set_style(style("ranges  [{bar:30}] {percent:>3}% {msg}"));
+        ranges.set_style(style("ranges  [{bar:30}] {percent:>3}% {wide_msg}"));
         let heal = multi.add(ProgressBar::new_spinner());
-        heal.set_style(style("healing {spinner} {msg}"));
+        heal.set_style(style("healing {spinner} {wide_msg}"));
         heal.enable_steady_tick(Duration::from_millis(250));
         heal.set_message("waiting for ranges");
         Self { bars: Some((multi, ranges, heal)) }
@@ -107,9 +107,10 @@ impl Display {
                 }
             },
             DriverEvent::Sync(SyncEvent::Phase(phase)) => {
-                if let (Some((_, ranges, _)), true) = (&self.bars, *phase > Phase::Ranges) {
+                if let (Some((_, ranges, heal)), true) = (&self.bars, *phase > Phase::Ranges) {
                     ranges.set_position(1000);
                     ranges.finish();
+                    heal.set_message(format!("{phase:?}: walking the trie from the root"));
                 }
                 self.log(&format!("phase: {phase:?}"));
             }
