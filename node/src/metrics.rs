@@ -131,3 +131,30 @@ pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::
     });
     Ok(bound)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_endpoint_serves_the_text_exposition() {
+        let metrics = Arc::new(Metrics::default());
+        metrics.peers.store(3, Relaxed);
+        metrics.error("snap_timeout");
+        metrics.error("snap_timeout");
+        metrics.error("bad \"kind\"");
+        let addr = serve_metrics("127.0.0.1:0".parse().expect("addr"), metrics.clone())
+            .await
+            .expect("bound");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        let body = response.split("\r\n\r\n").nth(1).expect("body");
+        assert_eq!(body, metrics.render());
+        assert!(body.contains("# TYPE snap_peers gauge\nsnap_peers 3\n"), "{body}");
+        assert!(body.contains("snap_errors_total{kind=\"snap_timeout\"} 2\n"), "{body}");
+        assert!(body.contains("snap_errors_total{kind=\"bad _kind_\"} 1\n"), "{body}");
+    }
+}

@@ -80,6 +80,23 @@ fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     // resumed one (progress lines come every second; the first comes at the start).
     assert!(kill_at(&server.enode, datadir, "ranges ", 1), "killed during ranges");
     assert!(kill_at(&server.enode, datadir, "ranges ", 1), "killed during ranges again");
+    // Ctrl-C (SIGINT) stops cleanly: exit code 130, progress saved.
+    let mut child = Command::new(SNAP)
+        .args(["sync", "--peer", &server.enode, "--datadir", path(datadir), "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sync starts");
+    std::thread::sleep(Duration::from_millis(700));
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("exits");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("after SIGINT ({:?}): {stdout}", output.status);
+    if !stdout.contains("verify: OK") {
+        assert_eq!(output.status.code(), Some(130), "{stdout}");
+        assert!(stdout.contains("progress is saved"), "{stdout}");
+    }
     // The restart resumes (it says so), and is killed as healing starts.
     let healing = kill_at(&server.enode, datadir, "phase: Healing", 0);
     eprintln!("killed at healing: {healing}");
