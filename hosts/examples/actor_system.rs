@@ -9,8 +9,8 @@ use std::{sync::mpsc, time::Duration};
 use snap_core::sync::{MemoryStore, SyncConfig};
 use snap_hosts::{
     Header,
-    actors::{ActorSystem, ClientFactory, ControllerMessage, OwnerMessage},
-    peer::{BlockingPeer, Faults, ServedStates, SimulatedPeer},
+    actors::{ActorSystem, ControllerMessage, OwnerMessage},
+    peer::{Faults, ServedStates, SimulatedPeer},
 };
 use snap_sim::sim::{StateSpec, TargetState};
 
@@ -28,15 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Faults { crash_every: Some(40), latency, ..Faults::default() },
         Faults { stall_every: Some((10, Duration::from_secs(5))), latency, ..Faults::default() },
     ];
-    let clients: Vec<ClientFactory> = faults
-        .into_iter()
-        .map(|faults| {
-            let served = served.clone();
-            Box::new(move || {
-                Box::new(SimulatedPeer::new(served.clone(), faults)) as Box<dyn BlockingPeer>
-            }) as ClientFactory
-        })
-        .collect();
+    let clients = SimulatedPeer::factories(&served, &faults);
     // Crashes are expected here: keep their panic messages short.
     std::panic::set_hook(Box::new(|info| eprintln!("worker crashed: {info}")));
     let (controller, messages) = mpsc::channel();

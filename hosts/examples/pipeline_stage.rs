@@ -9,7 +9,7 @@ use std::{sync::mpsc, time::Duration};
 use snap_core::sync::SyncConfig;
 use snap_hosts::{
     Header,
-    peer::{BlockingPeer, Faults, ServedStates, SimulatedPeer},
+    peer::{Faults, ServedStates, SimulatedPeer},
     pipeline::{Database, ExecInput, SnapSyncStage},
 };
 use snap_sim::sim::{StateSpec, TargetState};
@@ -25,14 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let peers = served.clone();
     // Small batches, so that a call's budget of commits is a small part of the work.
     let config = SyncConfig { batch_bytes: 256 * 1024, ..SyncConfig::default() };
-    let mut stage = SnapSyncStage::new(config, stream, move |_| {
-        (0..4)
-            .map(|_| {
-                let faults = Faults { latency: Duration::from_millis(2), ..Faults::default() };
-                Box::new(SimulatedPeer::new(peers.clone(), faults)) as Box<dyn BlockingPeer>
-            })
-            .collect()
-    });
+    let faults = [Faults { latency: Duration::from_millis(2), ..Faults::default() }; 4];
+    let mut stage =
+        SnapSyncStage::new(config, stream, move |_| SimulatedPeer::clients(&peers, &faults));
     let mut db = Database::new();
     let budget = ExecInput { max_commits: 8, max_time: Duration::from_secs(30) };
     for call in 1.. {

@@ -85,6 +85,30 @@ impl SimulatedPeer {
     }
 }
 
+impl SimulatedPeer {
+    /// One boxed client per fault set, for hosts that take a list of peers.
+    pub fn clients(states: &ServedStates, faults: &[Faults]) -> Vec<Box<dyn BlockingPeer>> {
+        faults.iter().map(|faults| Box::new(Self::new(states.clone(), *faults)) as _).collect()
+    }
+
+    /// One client factory per fault set (a supervisor calls a factory again to restart a
+    /// crashed worker).
+    pub fn factories(
+        states: &ServedStates,
+        faults: &[Faults],
+    ) -> Vec<crate::actors::ClientFactory> {
+        faults
+            .iter()
+            .map(|&faults| {
+                let states = states.clone();
+                Box::new(move || {
+                    Box::new(Self::new(states.clone(), faults)) as Box<dyn BlockingPeer>
+                }) as crate::actors::ClientFactory
+            })
+            .collect()
+    }
+}
+
 impl BlockingPeer for SimulatedPeer {
     fn versions(&self) -> Vec<SnapVersion> {
         vec![SnapVersion::V1]

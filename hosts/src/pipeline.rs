@@ -48,7 +48,8 @@ impl Database {
 /// How much one `execute` may do before it returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExecInput {
-    /// Most transactions (write batches) to commit.
+    /// Transactions (write batches) after which the call returns (the turn that reaches the
+    /// budget finishes first, so a few more may be committed).
     pub max_commits: u64,
     /// Longest time to run.
     pub max_time: Duration,

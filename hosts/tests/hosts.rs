@@ -10,8 +10,8 @@ use snap_core::{
 };
 use snap_hosts::{
     Header,
-    actors::{ActorSystem, ClientFactory, ControllerMessage, OwnerMessage},
-    peer::{BlockingPeer, Faults, ServedStates, SimulatedPeer},
+    actors::{ActorSystem, ControllerMessage, OwnerMessage},
+    peer::{Faults, ServedStates, SimulatedPeer},
     pipeline::{Database, ExecInput, SnapSyncStage},
 };
 use snap_sim::sim::{StateSpec, TargetState};
@@ -48,14 +48,9 @@ fn pipeline_stage_killed_between_commits_and_rerun_ends_on_the_moved_target() {
     let (headers, stream) = mpsc::channel();
     headers.send(Header { number: 100, state_root: first.root() }).unwrap();
     let peers = served.clone();
-    let mut stage = SnapSyncStage::new(config(), stream, move |_| {
-        (0..3)
-            .map(|_| {
-                let faults = Faults { latency: Duration::from_millis(1), ..Faults::default() };
-                Box::new(SimulatedPeer::new(peers.clone(), faults)) as Box<dyn BlockingPeer>
-            })
-            .collect()
-    });
+    let faults = [Faults { latency: Duration::from_millis(1), ..Faults::default() }; 3];
+    let mut stage =
+        SnapSyncStage::new(config(), stream, move |_| SimulatedPeer::clients(&peers, &faults));
     let mut db = Database::new();
     let budget = ExecInput { max_commits: 3, max_time: Duration::from_secs(20) };
     let mut calls = 0;
@@ -76,7 +71,8 @@ fn pipeline_stage_killed_between_commits_and_rerun_ends_on_the_moved_target() {
         if output.done {
             break output;
         }
-        assert_eq!(output.commits, 3, "an unfinished call spends its whole budget");
+        // An unfinished call spends its budget (the turn that reaches it may commit more).
+        assert!(output.commits >= 3, "call {calls} stopped early: {} commits", output.commits);
     };
     assert!(calls > 4, "the stage was interrupted and re-run ({calls} calls)");
     assert_eq!(output.target.root, next.root());
@@ -98,15 +94,7 @@ fn actor_system_survives_crashing_and_stalling_workers_and_ends_on_the_moved_tar
         },
         Faults { crash_every: Some(11), latency: Duration::from_millis(2), ..Faults::default() },
     ];
-    let clients: Vec<ClientFactory> = faults
-        .into_iter()
-        .map(|faults| {
-            let served = served.clone();
-            Box::new(move || {
-                Box::new(SimulatedPeer::new(served.clone(), faults)) as Box<dyn BlockingPeer>
-            }) as ClientFactory
-        })
-        .collect();
+    let clients = SimulatedPeer::factories(&served, &faults);
     let header = Header { number: 100, state_root: first.root() };
     let system = ActorSystem::start(config(), header, MemoryStore::new(), clients, controller);
     let mut restarts = 0;

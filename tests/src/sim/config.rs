@@ -69,6 +69,16 @@ pub struct SimConfig {
     pub max_crashes: u64,
     /// Serve the state of this geth state dump (JSON) instead of a generated one.
     pub state_dump: Option<String>,
+    /// The target moves every this many blocks.
+    pub blocks_per_move: u64,
+    /// How many times the target moves (then the chain stops); `0`: a fixed target.
+    pub moves: u64,
+    /// Virtual time between blocks.
+    pub block_time: Duration,
+    /// State changes per block.
+    pub changes_per_block: usize,
+    /// Blocks whose states peers retain (older roots are answered empty).
+    pub retain_blocks: u64,
 }
 
 impl SimConfig {
@@ -98,6 +108,11 @@ impl SimConfig {
             idle_steps: 200_000,
             max_crashes: 16,
             state_dump: None,
+            blocks_per_move: 32,
+            moves: 0,
+            block_time: Duration::from_millis(4),
+            changes_per_block: 4,
+            retain_blocks: 128,
         }
     }
 
@@ -163,7 +178,26 @@ impl SimConfig {
         if self.batch_bytes > 0 {
             config.batch_bytes = self.batch_bytes;
         }
+        // Every move of the simulated chain is a target to take.
+        config.min_target_step = 1;
         config
+    }
+
+    /// The virtual time of move `index` (from 1): the chain makes a block every
+    /// `block_time`, and the target moves every `blocks_per_move` blocks.
+    pub fn move_time(&self, index: u64) -> Duration {
+        self.block_time.saturating_mul((index * self.blocks_per_move).min(u32::MAX as u64) as u32)
+    }
+
+    /// The chain's head block at virtual time `at` (the first target is block 1; the chain
+    /// stops after the last move).
+    pub fn head_block(&self, at: Duration) -> u64 {
+        let last = self.moves * self.blocks_per_move;
+        let blocks = match self.block_time.as_nanos() {
+            0 => last,
+            nanos => (at.as_nanos() / nanos).min(u128::from(last)) as u64,
+        };
+        1 + blocks
     }
 
     /// The behaviour of every peer.
@@ -213,7 +247,7 @@ impl SimConfig {
             }
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
-        let numbers: [(&str, u64, u64); 13] = [
+        let numbers: [(&str, u64, u64); 18] = [
             ("idle-steps", self.idle_steps, defaults.idle_steps),
             ("large-percent", self.large_percent, defaults.large_percent),
             ("storage-percent", self.storage_percent, defaults.storage_percent),
@@ -231,6 +265,15 @@ impl SimConfig {
                 defaults.store_delay.as_micros() as u64,
             ),
             ("max-crashes", self.max_crashes, defaults.max_crashes),
+            ("blocks-per-move", self.blocks_per_move, defaults.blocks_per_move),
+            ("moves", self.moves, defaults.moves),
+            (
+                "block-us",
+                self.block_time.as_micros() as u64,
+                defaults.block_time.as_micros() as u64,
+            ),
+            ("changes-per-block", self.changes_per_block as u64, defaults.changes_per_block as u64),
+            ("retain-blocks", self.retain_blocks, defaults.retain_blocks),
         ];
         for (name, value, default) in numbers {
             if value != default {
@@ -302,6 +345,11 @@ impl SimConfig {
                         "store-delay-us" => config.store_delay = Duration::from_micros(number()?),
                         "max-crashes" => config.max_crashes = number()?,
                         "idle-steps" => config.idle_steps = number()?,
+                        "blocks-per-move" => config.blocks_per_move = number()?.max(1),
+                        "moves" => config.moves = number()?,
+                        "block-us" => config.block_time = Duration::from_micros(number()?),
+                        "changes-per-block" => config.changes_per_block = number()? as usize,
+                        "retain-blocks" => config.retain_blocks = number()?,
                         "latency-us" => config.net.latency = Duration::from_micros(number()?),
                         "jitter-us" => config.net.jitter = Duration::from_micros(number()?),
                         "bandwidth" => config.net.bandwidth = number()?,
@@ -320,7 +368,7 @@ impl SimConfig {
 }
 
 /// The options that take a value.
-const VALUE_OPTIONS: [&str; 23] = [
+const VALUE_OPTIONS: [&str; 28] = [
     "seed",
     "state-dump",
     "accounts",
@@ -344,6 +392,11 @@ const VALUE_OPTIONS: [&str; 23] = [
     "jitter-us",
     "bandwidth",
     "loss",
+    "blocks-per-move",
+    "moves",
+    "block-us",
+    "changes-per-block",
+    "retain-blocks",
 ];
 
 fn parse_faults(value: &str) -> Result<Faults, String> {
@@ -371,6 +424,11 @@ mod tests {
         config.idle_steps = 77;
         config.large_percent = 100;
         config.storage_percent = 0;
+        config.moves = 3;
+        config.blocks_per_move = 8;
+        config.block_time = Duration::from_micros(2500);
+        config.changes_per_block = 9;
+        config.retain_blocks = 16;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config.clone()));
         config.faults = Faults::All;
         config.swarm = true;
@@ -380,6 +438,22 @@ mod tests {
             Err("unknown option --bogus".into())
         );
         assert!(SimConfig::parse(&["--seed".into()]).is_err());
+    }
+
+    #[test]
+    fn moves_land_on_block_times_and_the_head_stops_after_the_last() {
+        let mut config = SimConfig::new(1, 10, 1);
+        config.moves = 3;
+        config.blocks_per_move = 8;
+        config.block_time = Duration::from_millis(10);
+        assert_eq!(config.move_time(1), Duration::from_millis(80));
+        assert_eq!(config.head_block(Duration::ZERO), 1);
+        assert_eq!(config.head_block(Duration::from_millis(79)), 8);
+        assert_eq!(config.head_block(config.move_time(1)), 9);
+        assert_eq!(config.head_block(config.move_time(3)), 25);
+        assert_eq!(config.head_block(Duration::from_secs(100)), 25);
+        config.moves = 0;
+        assert_eq!(config.head_block(Duration::from_secs(100)), 1);
     }
 
     #[test]

@@ -80,8 +80,8 @@ pub enum Event {
     Lookup {
         /// The lookup's id.
         id: snap_core::sync::LookupId,
-        /// The code hashes asked about.
-        codes: Vec<alloy_primitives::B256>,
+        /// The question.
+        lookup: snap_core::sync::Lookup,
     },
     /// The peer dropped connection `conn`.
     PeerGone {
@@ -105,7 +105,9 @@ impl Event {
         match self {
             Self::ToPeer { bytes, .. } | Self::ToHost { bytes, .. } => bytes.len(),
             Self::Apply(batch) => batch.estimated_bytes(),
-            Self::Lookup { codes, .. } => codes.len() * 32,
+            Self::Lookup { lookup: snap_core::sync::Lookup::Codes(codes), .. } => codes.len() * 32,
+            Self::Lookup { lookup: snap_core::sync::Lookup::Nodes(nodes), .. } => nodes.len() * 80,
+            Self::Lookup { .. } => 0,
             Self::PeerGone { .. } | Self::Connect { .. } => 0,
         }
     }

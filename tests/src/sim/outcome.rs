@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use alloy_primitives::B256;
-use snap_core::sync::Syncer;
+use snap_core::sync::{Phase, Syncer};
 
 use super::{
     config::SimConfig,
     network::EventQueue,
     peer::{Behaviour, PeerStats},
-    store::StoreMode,
+    store::{StoreMode, Written},
 };
 
 /// The result of a run.
@@ -40,6 +40,25 @@ pub struct RequestCounts {
     pub chunks: u64,
     /// `GetByteCodes`.
     pub codes: u64,
+    /// `GetTrieNodes`.
+    pub nodes: u64,
+}
+
+/// A move of the target, as the runner fed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveRecord {
+    /// The new target's block.
+    pub number: u64,
+    /// The syncer's phase when the move was fed.
+    pub phase: Phase,
+    /// Virtual time of the move.
+    pub at: Duration,
+    /// Requests sent before the move.
+    pub kinds: RequestCounts,
+    /// What the store had applied before the move.
+    pub written: Written,
+    /// Whether the host crashed right after feeding the move (before anything else happened).
+    pub crash_after: bool,
 }
 
 /// What a successful run did.
@@ -55,6 +74,23 @@ pub struct Summary {
     pub codes: u64,
     /// Trie nodes stored.
     pub nodes: u64,
+    /// Trie nodes written by healing (the final `Counters::nodes`).
+    pub heal_nodes: u64,
+    /// Flat accounts written by healing.
+    pub healed_accounts: u64,
+    /// Flat slots written by healing.
+    pub healed_slots: u64,
+    /// The target's moves fed, in order (fewer than configured when the sync finished before
+    /// the chain stopped: the end check is then against the last target fed).
+    pub moves: Vec<MoveRecord>,
+    /// Stored trie nodes of the last target fed that the first lacks (`None` without the
+    /// oracle): the least healing must fetch after a sync of the first target.
+    pub changed_nodes: Option<u64>,
+    /// Pruned ranges applied.
+    pub pruned: u64,
+    /// Accounts the store held with storage that pruned ranges removed and that the last
+    /// target no longer has: deleted by the chain after they were downloaded.
+    pub deleted_after_download: Vec<B256>,
     /// Requests sent.
     pub requests: u64,
     /// Requests sent by kind: account ranges, storage ranges (of which chunks of one large
@@ -108,12 +144,15 @@ impl Outcome {
         ));
         for (index, (behaviour, stats)) in self.peers.iter().enumerate() {
             out.push_str(&format!(
-                "peer {index} {behaviour} requests={} (accounts/storage/codes {}/{}/{}) replies={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                "peer {index} {behaviour} snap/{} requests={} (accounts/storage/codes/nodes {}/{}/{}/{}) replies={} unknown_roots={} syncer_disconnects={} decode_disconnects={} own_disconnects={}{}\n",
+                stats.version,
                 stats.requests,
                 stats.by_kind[0],
                 stats.by_kind[1],
                 stats.by_kind[2],
+                stats.by_kind[3],
                 stats.replies,
+                stats.unknown_roots,
                 stats.syncer_disconnects,
                 stats.decode_disconnects,
                 stats.own_disconnects,
@@ -123,27 +162,49 @@ impl Outcome {
         out.push_str(&format!("trace=0x{:016x}\n", self.trace));
         let seed = self.config.seed;
         match &self.result {
-            Ok(s) => out.push_str(&format!(
-                "steps={} crashes={} batches={} reports={} stalls={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} sim_ms={} wall_ms={}\n",
-                s.steps,
-                s.crashes,
-                s.batches,
-                s.reports,
-                s.stalls,
-                s.nodes,
-                s.kinds.accounts,
-                s.kinds.storage,
-                s.kinds.chunks,
-                s.kinds.codes,
-                s.root,
-                s.accounts,
-                s.slots,
-                s.codes,
-                s.requests,
-                s.bytes,
-                s.sim.as_millis(),
-                self.wall.as_millis()
-            )),
+            Ok(s) => {
+                for (index, m) in s.moves.iter().enumerate() {
+                    out.push_str(&format!(
+                        "move {} block={} at_ms={} phase={:?} requests_before={} chunk_requests_before={} node_requests_before={}{}\n",
+                        index + 1,
+                        m.number,
+                        m.at.as_millis(),
+                        m.phase,
+                        m.kinds.accounts + m.kinds.storage + m.kinds.codes + m.kinds.nodes,
+                        m.kinds.chunks,
+                        m.kinds.nodes,
+                        if m.crash_after { " crash_after" } else { "" },
+                    ));
+                }
+                out.push_str(&format!(
+                    "steps={} crashes={} batches={} reports={} stalls={} nodes={} account_requests={} storage_requests={} chunk_requests={} code_requests={} node_requests={} healed_accounts={} healed_slots={} pruned={}\nPASS seed={seed} root={} accounts={} slots={} codes={} requests={} bytes={} heal_nodes={} moves={} changed_nodes={} sim_ms={} wall_ms={}\n",
+                    s.steps,
+                    s.crashes,
+                    s.batches,
+                    s.reports,
+                    s.stalls,
+                    s.nodes,
+                    s.kinds.accounts,
+                    s.kinds.storage,
+                    s.kinds.chunks,
+                    s.kinds.codes,
+                    s.kinds.nodes,
+                    s.healed_accounts,
+                    s.healed_slots,
+                    s.pruned,
+                    s.root,
+                    s.accounts,
+                    s.slots,
+                    s.codes,
+                    s.requests,
+                    s.bytes,
+                    s.heal_nodes,
+                    s.moves.len(),
+                    s.changed_nodes.map_or("-".to_string(), |n| n.to_string()),
+                    s.sim.as_millis(),
+                    self.wall.as_millis()
+                ));
+            }
             Err(reason) => out.push_str(&format!(
                 "replay: {}\nFAIL seed={seed} reason={reason}\n",
                 self.config.replay_command()

@@ -1,5 +1,6 @@
-//! Simulated peers: the project's server (`snap_core::serve`) over the target state, wrapped
-//! by a selectable behaviour that reproduces geth's `sync_test.go` faulty peers and more.
+//! Simulated peers: the project's server (`snap_core::serve`) over the states of the chain
+//! they retain, wrapped by a selectable behaviour that reproduces geth's `sync_test.go` faulty
+//! peers and more.
 
 use std::{fmt, str::FromStr, time::Duration};
 
@@ -7,13 +8,14 @@ use alloy_primitives::{B256, Bytes};
 use snap_core::{
     serve::{InMemoryState, NoBals, ServeLimits, StateView, serve},
     sync::PeerId,
+    wire::TrieNodes,
     wire::{
         AccountRange, ByteCodes, GetAccountRange, GetStorageRanges, MAX_MESSAGE_BYTES, SnapMessage,
         SnapVersion, StorageRanges,
     },
 };
 
-use super::rng::SimRng;
+use super::{rng::SimRng, view::Retained};
 
 /// How a peer answers. Every behaviour but the first misbehaves in one way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,6 +68,10 @@ pub enum Behaviour {
     Slow,
     /// Answers with a response of another kind carrying the request's id.
     WrongKind,
+    /// Answers trie-node requests empty, the rest honestly.
+    EmptyNodes,
+    /// Retains only the newest state of the chain: answers empty for every older root.
+    ShortMemory,
 }
 
 /// What the syncer may do to a peer with a behaviour.
@@ -83,7 +89,7 @@ pub enum Expectation {
 
 impl Behaviour {
     /// Every behaviour, honest first.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::Honest,
         Self::Empty,
         Self::EmptyAccounts,
@@ -108,6 +114,8 @@ impl Behaviour {
         Self::BitFlip,
         Self::Slow,
         Self::WrongKind,
+        Self::EmptyNodes,
+        Self::ShortMemory,
     ];
 
     /// The behaviour's command-line name.
@@ -137,7 +145,25 @@ impl Behaviour {
             Self::BitFlip => "bit-flip",
             Self::Slow => "slow",
             Self::WrongKind => "wrong-kind",
+            Self::EmptyNodes => "empty-nodes",
+            Self::ShortMemory => "short-memory",
         }
+    }
+
+    /// Whether the peer answers trie-node requests faithfully (for the states it holds) and is
+    /// never disconnected.
+    pub const fn serves_trie_nodes(self) -> bool {
+        matches!(
+            self,
+            Self::Honest
+                | Self::EmptyAccounts
+                | Self::EmptyStorage
+                | Self::EmptyCodes
+                | Self::Starving
+                | Self::CappedCode
+                | Self::ProofHappy
+                | Self::ShortMemory
+        )
     }
 
     /// What the syncer may do to such a peer.
@@ -153,7 +179,9 @@ impl Behaviour {
             | Self::CappedCode
             | Self::ProofHappy
             | Self::Disconnect
-            | Self::Slow => Expectation::NeverDisconnected,
+            | Self::Slow
+            | Self::EmptyNodes
+            | Self::ShortMemory => Expectation::NeverDisconnected,
             Self::CorruptStorageProof
             | Self::NoProof
             | Self::WrongId
@@ -209,8 +237,8 @@ pub enum Reply {
 pub struct PeerStats {
     /// Requests it received.
     pub requests: u64,
-    /// Of which `GetAccountRange`, `GetStorageRanges`, `GetByteCodes`.
-    pub by_kind: [u64; 3],
+    /// Of which `GetAccountRange`, `GetStorageRanges`, `GetByteCodes`, `GetTrieNodes`.
+    pub by_kind: [u64; 4],
     /// Messages it sent.
     pub replies: u64,
     /// Times the syncer disconnected it, and the first reason.
@@ -221,6 +249,10 @@ pub struct PeerStats {
     pub decode_disconnects: u64,
     /// Times it dropped the connection itself.
     pub own_disconnects: u64,
+    /// Requests for a state root it did not hold (answered empty).
+    pub unknown_roots: u64,
+    /// The snap version it speaks (1 or 2).
+    pub version: u8,
 }
 
 /// A simulated peer.
@@ -248,26 +280,44 @@ impl Peer {
             id,
             behaviour,
             version,
-            stats: PeerStats::default(),
+            stats: PeerStats {
+                version: if version == SnapVersion::V1 { 1 } else { 2 },
+                ..PeerStats::default()
+            },
             previous_id: None,
             rng: SimRng::derive(seed, &format!("peer-{}", id.0)),
         }
     }
 
-    /// The peer's answer to `request` (already decoded from the wire). `state` is the target
-    /// state, `other` the state a wrong-root peer serves.
+    /// The peer's answer to `request` (already decoded from the wire). `retained` is the set of
+    /// states the chain's peers hold (newest last), `history` every state the chain had so far
+    /// (whose codes are served), `other` the state a wrong-root peer serves.
     pub fn answer(
         &mut self,
         request: &SnapMessage,
-        state: &InMemoryState,
+        retained: &[&InMemoryState],
+        history: &[&InMemoryState],
         other: Option<&InMemoryState>,
     ) -> Vec<Reply> {
+        let newest = &retained[retained.len().saturating_sub(1)..];
+        let states = if self.behaviour == Behaviour::ShortMemory { newest } else { retained };
+        let view = Retained::with_codes(states, history);
         self.stats.requests += 1;
         match request {
             SnapMessage::GetAccountRange(_) => self.stats.by_kind[0] += 1,
             SnapMessage::GetStorageRanges(_) => self.stats.by_kind[1] += 1,
             SnapMessage::GetByteCodes(_) => self.stats.by_kind[2] += 1,
+            SnapMessage::GetTrieNodes(_) => self.stats.by_kind[3] += 1,
             _ => {}
+        }
+        let asked_root = match request {
+            SnapMessage::GetAccountRange(m) => Some(m.root),
+            SnapMessage::GetStorageRanges(m) => Some(m.root),
+            SnapMessage::GetTrieNodes(m) => Some(m.root),
+            _ => None,
+        };
+        if asked_root.is_some_and(|root| !view.has_root(&root)) {
+            self.stats.unknown_roots += 1;
         }
         let request_id = request.request_id();
         let previous = self.previous_id.replace(request_id);
@@ -292,17 +342,22 @@ impl Peer {
                 };
                 vec![self.encode(&reply)]
             }
-            Behaviour::WrongRoot => {
-                let other = other.unwrap_or(state);
-                let request = reroot(request, other.root());
-                self.served(&request, other, &limits).into_iter().map(|m| self.encode(&m)).collect()
-            }
+            Behaviour::WrongRoot => match other {
+                Some(other) => {
+                    let request = reroot(request, other.root());
+                    self.served(&request, other, &limits)
+                        .into_iter()
+                        .map(|m| self.encode(&m))
+                        .collect()
+                }
+                None => Vec::new(),
+            },
             _ => {
                 let request = self.adjust_request(request);
-                let Some(mut reply) = self.served(&request, state, &limits) else {
+                let Some(mut reply) = self.served(&request, &view, &limits) else {
                     return Vec::new();
                 };
-                self.corrupt(&request, &mut reply, state);
+                self.corrupt(&request, &mut reply, &view);
                 let mut replies = Vec::new();
                 if behaviour == Behaviour::Unsolicited {
                     let stray = SnapMessage::AccountRange(AccountRange {
@@ -342,10 +397,10 @@ impl Peer {
         replies
     }
 
-    fn served(
+    fn served<S: StateView + ?Sized>(
         &self,
         request: &SnapMessage,
-        state: &InMemoryState,
+        state: &S,
         limits: &ServeLimits,
     ) -> Option<SnapMessage> {
         serve(request, state, &NoBals, limits).ok()
@@ -383,7 +438,7 @@ impl Peer {
     }
 
     /// Applies the behaviour's corruption to an honest reply.
-    fn corrupt(&self, request: &SnapMessage, reply: &mut SnapMessage, state: &InMemoryState) {
+    fn corrupt(&self, request: &SnapMessage, reply: &mut SnapMessage, state: &Retained<'_>) {
         match (self.behaviour, reply) {
             (Behaviour::Empty | Behaviour::EmptyAccounts, SnapMessage::AccountRange(m)) => {
                 *m = AccountRange { request_id: m.request_id, ..AccountRange::default() };
@@ -393,6 +448,9 @@ impl Peer {
             }
             (Behaviour::Empty | Behaviour::EmptyCodes, SnapMessage::ByteCodes(m)) => {
                 *m = ByteCodes { request_id: m.request_id, ..ByteCodes::default() };
+            }
+            (Behaviour::Empty | Behaviour::EmptyNodes, SnapMessage::TrieNodes(m)) => {
+                *m = TrieNodes { request_id: m.request_id, ..TrieNodes::default() };
             }
             (Behaviour::CorruptAccountProof, SnapMessage::AccountRange(m))
                 if !m.proof.is_empty() =>
@@ -434,7 +492,7 @@ impl Peer {
 
 /// Attaches the proof of the origin and of the last slot of the reply's last list, even when
 /// that list is complete.
-fn prove_last_list(asked: &GetStorageRanges, reply: &mut StorageRanges, state: &InMemoryState) {
+fn prove_last_list(asked: &GetStorageRanges, reply: &mut StorageRanges, state: &Retained<'_>) {
     if !reply.proof.is_empty() || reply.slots.is_empty() {
         return;
     }
@@ -445,7 +503,7 @@ fn prove_last_list(asked: &GetStorageRanges, reply: &mut StorageRanges, state: &
         return;
     };
     let origin = if index == 0 { pad(&asked.origin) } else { B256::ZERO };
-    let root = state.root();
+    let root = asked.root;
     let mut proof = state.prove(&root, Some(account), &origin).unwrap_or_default();
     for node in state.prove(&root, Some(account), &last).unwrap_or_default() {
         if !proof.contains(&node) {
@@ -456,12 +514,12 @@ fn prove_last_list(asked: &GetStorageRanges, reply: &mut StorageRanges, state: &
 }
 
 /// Drops the second account and attaches the proof of every key.
-fn bloat(asked: &GetAccountRange, reply: &mut AccountRange, state: &InMemoryState) {
+fn bloat(asked: &GetAccountRange, reply: &mut AccountRange, state: &Retained<'_>) {
     if reply.accounts.len() < 2 {
         return;
     }
     reply.accounts.remove(1);
-    let root = state.root();
+    let root = asked.root;
     let mut proof = state.prove(&root, None, &asked.origin).unwrap_or_default();
     for account in &reply.accounts {
         for node in state.prove(&root, None, &account.hash).unwrap_or_default() {
@@ -486,6 +544,7 @@ fn reroot(request: &SnapMessage, root: B256) -> SnapMessage {
     match &mut request {
         SnapMessage::GetAccountRange(m) => m.root = root,
         SnapMessage::GetStorageRanges(m) => m.root = root,
+        SnapMessage::GetTrieNodes(m) => m.root = root,
         _ => {}
     }
     request

@@ -1,6 +1,7 @@
 //! The simulation loop: one `Syncer`, simulated peers, network and store, driven by a virtual
-//! clock from one event to the next, with invariants checked after every step, crashes at
-//! seeded steps, and the end check.
+//! clock from one event to the next, with the chain's target moves fed at their block times,
+//! invariants checked after every step, crashes at seeded steps (and now and then right after
+//! a move), and the end check against the final target.
 
 use std::{
     collections::VecDeque,
@@ -17,13 +18,14 @@ use snap_core::{
 };
 
 use super::{
+    chain::{Chain, ChainStats},
     config::SimConfig,
     network::{Event, EventQueue, NetConfig},
-    outcome::{Outcome, Probe, RequestCounts, RunOptions, Summary},
+    outcome::{MoveRecord, Outcome, Probe, RequestCounts, RunOptions, Summary},
     peer::{Behaviour, Expectation, Peer, Reply},
     rng::SimRng,
     state::TargetState,
-    store::Store,
+    store::{Store, StoreMode},
 };
 
 /// Runs one simulation.
@@ -59,34 +61,74 @@ pub fn run_with(
     }
 }
 
-/// The target state (and the other state wrong-root peers serve) of a configuration, built
-/// once and runnable many times.
+/// The target states of a configuration (the first, then one per move of the chain) and the
+/// other state wrong-root peers serve, built once and runnable many times.
+///
+/// Every target stays in memory for the whole run: a batch may carry data fetched for any
+/// target the sync was given, and the store checks it against them. Peers serve only the
+/// targets within the retention window.
 #[derive(Debug)]
 pub struct World {
-    target: TargetState,
+    targets: Vec<TargetState>,
     variant: Option<InMemoryState>,
+    changed_nodes: Option<u64>,
+    chain: ChainStats,
 }
 
 impl World {
-    /// Generates (or loads) the state `config` describes.
+    /// Generates (or loads) the state `config` describes, and evolves it through its moves.
     pub fn build(config: &SimConfig, options: RunOptions) -> Result<Self, String> {
+        if config.moves > 0 && options.store == StoreMode::Discard {
+            return Err("a discarding store runs fixed targets only (no --moves)".into());
+        }
         let mut spec = config.state_spec();
         spec.node_oracle = options.node_oracle;
-        let target = match &config.state_dump {
+        let first = match &config.state_dump {
             Some(path) => load_dump(path, options.node_oracle)?,
             None => TargetState::generate(&spec)?,
         };
         let variant = if config.behaviours().contains(&Behaviour::WrongRoot) {
-            Some(target.variant()?)
+            Some(first.variant()?)
         } else {
             None
         };
-        Ok(Self { target, variant })
+        let mut chain = Chain::new(&first.state, 1, config.changes_per_block, config.seed);
+        let mut targets = vec![first];
+        for _ in 0..config.moves {
+            chain.advance(config.blocks_per_move);
+            targets.push(TargetState::from_state(chain.state()?, options.node_oracle)?);
+        }
+        let changed_nodes = match targets.as_slice() {
+            [first, .., last] => last.nodes_not_in(first),
+            _ => Some(0),
+        };
+        Ok(Self { targets, variant, changed_nodes, chain: chain.stats })
     }
 
-    /// The target state.
-    pub const fn target(&self) -> &TargetState {
-        &self.target
+    /// The first target state.
+    pub fn target(&self) -> &TargetState {
+        &self.targets[0]
+    }
+
+    /// The final target state (the first when the target never moves).
+    pub fn final_target(&self) -> &TargetState {
+        &self.targets[self.targets.len() - 1]
+    }
+
+    /// Every target state: the first, then one per move.
+    pub fn targets(&self) -> &[TargetState] {
+        &self.targets
+    }
+
+    /// What the chain changed over all its moves.
+    pub const fn chain_stats(&self) -> ChainStats {
+        self.chain
+    }
+
+    /// Stored trie nodes of the final target that the first does not hold (`None` without
+    /// the node oracle).
+    pub const fn changed_nodes(&self) -> Option<u64> {
+        self.changed_nodes
     }
 
     /// Runs the sync of `config` (whose state this world must be) from scratch.
@@ -99,8 +141,7 @@ impl World {
         #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
         let behaviours = config.behaviours();
-        let mut sim =
-            Sim::new(config, options, &self.target, self.variant.as_ref(), &behaviours, started);
+        let mut sim = Sim::new(config, options, self, &behaviours, started);
         let result = sim.run(observe);
         Outcome {
             config: config.clone(),
@@ -129,8 +170,13 @@ struct Sim<'a> {
     config: &'a SimConfig,
     sync_config: SyncConfig,
     net: NetConfig,
-    target: &'a TargetState,
-    variant: Option<&'a InMemoryState>,
+    world: &'a World,
+    /// The index of the newest target fed (0: the first).
+    current: usize,
+    /// Every move fed, with the syncer's phase at that moment.
+    moves: Vec<MoveRecord>,
+    /// The counters of the final done event.
+    final_counters: Counters,
     peers: Vec<PeerSlot>,
     queue: EventQueue,
     store: Store,
@@ -163,13 +209,12 @@ impl<'a> Sim<'a> {
     fn new(
         config: &'a SimConfig,
         options: RunOptions,
-        target: &'a TargetState,
-        variant: Option<&'a InMemoryState>,
+        world: &'a World,
         behaviours: &[Behaviour],
         base: Instant,
     ) -> Self {
         let mut version_rng = SimRng::derive(config.seed, "versions");
-        let peers = behaviours
+        let mut peers: Vec<PeerSlot> = behaviours
             .iter()
             .enumerate()
             .map(|(index, &behaviour)| {
@@ -186,17 +231,28 @@ impl<'a> Sim<'a> {
                 }
             })
             .collect();
+        // Healing asks for trie nodes, which only snap/1 serves: the first peer serving them
+        // faithfully speaks it (a network of snap/2-only peers cannot heal).
+        let v1 = snap_core::wire::SnapVersion::V1;
+        let healer = |slot: &PeerSlot| slot.peer.behaviour.serves_trie_nodes();
+        if !peers.iter().any(|slot| healer(slot) && slot.peer.version == v1)
+            && let Some(slot) = peers.iter_mut().find(|slot| healer(slot))
+        {
+            slot.peer.version = v1;
+            slot.peer.stats.version = 1;
+        }
         let mut crash_rng = SimRng::derive(config.seed, "crash");
         let next_crash = next_crash_step(&mut crash_rng, 0, config.crash_every);
         let sync_config = config.sync_config();
-        let syncer =
-            Syncer::new(sync_config.clone(), Target { root: target.root(), number: 1 }, base);
+        let syncer = Syncer::new(sync_config.clone(), target_of(world, config, 0), base);
         Self {
             config,
             net: config.network(),
             sync_config,
-            target,
-            variant,
+            world,
+            current: 0,
+            moves: Vec::new(),
+            final_counters: Counters::default(),
             peers,
             queue: EventQueue::default(),
             store: Store::new(options.store),
@@ -242,14 +298,39 @@ impl<'a> Sim<'a> {
                 self.crash()?;
             }
         }
-        self.store.check_complete(self.target)?;
-        let (accounts, slots, codes) = self.store.totals();
+        let last = &self.world.targets[self.current];
+        let counters = self.final_counters;
+        self.store.check_complete(last, &counters)?;
+        let (mut accounts, mut slots, codes) = self.store.totals();
+        if !self.store.keeps_data() {
+            // Written counts: healing's rewrites are not further items.
+            accounts = accounts.saturating_sub(counters.healed_accounts);
+            slots = slots.saturating_sub(counters.healed_slots);
+        }
+        let changed_nodes = if self.current == self.world.targets.len() - 1 {
+            self.world.changed_nodes
+        } else {
+            last.nodes_not_in(self.world.target())
+        };
         Ok(Summary {
-            root: self.target.root(),
+            root: last.root(),
             accounts,
             slots,
             codes,
             nodes: self.store.node_count() as u64,
+            heal_nodes: counters.nodes,
+            healed_accounts: counters.healed_accounts,
+            healed_slots: counters.healed_slots,
+            moves: self.moves.clone(),
+            changed_nodes,
+            deleted_after_download: self
+                .store
+                .pruned_with_storage()
+                .iter()
+                .filter(|hash| last.account(hash).is_none())
+                .copied()
+                .collect(),
+            pruned: self.store.written.pruned,
             requests: self.requests,
             kinds: self.kinds,
             bytes: self.bytes,
@@ -270,7 +351,8 @@ impl<'a> Sim<'a> {
         self.base + self.now
     }
 
-    /// Advances to the earliest of the next event and the syncer's deadline, and handles it.
+    /// Advances to the earliest of the next move of the chain, the next event and the
+    /// syncer's deadline, and handles it.
     fn step(&mut self) -> Result<(), String> {
         let deadline = self
             .syncer
@@ -278,6 +360,16 @@ impl<'a> Sim<'a> {
             .and_then(Syncer::poll_timeout)
             .map(|at| at.saturating_duration_since(self.base));
         let next_event = self.queue.next_time();
+        let next_move = ((self.current as u64) < self.config.moves)
+            .then(|| self.config.move_time(self.current as u64 + 1));
+        if let Some(at) = next_move
+            && deadline.is_none_or(|deadline| at <= deadline)
+            && next_event.is_none_or(|next| at <= next)
+        {
+            self.now = self.now.max(at);
+            self.make_move();
+            return self.drain();
+        }
         match (deadline, next_event) {
             (None, None) => return Err("deadlock: no event pending and no syncer deadline".into()),
             (Some(deadline), next) if next.is_none_or(|next| deadline <= next) => {
@@ -292,6 +384,60 @@ impl<'a> Sim<'a> {
             }
         }
         self.drain()
+    }
+
+    /// The chain moved: feeds the next target, and now and then schedules a crash right after.
+    fn make_move(&mut self) {
+        self.current += 1;
+        let target = target_of(self.world, self.config, self.current);
+        let phase = self.syncer.as_ref().map_or(Phase::Ranges, Syncer::phase);
+        self.moves.push(MoveRecord {
+            number: target.number,
+            phase,
+            at: self.now,
+            kinds: self.kinds,
+            written: self.store.written,
+            crash_after: false,
+        });
+        self.mix(&[8]);
+        self.mix(&target.number.to_be_bytes());
+        // Progress may restart against the new target (healing does): a report before the
+        // move is no bound for the ones after.
+        self.last_report = None;
+        self.input(Input::NewTarget(target));
+        if self.config.crash_every > 0
+            && self.crashes < self.config.max_crashes
+            && self.crash_rng.chance(0.25)
+        {
+            self.next_crash = self.next_crash.min(self.steps);
+            if let Some(record) = self.moves.last_mut() {
+                record.crash_after = true;
+            }
+        }
+    }
+
+    /// The states peers retain at this moment (every target whose block is at most
+    /// `retain_blocks` behind the chain's head), and every state the chain had up to its head
+    /// (whose codes peers still serve); oldest first.
+    fn retained(&self) -> (Vec<&'a InMemoryState>, Vec<&'a InMemoryState>) {
+        let head = self.config.head_block(self.now);
+        let world = self.world;
+        let (mut retained, mut history) = (Vec::new(), Vec::new());
+        for (index, target) in world.targets.iter().enumerate() {
+            let number = target_of(world, self.config, index).number;
+            if number <= head {
+                history.push(&target.state);
+                if head - number < self.config.retain_blocks {
+                    retained.push(&target.state);
+                }
+            }
+        }
+        (retained, history)
+    }
+
+    /// The targets the sync was given so far, first to current.
+    fn given(&self) -> Vec<&'a TargetState> {
+        self.world.targets[..=self.current].iter().collect()
     }
 
     fn input(&mut self, input: Input) {
@@ -352,10 +498,18 @@ impl<'a> Sim<'a> {
                     }
                 }
             }
-            Event::Lookup { id, codes } => {
-                let held = codes.iter().map(|hash| self.store.has_code(hash)).collect();
+            Event::Lookup { id, lookup } => {
+                let answer = match lookup {
+                    Lookup::Codes(codes) => LookupAnswer::Codes(
+                        codes.iter().map(|hash| self.store.has_code(hash)).collect(),
+                    ),
+                    Lookup::Nodes(nodes) => LookupAnswer::Nodes(
+                        nodes.iter().map(|query| self.store.has_node(query)).collect(),
+                    ),
+                    other => return Err(format!("unexpected lookup {other:?}")),
+                };
                 self.mix(&[7]);
-                self.input(Input::LookupDone { id, answer: LookupAnswer::Codes(held) });
+                self.input(Input::LookupDone { id, answer });
             }
             Event::Apply(batch) => {
                 let id = batch.id;
@@ -365,7 +519,8 @@ impl<'a> Sim<'a> {
                 self.outstanding.pop_front();
                 self.mix(&[4]);
                 self.mix(&batch.progress);
-                self.store.apply(*batch, self.target)?;
+                let given = self.given();
+                self.store.apply(*batch, &given)?;
                 self.input(Input::Written(id));
             }
         }
@@ -385,7 +540,9 @@ impl<'a> Sim<'a> {
         }
         let request = SnapMessage::decode(slot.peer.version, id, bytes, &Limits::default())
             .map_err(|error| format!("a request of ours does not decode: {error}"))?;
-        let replies = slot.peer.answer(&request, &self.target.state, self.variant);
+        let (retained, history) = self.retained();
+        let variant = self.world.variant.as_ref();
+        let replies = self.peers[peer].peer.answer(&request, &retained, &history, variant);
         for reply in replies {
             match reply {
                 Reply::Message { id, bytes, delay } => {
@@ -431,6 +588,7 @@ impl<'a> Sim<'a> {
                             }
                         }
                         SnapMessage::GetByteCodes(_) => self.kinds.codes += 1,
+                        SnapMessage::GetTrieNodes(_) => self.kinds.nodes += 1,
                         _ => {}
                     }
                     self.mix(&[5, index as u8]);
@@ -454,14 +612,11 @@ impl<'a> Sim<'a> {
                     self.last_apply = at;
                     self.queue.push(at, Event::Apply(Box::new(batch)));
                 }
-                Output::Lookup { id, lookup: Lookup::Codes(codes) } => {
+                Output::Lookup { id, lookup } => {
                     // Answered from what the store has applied, after its delay, in order with
                     // the batches before it.
                     let at = (self.now + self.config.store_delay).max(self.last_apply);
-                    self.queue.push(at, Event::Lookup { id, codes });
-                }
-                Output::Lookup { lookup, .. } => {
-                    return Err(format!("unexpected lookup {lookup:?}"));
+                    self.queue.push(at, Event::Lookup { id, lookup });
                 }
                 Output::Disconnect { peer, reason } => {
                     let index = peer.0 as usize;
@@ -482,11 +637,19 @@ impl<'a> Sim<'a> {
                     slot.conn += 1;
                 }
                 Output::Event(SyncEvent::Done { target, counters }) => {
-                    if target.root != self.target.root() {
-                        return Err(format!("done with root {}", target.root));
+                    let expected = target_of(self.world, self.config, self.current);
+                    if target != expected {
+                        return Err(format!(
+                            "done with target {} at block {}, the current one is {} at block {}",
+                            target.root, target.number, expected.root, expected.number
+                        ));
                     }
-                    self.check_final_counters(&counters)?;
+                    // Done may come before the chain stopped: the sync is then over (the core
+                    // takes no target after `Done`; a node would go on with full sync), and
+                    // the end check is against the last target it was given.
                     self.mix(&counters.accounts.to_be_bytes());
+                    self.check_final_counters(&counters)?;
+                    self.final_counters = counters;
                     self.done = true;
                 }
                 Output::Event(SyncEvent::Progress(report)) => {
@@ -525,12 +688,26 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    /// At the end the totals are exact: every account and slot written once; codes at least
-    /// once each (exactly once without crashes, since a restart forgets which were stored).
+    /// With a fixed target the totals are exact: every account and slot written once by the
+    /// range phase (healing's rewrites count apart); codes at least once each (exactly once
+    /// without crashes, since a restart forgets which were stored). With moves, only the
+    /// codes are bounded: at least those of the last target that the first one lacks.
     fn check_final_counters(&self, counters: &Counters) -> Result<(), String> {
-        let state = &self.target.state;
+        let target = &self.world.targets[self.current];
+        let state = &target.state;
+        if self.current > 0 {
+            let first = self.world.target().state.codes();
+            let new_codes = state.codes().keys().filter(|hash| !first.contains_key(*hash)).count();
+            if counters.codes < new_codes as u64 {
+                return Err(format!(
+                    "final counters: {} codes fetched, the final state has {new_codes} codes the first lacks",
+                    counters.codes
+                ));
+            }
+            return Ok(());
+        }
         let exact = (counters.accounts, counters.slots);
-        let expected = (state.account_list().len() as u64, self.target.slot_count as u64);
+        let expected = (state.account_list().len() as u64, target.slot_count as u64);
         let codes = state.codes().len() as u64;
         // The syncer asks the store which codes it holds, so even across crashes every code is
         // fetched and counted once; only a store that keeps nothing cannot tell it.
@@ -624,16 +801,18 @@ impl<'a> Sim<'a> {
         self.next_batch = 1;
         self.mix(&[7]);
         let now = self.at();
+        let current = target_of(self.world, self.config, self.current);
         let syncer = match self.store.progress() {
             Some(record) => Syncer::resume_from_bytes(self.sync_config.clone(), record, now)
                 .map_err(|error| format!("stored progress record does not decode: {error}"))?,
-            None => Syncer::new(
-                self.sync_config.clone(),
-                Target { root: self.target.root(), number: 1 },
-                now,
-            ),
+            None => Syncer::new(self.sync_config.clone(), current, now),
         };
+        let behind = syncer.target() != current;
         self.syncer = Some(syncer);
+        if behind {
+            // The host knows the chain's head: the resumed sync follows it from the start.
+            self.input(Input::NewTarget(current));
+        }
         self.last_report = None;
         for (index, slot) in self.peers.iter_mut().enumerate() {
             slot.connected = false;
@@ -649,6 +828,11 @@ impl<'a> Sim<'a> {
     fn mix(&mut self, bytes: &[u8]) {
         self.trace = fnv(self.trace, bytes);
     }
+}
+
+/// The sync target of target state `index` (0: the first, block 1; then one per move).
+fn target_of(world: &World, config: &SimConfig, index: usize) -> Target {
+    Target { root: world.targets[index].root(), number: 1 + index as u64 * config.blocks_per_move }
 }
 
 /// The state held by a geth state dump.
@@ -668,6 +852,8 @@ fn counters_le(a: &Counters, b: &Counters) -> bool {
         && a.code_bytes <= b.code_bytes
         && a.nodes <= b.nodes
         && a.node_bytes <= b.node_bytes
+        && a.healed_accounts <= b.healed_accounts
+        && a.healed_slots <= b.healed_slots
 }
 
 fn next_crash_step(rng: &mut SimRng, now: u64, every: u64) -> u64 {

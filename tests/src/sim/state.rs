@@ -159,6 +159,41 @@ impl TargetState {
         }
     }
 
+    /// Every stored node of every trie by owner and path, when the oracle was built.
+    pub const fn oracle_nodes(&self) -> Option<&HashMap<(B256, Nibbles), Bytes>> {
+        self.oracle.as_ref()
+    }
+
+    /// How many trie nodes the state stores over all its tries: the oracle's count, or (without
+    /// the oracle) `build_trie`'s over every trie.
+    pub fn stored_node_count(&self) -> usize {
+        if let Some(oracle) = &self.oracle {
+            return oracle.len();
+        }
+        let state = &self.state;
+        let leaves: Vec<(B256, Vec<u8>)> = state
+            .account_list()
+            .iter()
+            .map(|(hash, account)| (*hash, alloy_rlp::encode(account)))
+            .collect();
+        let mut count = build_trie(&leaves).nodes.len();
+        for (hash, _) in state.account_list() {
+            let slots = state.slot_list(hash);
+            if !slots.is_empty() {
+                count += build_trie(slots).nodes.len();
+            }
+        }
+        count
+    }
+
+    /// How many of this state's stored trie nodes `earlier` does not hold at the same owner
+    /// and path (absent or different): what a sync that finished `earlier` must fetch at least
+    /// to reach this state. `None` without both oracles.
+    pub fn nodes_not_in(&self, earlier: &Self) -> Option<u64> {
+        let (Some(mine), Some(theirs)) = (&self.oracle, &earlier.oracle) else { return None };
+        Some(mine.iter().filter(|(key, node)| theirs.get(*key) != Some(*node)).count() as u64)
+    }
+
     /// A variant of this state with other balances and slot values: the same keys, another
     /// root. Served by wrong-root peers.
     pub fn variant(&self) -> Result<InMemoryState, String> {

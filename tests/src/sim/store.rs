@@ -1,12 +1,17 @@
-//! The host's store: applies write batches atomically and checks, before applying, that
-//! everything written is exactly the target's data and that progress never goes backwards.
+//! The host's store: applies write batches atomically (pruned ranges first, then node
+//! deletions, then every write), answers the syncer's lookups from what it has applied, and
+//! checks, before applying, that everything written is the data of a target the sync was
+//! given and that progress never goes backwards.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
-use snap_core::sync::{Counters, ProgressRecord, WriteBatch};
+use snap_core::{
+    sync::{Counters, NodeQuery, ProgressRecord, WriteBatch},
+    trie::PrunedRange,
+};
 
 use super::state::TargetState;
 
@@ -15,7 +20,10 @@ use super::state::TargetState;
 pub enum StoreMode {
     /// Keep everything, for the exact end check.
     Keep,
-    /// Verify and count, keep nothing but the progress record.
+    /// Verify and count, keep nothing but the progress record and a fingerprint of every
+    /// stored trie node (to answer node lookups). Fixed targets only: pruned ranges are counted,
+    /// not applied (with a fixed target every stored node is the target's, which a correct
+    /// prune never covers; the keeping store's end check is what proves it).
     Discard,
 }
 
@@ -32,6 +40,14 @@ pub struct Written {
     pub nodes: u64,
     /// Node deletions.
     pub deletes: u64,
+    /// Pruned ranges applied.
+    pub pruned: u64,
+    /// Accounts, slots and nodes the pruned ranges removed.
+    pub pruned_items: u64,
+    /// Accounts the pruned ranges removed.
+    pub pruned_accounts: u64,
+    /// Accounts the pruned ranges removed together with storage they held.
+    pub pruned_with_storage: u64,
     /// Batches applied.
     pub batches: u64,
 }
@@ -44,6 +60,10 @@ pub struct Store {
     slots: BTreeMap<(B256, B256), Bytes>,
     codes: BTreeMap<B256, Bytes>,
     nodes: BTreeMap<(B256, Nibbles), Bytes>,
+    /// Discard mode: a fingerprint of (owner, path) to a fingerprint of the node's hash.
+    node_prints: HashMap<u64, u64>,
+    /// Accounts removed with their storage by pruned ranges.
+    pruned: BTreeSet<B256>,
     progress: Option<Bytes>,
     record: Option<ProgressRecord>,
     /// What was written.
@@ -52,16 +72,18 @@ pub struct Store {
 
 impl Store {
     /// An empty store.
-    pub const fn new(mode: StoreMode) -> Self {
+    pub fn new(mode: StoreMode) -> Self {
         Self {
             mode,
             accounts: BTreeMap::new(),
             slots: BTreeMap::new(),
             codes: BTreeMap::new(),
             nodes: BTreeMap::new(),
+            node_prints: HashMap::new(),
+            pruned: BTreeSet::new(),
             progress: None,
             record: None,
-            written: Written { accounts: 0, slots: 0, codes: 0, nodes: 0, deletes: 0, batches: 0 },
+            written: Written::default(),
         }
     }
 
@@ -70,9 +92,10 @@ impl Store {
         self.progress.as_ref()
     }
 
-    /// Checks `batch` against `target` and applies it, all or nothing.
-    pub fn apply(&mut self, batch: WriteBatch, target: &TargetState) -> Result<(), String> {
-        let record = check_batch(&batch, target)?;
+    /// Checks `batch` against the targets the sync was given (`targets`, first to current)
+    /// and applies it, all or nothing.
+    pub fn apply(&mut self, batch: WriteBatch, targets: &[&TargetState]) -> Result<(), String> {
+        let record = check_batch(&batch, targets)?;
         if let Some(previous) = &self.record {
             check_progress(previous, &record)?;
         }
@@ -82,26 +105,144 @@ impl Store {
         self.written.codes += batch.codes.len() as u64;
         self.written.nodes += batch.nodes.writes.len() as u64;
         self.written.deletes += batch.nodes.deletes.len() as u64;
-        if self.mode == StoreMode::Keep {
-            self.accounts.extend(batch.accounts);
-            self.slots.extend(batch.storage.into_iter().map(|(a, s, v)| ((a, s), v)));
-            self.codes.extend(batch.codes);
-            for key in batch.nodes.deletes {
-                self.nodes.remove(&(key.owner, key.path));
+        self.written.pruned += batch.pruned.len() as u64;
+        match self.mode {
+            StoreMode::Keep => {
+                for range in &batch.pruned {
+                    self.written.pruned_items += self.prune(range);
+                }
+                for key in batch.nodes.deletes {
+                    self.nodes.remove(&(key.owner, key.path));
+                }
+                self.accounts.extend(batch.accounts);
+                self.slots.extend(batch.storage.into_iter().map(|(a, s, v)| ((a, s), v)));
+                self.codes.extend(batch.codes);
+                self.nodes.extend(
+                    batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
+                );
             }
-            self.nodes.extend(
-                batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
-            );
+            StoreMode::Discard => {
+                for key in batch.nodes.deletes {
+                    self.node_prints.remove(&path_print(&key.owner, &key.path));
+                }
+                for (key, node) in &batch.nodes.writes {
+                    self.node_prints
+                        .insert(path_print(&key.owner, &key.path), hash_print(&keccak256(node)));
+                }
+            }
         }
         self.progress = Some(batch.progress);
         self.record = Some(record);
         Ok(())
     }
 
-    /// The end check: the flat state equals the target exactly and every stored node is the
-    /// target's node at its path. In discard mode, the write counts must equal the target's
-    /// item counts (every write was checked against the target on the way in).
-    pub fn check_complete(&self, target: &TargetState) -> Result<(), String> {
+    /// Deletes everything `range` covers; returns how many entries went.
+    fn prune(&mut self, range: &PrunedRange) -> u64 {
+        let mut removed = 0;
+        let owner = range.owner;
+        let nodes: Vec<(B256, Nibbles)> = self
+            .nodes
+            .range((owner, range.from)..)
+            .map(|(key, _)| *key)
+            .take_while(|(o, path)| *o == owner && range.to.is_none_or(|to| *path < to))
+            .collect();
+        for key in nodes {
+            self.nodes.remove(&key);
+            removed += 1;
+        }
+        let (first, end) = range.key_bounds();
+        let in_range = |key: &B256| end.is_none_or(|end| *key < end);
+        if owner.is_zero() {
+            let accounts: Vec<B256> =
+                self.accounts.range(first..).map(|(hash, _)| *hash).take_while(in_range).collect();
+            self.written.pruned_accounts += accounts.len() as u64;
+            removed += accounts.len() as u64;
+            for hash in accounts {
+                self.accounts.remove(&hash);
+            }
+            // The storage of every account in the range goes too, whether or not the account
+            // entry itself is stored (its storage may have been written before it).
+            let mut owners: BTreeSet<B256> = self
+                .slots
+                .range((first, B256::ZERO)..)
+                .map(|((owner, _), _)| *owner)
+                .take_while(in_range)
+                .collect();
+            owners.extend(
+                self.nodes
+                    .range((first, Nibbles::new())..)
+                    .map(|((owner, _), _)| *owner)
+                    .take_while(in_range)
+                    .filter(|owner| !owner.is_zero()),
+            );
+            for hash in owners {
+                let storage = self.delete_storage(&hash);
+                if storage > 0 {
+                    self.written.pruned_with_storage += 1;
+                    self.pruned.insert(hash);
+                }
+                removed += storage;
+            }
+        } else {
+            let slots: Vec<(B256, B256)> = self
+                .slots
+                .range((owner, first)..)
+                .map(|(key, _)| *key)
+                .take_while(|(o, slot)| *o == owner && in_range(slot))
+                .collect();
+            for key in slots {
+                self.slots.remove(&key);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Deletes every slot and storage-trie node of `account`.
+    fn delete_storage(&mut self, account: &B256) -> u64 {
+        let slots: Vec<(B256, B256)> = self
+            .slots
+            .range((*account, B256::ZERO)..)
+            .map(|(key, _)| *key)
+            .take_while(|(owner, _)| owner == account)
+            .collect();
+        let nodes: Vec<(B256, Nibbles)> = self
+            .nodes
+            .range((*account, Nibbles::new())..)
+            .map(|(key, _)| *key)
+            .take_while(|(owner, _)| owner == account)
+            .collect();
+        let removed = (slots.len() + nodes.len()) as u64;
+        for key in slots {
+            self.slots.remove(&key);
+        }
+        for key in nodes {
+            self.nodes.remove(&key);
+        }
+        removed
+    }
+
+    /// Whether the store holds, at the query's owner and path, a node with the query's hash.
+    pub fn has_node(&self, query: &NodeQuery) -> bool {
+        match self.mode {
+            StoreMode::Keep => self
+                .nodes
+                .get(&(query.owner, query.path))
+                .is_some_and(|node| keccak256(node) == query.hash),
+            StoreMode::Discard => {
+                self.node_prints.get(&path_print(&query.owner, &query.path))
+                    == Some(&hash_print(&query.hash))
+            }
+        }
+    }
+
+    /// The end check against the final target: the flat accounts and slots equal it exactly,
+    /// every code it references is stored, and the stored trie nodes are exactly its stored
+    /// nodes (every one present, none extra, in the account trie and every storage trie). In
+    /// discard mode (fixed targets only), the write counts less healing's rewrites (from the
+    /// final `counters`) must equal the target's item counts (every write was checked against
+    /// the target on the way in).
+    pub fn check_complete(&self, target: &TargetState, counters: &Counters) -> Result<(), String> {
         let state = &target.state;
         if self.mode == StoreMode::Discard {
             let expected = (
@@ -109,7 +250,11 @@ impl Store {
                 target.slot_count as u64,
                 state.codes().len() as u64,
             );
-            let got = (self.written.accounts, self.written.slots, self.written.codes);
+            let got = (
+                self.written.accounts.saturating_sub(counters.healed_accounts),
+                self.written.slots.saturating_sub(counters.healed_slots),
+                self.written.codes,
+            );
             return if got == expected {
                 Ok(())
             } else {
@@ -131,8 +276,21 @@ impl Store {
             }
         }
         if self.slots.len() != target.slot_count {
+            let extra = self.slots.keys().find(|(owner, slot)| target.slot(owner, slot).is_none());
+            let detail = match extra {
+                Some((owner, slot)) => format!(
+                    "; first extra: slot {slot} of {owner} (account {} in the target, {} slots of it stored, {} in the target)",
+                    if target.account(owner).is_some() { "present" } else { "absent" },
+                    self.slots
+                        .range((*owner, B256::ZERO)..)
+                        .take_while(|((o, _), _)| o == owner)
+                        .count(),
+                    state.slot_list(owner).len(),
+                ),
+                None => String::new(),
+            };
             return Err(format!(
-                "{} slots stored, target has {}",
+                "{} slots stored, target has {}{detail}",
                 self.slots.len(),
                 target.slot_count
             ));
@@ -147,24 +305,27 @@ impl Store {
                 return Err(format!("slot {slot} of {account} missing or different"));
             }
         }
-        if self.codes.len() != state.codes().len()
-            || self.codes.iter().zip(state.codes()).any(|(a, b)| a != b)
-        {
-            return Err(format!(
-                "{} codes stored, target has {} (or they differ)",
-                self.codes.len(),
-                state.codes().len()
-            ));
+        for (hash, code) in state.codes() {
+            if self.codes.get(hash) != Some(code) {
+                return Err(format!("code {hash} of the target is not stored"));
+            }
         }
         for ((owner, path), node) in &self.nodes {
             if target.node(owner, path).as_ref() != Some(node) {
                 return Err(format!("stored node of {owner} at {path:?} is not the target's"));
             }
         }
+        let expected = target.stored_node_count();
+        if self.nodes.len() != expected {
+            return Err(format!(
+                "{} trie nodes stored, the target stores {expected} (all stored ones are its)",
+                self.nodes.len()
+            ));
+        }
         Ok(())
     }
 
-    /// Whether the store keeps what it applies (and so can answer lookups).
+    /// Whether the store keeps what it applies (and so can answer code lookups).
     pub fn keeps_data(&self) -> bool {
         self.mode == StoreMode::Keep
     }
@@ -184,41 +345,65 @@ impl Store {
         }
     }
 
+    /// Accounts that pruned ranges removed together with their stored storage.
+    pub const fn pruned_with_storage(&self) -> &BTreeSet<B256> {
+        &self.pruned
+    }
+
     /// Stored trie nodes.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        match self.mode {
+            StoreMode::Keep => self.nodes.len(),
+            StoreMode::Discard => self.node_prints.len(),
+        }
     }
 }
 
-/// Every item of the batch must be the target's; returns the batch's decoded progress record.
-fn check_batch(batch: &WriteBatch, target: &TargetState) -> Result<ProgressRecord, String> {
+/// A 64-bit fingerprint of a node's place.
+fn path_print(owner: &B256, path: &Nibbles) -> u64 {
+    let mut bytes = owner.to_vec();
+    bytes.extend(path.iter());
+    bytes.push(path.len() as u8);
+    hash_print(&keccak256(bytes))
+}
+
+fn hash_print(hash: &B256) -> u64 {
+    u64::from_be_bytes(hash[..8].try_into().unwrap_or_default())
+}
+
+/// Every item of the batch must be the data of one of `targets` (any of them: a batch may
+/// carry data fetched for an earlier target); returns the batch's decoded progress record,
+/// which must be for one of them.
+fn check_batch(batch: &WriteBatch, targets: &[&TargetState]) -> Result<ProgressRecord, String> {
     let id = batch.id.0;
     for (hash, account) in &batch.accounts {
-        if target.account(hash) != Some(account) {
+        if !targets.iter().any(|target| target.account(hash) == Some(account)) {
             return Err(format!("batch {id}: unverified account {hash} written"));
         }
     }
     for (account, slot, value) in &batch.storage {
-        if target.slot(account, slot) != Some(value) {
+        if !targets.iter().any(|target| target.slot(account, slot) == Some(value)) {
             return Err(format!("batch {id}: unverified slot {slot} of {account} written"));
         }
     }
     for (hash, code) in &batch.codes {
-        if keccak256(code) != *hash || target.state.codes().get(hash) != Some(code) {
+        if keccak256(code) != *hash
+            || !targets.iter().any(|target| target.state.codes().get(hash) == Some(code))
+        {
             return Err(format!("batch {id}: unverified code {hash} written"));
         }
     }
     for (key, node) in &batch.nodes.writes {
-        if target.node(&key.owner, &key.path).as_ref() != Some(node) {
+        if !targets.iter().any(|target| target.node(&key.owner, &key.path).as_ref() == Some(node)) {
             return Err(format!(
-                "batch {id}: trie node of {} at {:?} is not the target's node at that path",
+                "batch {id}: trie node of {} at {:?} is no target's node at that path",
                 key.owner, key.path
             ));
         }
     }
     let record = ProgressRecord::decode_versioned(&batch.progress)
         .map_err(|error| format!("batch {id}: progress record does not decode: {error}"))?;
-    if record.target.root != target.root() {
+    if !targets.iter().any(|target| target.root() == record.target.root) {
         return Err(format!("batch {id}: progress record for root {}", record.target.root));
     }
     Ok(record)
@@ -240,6 +425,8 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
             c.code_bytes,
             c.nodes,
             c.node_bytes,
+            c.healed_accounts,
+            c.healed_slots,
         ]
     };
     let names = [
@@ -251,11 +438,19 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
         "code_bytes",
         "nodes",
         "node_bytes",
+        "healed_accounts",
+        "healed_slots",
     ];
     for ((name, a), b) in names.iter().zip(fields(&previous.counters)).zip(fields(&next.counters)) {
         if b < a {
             return Err(format!("progress went backwards: counter {name} {a} -> {b}"));
         }
+    }
+    if next.target.number < previous.target.number {
+        return Err(format!(
+            "progress went back to an older target: block {} -> {}",
+            previous.target.number, next.target.number
+        ));
     }
     Ok(())
 }
@@ -263,44 +458,81 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
 #[cfg(test)]
 mod tests {
     use alloy_primitives::U256;
-    use snap_core::sync::{BatchId, Target};
+    use snap_core::{
+        sync::{BatchId, Target},
+        trie::NodeKey,
+    };
 
     use super::*;
-    use crate::sim::state::StateSpec;
+    use crate::sim::{chain::Chain, state::StateSpec};
 
     fn target() -> TargetState {
         TargetState::generate(&StateSpec::new(5, 40, 400)).unwrap()
     }
 
-    fn batch(target: &TargetState, id: u64, accounts: usize) -> WriteBatch {
-        let state = &target.state;
+    fn record(target: &TargetState, tasks_done: usize, accounts: u64) -> Bytes {
         let mut record = ProgressRecord::fresh(Target { root: target.root(), number: 1 }, 16);
-        record.account_tasks.drain(..id as usize);
-        record.counters.accounts = accounts as u64;
+        record.account_tasks.drain(..tasks_done);
+        record.counters.accounts = accounts;
+        Bytes::from(record.encode_versioned())
+    }
+
+    fn batch(target: &TargetState, id: u64, accounts: usize) -> WriteBatch {
         WriteBatch {
             id: BatchId(id),
-            accounts: state.account_list()[..accounts].to_vec(),
-            progress: Bytes::from(record.encode_versioned()),
+            accounts: target.state.account_list()[..accounts].to_vec(),
+            progress: record(target, id as usize, accounts as u64),
             ..WriteBatch::default()
         }
     }
 
-    #[test]
-    fn verified_batches_apply_and_complete_state_passes_the_end_check() {
-        let target = target();
+    /// Everything of `target`: accounts, slots, codes and every stored node.
+    fn full(target: &TargetState, id: u64) -> WriteBatch {
         let state = &target.state;
-        let mut store = Store::new(StoreMode::Keep);
-        let mut full = batch(&target, 1, state.account_list().len());
+        let mut full = batch(target, id, state.account_list().len());
         for (hash, _) in state.account_list() {
             full.storage.extend(state.slot_list(hash).iter().map(|(s, v)| (*hash, *s, v.clone())));
         }
         full.codes = state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
-        let path = Nibbles::new();
-        let node = target.node(&B256::ZERO, &path).expect("the root is stored");
-        full.nodes.writes.push((snap_core::trie::NodeKey { owner: B256::ZERO, path }, node));
-        assert!(store.check_complete(&target).is_err(), "empty store is incomplete");
-        store.apply(full, &target).unwrap();
-        store.check_complete(&target).unwrap();
+        full.nodes.writes = target
+            .oracle_nodes()
+            .unwrap()
+            .iter()
+            .map(|((owner, path), node)| (NodeKey { owner: *owner, path: *path }, node.clone()))
+            .collect();
+        full
+    }
+
+    #[test]
+    fn a_complete_store_passes_the_end_check_and_one_missing_node_fails_it() {
+        let target = target();
+        let mut store = Store::new(StoreMode::Keep);
+        assert!(
+            store.check_complete(&target, &Counters::default()).is_err(),
+            "empty store is incomplete"
+        );
+        let mut almost = full(&target, 1);
+        let (key, _) = almost.nodes.writes.pop().unwrap();
+        store.apply(almost, &[&target]).unwrap();
+        assert!(
+            store
+                .check_complete(&target, &Counters::default())
+                .unwrap_err()
+                .contains("trie nodes stored")
+        );
+        let mut store = Store::new(StoreMode::Keep);
+        store.apply(full(&target, 1), &[&target]).unwrap();
+        store.check_complete(&target, &Counters::default()).unwrap();
+        let root = target.node(&B256::ZERO, &Nibbles::new()).unwrap();
+        let query = |path, hash| NodeQuery { owner: B256::ZERO, path, hash };
+        assert!(store.has_node(&query(Nibbles::new(), keccak256(&root))));
+        assert!(!store.has_node(&query(Nibbles::new(), B256::repeat_byte(1))));
+        let node = target.node(&key.owner, &key.path).unwrap();
+        assert!(store.has_node(&NodeQuery {
+            owner: key.owner,
+            path: key.path,
+            hash: keccak256(&node)
+        }));
     }
 
     #[test]
@@ -310,25 +542,25 @@ mod tests {
         let mut store = Store::new(StoreMode::Keep);
         let mut wrong_account = batch(&target, 1, 3);
         wrong_account.accounts[2].1.balance += U256::from(1);
-        assert!(store.apply(wrong_account, &target).unwrap_err().contains("unverified account"));
+        assert!(store.apply(wrong_account, &[&target]).unwrap_err().contains("unverified account"));
         assert_eq!(store.written.batches, 0);
         let mut wrong_slot = batch(&target, 1, 1);
         let owner =
             state.account_list().iter().find(|(h, _)| !state.slot_list(h).is_empty()).unwrap().0;
         let (slot, _) = state.slot_list(&owner)[0].clone();
         wrong_slot.storage.push((owner, slot, Bytes::from_static(&[0x05])));
-        assert!(store.apply(wrong_slot, &target).unwrap_err().contains("unverified slot"));
+        assert!(store.apply(wrong_slot, &[&target]).unwrap_err().contains("unverified slot"));
         let mut wrong_code = batch(&target, 1, 1);
         let code = Bytes::from_static(b"not a code of the state");
         wrong_code.codes.push((keccak256(&code), code));
-        assert!(store.apply(wrong_code, &target).unwrap_err().contains("unverified code"));
+        assert!(store.apply(wrong_code, &[&target]).unwrap_err().contains("unverified code"));
         let mut wrong_node = batch(&target, 1, 1);
         let path = Nibbles::from_nibbles([0xf, 0xf, 0xf, 0xf, 0xf, 0xf]);
-        wrong_node.nodes.writes.push((
-            snap_core::trie::NodeKey { owner: B256::ZERO, path },
-            Bytes::from_static(&[0xc0]),
-        ));
-        assert!(store.apply(wrong_node, &target).unwrap_err().contains("trie node"));
+        wrong_node
+            .nodes
+            .writes
+            .push((NodeKey { owner: B256::ZERO, path }, Bytes::from_static(&[0xc0])));
+        assert!(store.apply(wrong_node, &[&target]).unwrap_err().contains("trie node"));
         assert_eq!(store.written.batches, 0);
         assert!(store.progress().is_none());
     }
@@ -337,12 +569,159 @@ mod tests {
     fn progress_may_not_go_backwards() {
         let target = target();
         let mut store = Store::new(StoreMode::Keep);
-        store.apply(batch(&target, 4, 10), &target).unwrap();
+        store.apply(batch(&target, 4, 10), &[&target]).unwrap();
         assert!(
-            store.apply(batch(&target, 5, 9), &target).unwrap_err().contains("counter accounts")
+            store.apply(batch(&target, 5, 9), &[&target]).unwrap_err().contains("counter accounts")
         );
-        assert!(store.apply(batch(&target, 3, 12), &target).unwrap_err().contains("fraction"));
-        store.apply(batch(&target, 5, 12), &target).unwrap();
-        assert!(store.check_complete(&target).unwrap_err().contains("accounts stored"));
+        assert!(store.apply(batch(&target, 3, 12), &[&target]).unwrap_err().contains("fraction"));
+        store.apply(batch(&target, 5, 12), &[&target]).unwrap();
+        assert!(
+            store
+                .check_complete(&target, &Counters::default())
+                .unwrap_err()
+                .contains("accounts stored")
+        );
+    }
+
+    /// The batch taking a store holding exactly `from` to exactly `to`, the way healing
+    /// expresses it: deleted accounts and cleared slots as pruned ranges of their full key,
+    /// stale nodes as node deletions, and every new or changed item written.
+    fn diff(from: &TargetState, to: &TargetState, id: u64) -> WriteBatch {
+        let mut batch =
+            WriteBatch { id: BatchId(id), progress: record(to, 16, 1 << 20), ..Default::default() };
+        for (hash, account) in to.state.account_list() {
+            if from.account(hash) != Some(account) {
+                batch.accounts.push((*hash, *account));
+            }
+            for (slot, value) in to.state.slot_list(hash) {
+                if from.slot(hash, slot) != Some(value) {
+                    batch.storage.push((*hash, *slot, value.clone()));
+                }
+            }
+        }
+        for (hash, _) in from.state.account_list() {
+            if to.account(hash).is_none() {
+                batch.pruned.push(PrunedRange::subtree(B256::ZERO, Nibbles::unpack(hash)));
+                continue;
+            }
+            for (slot, _) in from.state.slot_list(hash) {
+                if to.slot(hash, slot).is_none() {
+                    batch.pruned.push(PrunedRange::subtree(*hash, Nibbles::unpack(slot)));
+                }
+            }
+        }
+        batch.codes = to.state.codes().iter().map(|(h, c)| (*h, c.clone())).collect();
+        let (old, new) = (from.oracle_nodes().unwrap(), to.oracle_nodes().unwrap());
+        for ((owner, path), node) in new {
+            if old.get(&(*owner, *path)) != Some(node) {
+                batch.nodes.writes.push((NodeKey { owner: *owner, path: *path }, node.clone()));
+            }
+        }
+        for (owner, path) in old.keys() {
+            // Nodes of deleted accounts go with their account's pruned range.
+            if !new.contains_key(&(*owner, *path))
+                && (owner.is_zero() || to.account(owner).is_some())
+            {
+                batch.nodes.deletes.push(NodeKey { owner: *owner, path: *path });
+            }
+        }
+        batch
+    }
+
+    #[test]
+    fn pruned_ranges_node_deletions_and_writes_take_one_state_to_the_next_exactly() {
+        let first = TargetState::generate(&StateSpec::new(8, 200, 3000)).unwrap();
+        let mut chain = Chain::new(&first.state, 1, 12, 8);
+        chain.advance(16);
+        let second = TargetState::from_state(chain.state().unwrap(), true).unwrap();
+        assert!(chain.stats.deleted_with_storage > 0 && chain.stats.slot_clears > 0);
+        let mut store = Store::new(StoreMode::Keep);
+        store.apply(full(&first, 1), &[&first]).unwrap();
+        store.check_complete(&first, &Counters::default()).unwrap();
+        let step = diff(&first, &second, 2);
+        assert!(!step.pruned.is_empty());
+        // Without the pruned ranges the deleted accounts, their storage and the cleared slots
+        // stay behind.
+        let mut partial = Store::new(StoreMode::Keep);
+        partial.apply(full(&first, 1), &[&first]).unwrap();
+        partial
+            .apply(WriteBatch { pruned: Vec::new(), ..step.clone() }, &[&first, &second])
+            .unwrap();
+        assert!(partial.check_complete(&second, &Counters::default()).is_err());
+        // The second state's data is refused while only the first is given.
+        assert!(store.apply(step.clone(), &[&first]).is_err());
+        store.apply(step, &[&first, &second]).unwrap();
+        store.check_complete(&second, &Counters::default()).unwrap();
+        assert!(store.written.pruned_items > 0);
+    }
+
+    #[test]
+    fn pruning_an_account_range_removes_storage_stored_without_its_account() {
+        let target = TargetState::generate(&StateSpec::new(10, 100, 2000)).unwrap();
+        let mut only_storage = full(&target, 1);
+        only_storage.accounts.clear();
+        only_storage.nodes.writes.retain(|(key, _)| !key.owner.is_zero());
+        let mut store = Store::new(StoreMode::Keep);
+        store.apply(only_storage, &[&target]).unwrap();
+        let owners: BTreeSet<B256> = store.slots.keys().map(|(owner, _)| *owner).collect();
+        let victim = *owners.iter().nth(owners.len() / 2).unwrap();
+        store.prune(&PrunedRange::subtree(B256::ZERO, Nibbles::unpack(victim)));
+        assert!(store.slots.keys().all(|(owner, _)| *owner != victim));
+        assert!(store.nodes.keys().all(|(owner, _)| *owner != victim));
+        assert_eq!(store.pruned_with_storage().iter().collect::<Vec<_>>(), vec![&victim]);
+        let left: BTreeSet<B256> = store.slots.keys().map(|(owner, _)| *owner).collect();
+        assert_eq!(left.len(), owners.len() - 1);
+    }
+
+    #[test]
+    fn a_pruned_range_removes_exactly_the_entries_under_its_prefix() {
+        let target = TargetState::generate(&StateSpec::new(9, 300, 3000)).unwrap();
+        for prefix in [vec![], vec![0x3], vec![0x7, 0xa], vec![0xf], vec![0x0, 0x0, 0x1]] {
+            let prefix = Nibbles::from_nibbles(prefix);
+            let mut store = Store::new(StoreMode::Keep);
+            store.apply(full(&target, 1), &[&target]).unwrap();
+            let (accounts, slots, nodes) =
+                (store.accounts.clone(), store.slots.clone(), store.nodes.clone());
+            let range = PrunedRange::subtree(B256::ZERO, prefix);
+            store.prune(&range);
+            let gone: Vec<B256> =
+                accounts.keys().filter(|hash| range.contains_key(hash)).copied().collect();
+            let kept = |key: &(B256, Nibbles)| {
+                if key.0.is_zero() { !range.contains(&key.1) } else { !gone.contains(&key.0) }
+            };
+            assert_eq!(
+                store.accounts.keys().collect::<Vec<_>>(),
+                accounts.keys().filter(|hash| !gone.contains(hash)).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                store.slots.keys().collect::<Vec<_>>(),
+                slots.keys().filter(|(owner, _)| !gone.contains(owner)).collect::<Vec<_>>()
+            );
+            assert_eq!(
+                store.nodes.keys().collect::<Vec<_>>(),
+                nodes.keys().filter(|key| kept(key)).collect::<Vec<_>>()
+            );
+            // A storage range removes that owner's slots and nodes under the prefix only.
+            let owner = *slots.keys().next().map(|(owner, _)| owner).unwrap();
+            let mut store = Store::new(StoreMode::Keep);
+            store.apply(full(&target, 1), &[&target]).unwrap();
+            let range = PrunedRange::below(owner, prefix);
+            store.prune(&range);
+            assert_eq!(store.accounts.len(), accounts.len());
+            assert_eq!(
+                store.slots.keys().collect::<Vec<_>>(),
+                slots
+                    .keys()
+                    .filter(|(o, slot)| *o != owner || !range.contains_key(slot))
+                    .collect::<Vec<_>>()
+            );
+            assert_eq!(
+                store.nodes.keys().collect::<Vec<_>>(),
+                nodes
+                    .keys()
+                    .filter(|(o, path)| *o != owner || !range.contains(path))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -176,12 +176,18 @@ impl Healer {
 
     /// The store's answer to lookup `id`: stored subtrees are complete, the rest is fetched.
     /// An unknown id (a lookup of an earlier walk) is ignored.
+    ///
+    /// Whatever other node the store holds at a path the walk fetches is deleted at once,
+    /// before anything below it is committed: its subtree is about to change, and a stored
+    /// node must keep meaning a complete subtree (a later target may want that very node
+    /// again, as when a target returns to an earlier root).
     pub(crate) fn on_lookup(&mut self, id: u64, held: &[bool], ctx: &mut HealContext<'_>) {
         let Some(items) = self.checking.remove(&id) else { return };
         for (index, item) in items.into_iter().enumerate() {
             if held.get(index).copied().unwrap_or(false) {
                 self.complete(item.parent, ctx);
             } else {
+                ctx.batch.nodes.deletes.push(NodeKey { owner: item.owner, path: item.path });
                 self.fetch.insert(fetch_key(&item), item);
             }
         }

@@ -30,7 +30,7 @@ impl Syncer {
                 RequestKind::AccountRange,
                 now,
                 timeout,
-                Work::Accounts { task: index, root },
+                Work::Accounts { task: index, epoch: self.epoch },
             ) else {
                 break;
             };
@@ -71,7 +71,7 @@ impl Syncer {
                     limit: Bytes::new(),
                     response_bytes: bytes,
                 };
-                (Work::Storage { jobs, root }, message)
+                (Work::Storage { jobs, epoch: self.epoch }, message)
             } else {
                 break;
             };
@@ -139,7 +139,7 @@ impl Syncer {
                 .clamp(1, self.config.max_heal_paths_per_request.max(1) as u64);
             let (items, paths) = self.healer.take_fetch(count as usize);
             let root = self.healer.root();
-            let work = Work::Heal { items, root };
+            let work = Work::Heal { items, epoch: self.epoch };
             match self.requests.insert(peer, RequestKind::TrieNodes, now, timeout, work) {
                 Ok(request_id) => self.send(
                     peer,

@@ -145,6 +145,8 @@ enum When {
     Step(usize),
     /// The first time the machine is in this phase.
     Phase(Phase),
+    /// This many inputs after the previous move or crash.
+    Later(usize),
 }
 
 struct Run {
@@ -184,6 +186,7 @@ impl Run {
         let mut inbox = std::collections::VecDeque::new();
         let mut done = false;
         let mut nodes_healed = 0;
+        let mut last_event = 0;
         for step in 0..200_000 {
             while let Some(output) = syncer.poll_output() {
                 assert!(!done, "output after Done: {output:?}");
@@ -221,9 +224,11 @@ impl Run {
             let due = |when: &When| match *when {
                 When::Step(at) => step >= at,
                 When::Phase(phase) => syncer.phase() == phase,
+                When::Later(steps) => step >= last_event + steps,
             };
             if moves.peek().is_some_and(due) && target + 1 < self.states.len() {
                 moves.next();
+                last_event = step;
                 phases_at_moves.push(syncer.phase());
                 target += 1;
                 let next =
@@ -233,6 +238,7 @@ impl Run {
             }
             if crashes.peek().is_some_and(due) {
                 crashes.next();
+                last_event = step;
                 let record =
                     model.progress().cloned().expect("a batch was applied before the crash");
                 syncer = Syncer::resume_from_bytes(config(self.seed + step as u64), &record, now)
@@ -321,5 +327,20 @@ fn crashes_after_moves_and_during_healing_end_exact() {
         ran.model
             .check_exact(&chain(200 + seed, 400, 600, 2)[ran.target])
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
+fn a_target_coming_back_to_an_earlier_root_ends_exact() {
+    // A -> B -> A: healing for B replaces subtrees of A child-first; coming back to A midway
+    // must not find an A node whose subtree already holds B's nodes.
+    for seed in seeds(8) {
+        let [a, b]: [InMemoryState; 2] = chain(300 + seed, 400, 500, 1).try_into().unwrap();
+        let states = vec![a.clone(), b, a.clone()];
+        let moves = vec![When::Phase(Phase::Healing), When::Later(2 + (seed % 6) as usize * 2)];
+        let ran = Run { states, moves, crashes: vec![], seed }.run(MemoryStore::new());
+        assert_eq!(ran.target, 2, "seed {seed}: back at A before B's healing ended");
+        assert_eq!(ran.phases_at_moves, [Phase::Healing, Phase::Healing], "seed {seed}");
+        ran.model.check_exact(&a).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }

@@ -43,14 +43,15 @@ const BATCH_MAX_AGE: Duration = Duration::from_secs(2);
 /// How long a peer that answered empty is not asked again for the same kind of data.
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
 
-/// The work a request carries, to be given back if it fails, with the root it was asked for.
+/// The work a request carries, to be given back if it fails, with the target epoch it was
+/// asked under (a root can come back after another target: the epoch tells the requests apart).
 #[derive(Clone, Debug)]
 enum Work {
-    Accounts { task: usize, root: B256 },
-    Storage { jobs: Vec<StorageJob>, root: B256 },
+    Accounts { task: usize, epoch: u64 },
+    Storage { jobs: Vec<StorageJob>, epoch: u64 },
     Chunk(ChunkRequest),
     Codes(Vec<B256>),
-    Heal { items: Vec<HealItem>, root: B256 },
+    Heal { items: Vec<HealItem>, epoch: u64 },
 }
 
 /// The storage work a `StorageRanges` response answers.
@@ -80,6 +81,8 @@ pub struct Syncer {
     storage: Storage,
     codes: CodeQueue,
     healer: Healer,
+    /// How many new targets were taken: work asked under an earlier epoch is stale.
+    epoch: u64,
     /// Code lookups asked of the host, by id.
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
@@ -130,6 +133,7 @@ impl Syncer {
             ),
             codes: CodeQueue::new(config.known_code_cache),
             healer: Healer::new(record.target.root),
+            epoch: 0,
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),
@@ -227,6 +231,7 @@ impl Syncer {
         for (id, request) in self.requests.expire(now) {
             let elapsed = now.saturating_duration_since(request.sent_at);
             self.peers.record(request.peer, request.kind, elapsed, 0);
+            self.peers.mark_unavailable(request.peer, request.kind, now);
             let ids = self.expired.entry(request.peer).or_default();
             ids.push_back(id);
             if ids.len() > EXPIRED_IDS_PER_PEER {
@@ -291,14 +296,19 @@ impl Syncer {
                     task.in_flight = false;
                 }
             }
-            Work::Storage { jobs, root } => {
-                if root == self.target.root {
+            Work::Storage { jobs, epoch } => {
+                if epoch == self.epoch {
                     self.storage.give_back_small(jobs);
                 }
             }
             Work::Chunk(request) => self.storage.give_back_chunk(&request),
             Work::Codes(hashes) => self.codes.give_back(&hashes),
-            Work::Heal { items, root } => self.healer.give_back(root, items),
+            Work::Heal { items, epoch } => {
+                if epoch == self.epoch {
+                    let root = self.healer.root();
+                    self.healer.give_back(root, items);
+                }
+            }
         }
     }
 

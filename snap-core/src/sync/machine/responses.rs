@@ -13,7 +13,7 @@ use crate::{
         accounts::{HeldAccount, Waiting, has_code, has_storage},
         codes::Need,
         contract::{LookupAnswer, LookupId, Misbehaviour},
-        heal::{HealContext, HealItem, NodesOutcome},
+        heal::{HealContext, HealItem, Healer, NodesOutcome},
         range::HashRange,
         rates::RequestKind,
         requests::Unmatched,
@@ -89,12 +89,14 @@ impl Syncer {
         }
     }
 
-    /// Whether a request was made for a root the sync no longer follows.
+    /// Whether a request was made under a target the sync left (an earlier epoch, even when its
+    /// root came back since), or for a chunk whose storage root changed.
     fn is_stale(&self, work: &Work) -> bool {
         match work {
-            Work::Accounts { root, .. } | Work::Storage { root, .. } => *root != self.target.root,
+            Work::Accounts { epoch, .. }
+            | Work::Storage { epoch, .. }
+            | Work::Heal { epoch, .. } => *epoch != self.epoch,
             Work::Chunk(chunk) => !self.storage.chunk_is_current(chunk),
-            Work::Heal { root, .. } => *root != self.healer.root(),
             Work::Codes(_) => false,
         }
     }
@@ -229,15 +231,7 @@ impl Syncer {
         response: TrieNodes,
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
-        let mut code_checks = Vec::new();
-        let mut ctx = HealContext {
-            batch: &mut self.batch,
-            codes: &mut self.codes,
-            counters: &mut self.counters,
-            code_checks: &mut code_checks,
-        };
-        let outcome = self.healer.on_nodes(items, response.nodes, &mut ctx)?;
-        self.ask_codes(code_checks);
+        let outcome = self.heal(|healer, ctx| healer.on_nodes(items, response.nodes, ctx))?;
         Ok(match outcome {
             NodesOutcome::Delivered(nodes) => {
                 self.counters.node_bytes += size;
@@ -265,15 +259,7 @@ impl Syncer {
                 self.codes_arrived(&known);
             }
             LookupAnswer::Nodes(held) => {
-                let mut code_checks = Vec::new();
-                let mut ctx = HealContext {
-                    batch: &mut self.batch,
-                    codes: &mut self.codes,
-                    counters: &mut self.counters,
-                    code_checks: &mut code_checks,
-                };
-                self.healer.on_lookup(id.0, &held, &mut ctx);
-                self.ask_codes(code_checks);
+                self.heal(|healer, ctx| healer.on_lookup(id.0, &held, ctx))
             }
         }
     }
@@ -291,6 +277,15 @@ impl Syncer {
             });
             self.forward(index);
         }
+        self.heal(|healer, ctx| healer.codes_arrived(arrived, ctx));
+    }
+
+    /// Runs `step` of the heal walk with the batch, codes and counters it works on, then asks
+    /// the store about the codes the step met.
+    pub(super) fn heal<R>(
+        &mut self,
+        step: impl FnOnce(&mut Healer, &mut HealContext<'_>) -> R,
+    ) -> R {
         let mut code_checks = Vec::new();
         let mut ctx = HealContext {
             batch: &mut self.batch,
@@ -298,7 +293,9 @@ impl Syncer {
             counters: &mut self.counters,
             code_checks: &mut code_checks,
         };
-        self.healer.codes_arrived(arrived, &mut ctx);
+        let result = step(&mut self.healer, &mut ctx);
+        self.ask_codes(code_checks);
+        result
     }
 
     /// Storage of these accounts completed: release them in their tasks.

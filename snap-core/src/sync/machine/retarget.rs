@@ -6,7 +6,7 @@ use super::Syncer;
 use crate::sync::{
     Output, Phase, SyncEvent, Target,
     contract::{Lookup, LookupId},
-    heal::{HealContext, Healer},
+    heal::Healer,
 };
 
 impl Syncer {
@@ -24,6 +24,7 @@ impl Syncer {
             return;
         }
         self.target = target;
+        self.epoch += 1;
         self.peers.clear_marks();
         for task in &mut self.accounts {
             task.retarget(&mut self.batch);
@@ -47,14 +48,7 @@ impl Syncer {
                 }
                 self.flush();
             }
-            let mut code_checks = Vec::new();
-            let mut ctx = HealContext {
-                batch: &mut self.batch,
-                codes: &mut self.codes,
-                counters: &mut self.counters,
-                code_checks: &mut code_checks,
-            };
-            self.healer.start(&mut ctx);
+            self.heal(Healer::start);
         }
         let id = self.next_lookup;
         if let Some(queries) = self.healer.take_lookup(id) {
