@@ -81,7 +81,7 @@ fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     assert!(kill_at(&server.enode, datadir, "ranges ", 1), "killed during ranges");
     assert!(kill_at(&server.enode, datadir, "ranges ", 1), "killed during ranges again");
     // Ctrl-C (SIGINT) stops cleanly: exit code 130, progress saved.
-    let mut child = Command::new(SNAP)
+    let child = Command::new(SNAP)
         .args(["sync", "--peer", &server.enode, "--datadir", path(datadir), "--quiet"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
