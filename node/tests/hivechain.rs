@@ -52,6 +52,27 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
     ]);
     assert!(stdout.contains(&format!("synced root {root}")), "{stdout}");
 
+    // A fixed target: by block hash (the head's header fetched from the peer), and by root.
+    let head_hash = snap_sim::testdata::HIVECHAIN_HEAD_HASH.to_string();
+    for (flag, value, dir) in
+        [("--block-hash", &head_hash, "by-hash"), ("--root", &root, "by-root")]
+    {
+        let datadir = tmp.path().join(dir);
+        let stdout = run_ok(&[
+            "sync",
+            "--peer",
+            &relay.enode,
+            "--genesis",
+            path(&genesis),
+            flag,
+            value,
+            "--datadir",
+            path(&datadir),
+            "--quiet",
+        ]);
+        assert!(stdout.contains(&format!("synced root {root}")), "{flag}: {stdout}");
+    }
+
     // One request through `snap query`: the whole account range with a proof that verifies.
     let json = run_ok(&[
         "query",
