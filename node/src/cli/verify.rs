@@ -41,6 +41,9 @@ pub(crate) fn print_report(report: &VerifyReport, seconds: f64) {
 }
 
 pub(crate) fn run(args: &VerifyArgs) -> CliResult {
+    if !args.datadir.is_dir() {
+        return Err(format!("{} is not a directory", args.datadir.display()));
+    }
     let store = super::open_store(&args.datadir)?;
     let started = Instant::now();
     let report = verify(&store).map_err(|e| e.to_string())?;
