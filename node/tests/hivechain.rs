@@ -103,6 +103,7 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
 
     // A store that is not a synced state fails verification with a non-zero exit.
     let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
     assert!(!run(&["verify", "--datadir", path(&empty)]).status.success());
 }
 
