@@ -1,0 +1,24 @@
+//! The demo's built-in state: generated from a seed by the simulator's generator (accounts with
+//! small storage, a few large contracts, shared and unique code), or hivechain's head state
+//! when its files are present.
+
+use std::path::Path;
+
+use snap_core::{dump::StateDump, serve::InMemoryState};
+use snap_sim::sim::{StateSpec, TargetState};
+
+/// A generated state of about `accounts` accounts and `slots` slots (seeded, so the same
+/// arguments give the same root).
+pub fn generated(seed: u64, accounts: usize, slots: usize) -> Result<InMemoryState, String> {
+    let mut spec = StateSpec::new(seed, accounts, slots);
+    spec.node_oracle = false;
+    Ok(TargetState::generate(&spec)?.state)
+}
+
+/// The state of a JSON dump (geth's `dump` format, a genesis alloc, or hivechain's
+/// `headstate.json`).
+pub fn from_dump_file(path: &Path) -> Result<InMemoryState, String> {
+    let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dump = StateDump::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(InMemoryState::from_dump(&dump))
+}

@@ -1,0 +1,162 @@
+//! The pivot follows the chain: a peer whose chain advances while the sync runs (its headers
+//! past block 200 carry another state root) moves the sync's target, and the sync ends on the
+//! new state, verified, over real loopback sockets.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
+
+use alloy_consensus::Header;
+use alloy_primitives::{B256, Bytes, U256};
+use snap_core::{
+    serve::{InMemoryState, NoBals, ServeError, ServeLimits, serve},
+    sync::{SyncConfig, SyncEvent},
+    wire::SnapMessage,
+};
+use snap_node::{
+    DriverConfig, DriverEvent, TargetChoice, metrics::Metrics, network::Network, run_sync,
+};
+use snap_sim::sim::{StateSpec, TargetState};
+use snap_store::{RedbStore, verify};
+use snap_tokio_adapter::{
+    chain::HeaderChain,
+    connection::ConnectionConfig,
+    eth::{BlockId, GetBlockHeaders},
+    server::Server,
+    session::{Enode, Node},
+};
+use tokio::net::TcpListener;
+
+/// Blocks from which the chain's state is the new one.
+const SWITCH: u64 = 200;
+/// The head announced at first, and the head once the chain advanced.
+const FIRST_HEAD: u64 = 100;
+const LAST_HEAD: u64 = 300;
+/// Snap requests served before the chain advances.
+const ADVANCE_AFTER: u64 = 20;
+
+#[derive(Debug)]
+struct AdvancingPeer {
+    old: InMemoryState,
+    new: InMemoryState,
+    chain: HeaderChain,
+    served: AtomicU64,
+}
+
+impl AdvancingPeer {
+    fn visible_head(&self) -> u64 {
+        if self.served.load(Relaxed) >= ADVANCE_AFTER { LAST_HEAD } else { FIRST_HEAD }
+    }
+}
+
+impl Server for AdvancingPeer {
+    fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError> {
+        self.served.fetch_add(1, Relaxed);
+        let root = match request {
+            SnapMessage::GetAccountRange(r) => Some(r.root),
+            SnapMessage::GetStorageRanges(r) => Some(r.root),
+            SnapMessage::GetTrieNodes(r) => Some(r.root),
+            _ => None,
+        };
+        let state = if root == Some(self.new.root()) { &self.new } else { &self.old };
+        serve(request, state, &NoBals, &ServeLimits::default())
+    }
+
+    fn headers(&self, request: &GetBlockHeaders) -> Vec<Bytes> {
+        let head = self.visible_head();
+        let mut headers = self.chain.serve(request);
+        if let BlockId::Number(first) = request.start {
+            let visible = (head + 1).saturating_sub(first);
+            headers.truncate(usize::try_from(visible).unwrap_or(usize::MAX));
+        }
+        headers
+    }
+}
+
+fn chain(old: B256, new: B256) -> HeaderChain {
+    let mut headers = Vec::new();
+    let mut parent = B256::ZERO;
+    for number in 0..=LAST_HEAD {
+        let state_root = if number < SWITCH { old } else { new };
+        let header = Header {
+            parent_hash: parent,
+            number,
+            state_root,
+            difficulty: U256::ZERO,
+            ..Header::default()
+        };
+        parent = header.hash_slow();
+        headers.push(header);
+    }
+    let mut headers = headers.into_iter();
+    let genesis = headers.next().expect("genesis");
+    HeaderChain::new(genesis, headers.collect()).expect("linked")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_state() {
+    let generated =
+        TargetState::generate(&StateSpec { node_oracle: false, ..StateSpec::new(5, 3000, 30_000) })
+            .expect("generated");
+    let new = generated.variant().expect("variant");
+    let old = generated.state;
+    let (old_root, new_root) = (old.root(), new.root());
+    assert_ne!(old_root, new_root);
+    let chain = chain(old_root, new_root);
+    let mut network = Network::demo_client();
+    network.info.head_hash = chain.hash(FIRST_HEAD).expect("header");
+    network.info.head_number = FIRST_HEAD;
+    let peer = Arc::new(AdvancingPeer { old, new, chain, served: AtomicU64::new(0) });
+    let node = Node::new(
+        k256::SecretKey::random(&mut rand_core::OsRng),
+        ConnectionConfig::new(network.info.clone()),
+        peer,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
+    tokio::spawn(async move {
+        while let Ok(mut handle) = node.accept_from(&listener).await {
+            tokio::spawn(async move { while handle.next_event().await.is_some() {} });
+        }
+    });
+
+    let mut config =
+        DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
+    config.follow_interval = Duration::from_millis(100);
+    config.sync = SyncConfig {
+        max_requests_per_peer: 2,
+        max_request_bytes: 16 * 1024,
+        min_request_bytes: 16 * 1024,
+        batch_bytes: 64 * 1024,
+        ..SyncConfig::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let mut targets = Vec::new();
+    let (outcome, store) =
+        run_sync(config, store, std::future::pending(), Arc::new(Metrics::default()), |event| {
+            match event {
+                DriverEvent::Started(target) | DriverEvent::Sync(SyncEvent::NewTarget(target)) => {
+                    targets.push(*target);
+                }
+                _ => {}
+            }
+        })
+        .await
+        .expect("sync");
+    // Started at head 100 - 64 on the old state, moved past block 200 onto the new one (the
+    // pivot trails the newest head the follow requests have seen by 64 blocks).
+    assert_eq!(targets.first().map(|t| (t.number, t.root)), Some((FIRST_HEAD - 64, old_root)));
+    let last = targets.last().copied().expect("targets");
+    assert!((SWITCH..=LAST_HEAD - 64).contains(&last.number), "{targets:?}");
+    assert_eq!(last.root, new_root);
+    assert!(outcome.done);
+    assert_eq!(outcome.target.map(|t| t.root), Some(new_root));
+    let report = verify(&store).expect("verify");
+    assert_eq!(report.mismatches, 0, "{:?}", report.listed);
+    assert_eq!(report.stored_root, Some(new_root));
+}
