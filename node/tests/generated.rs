@@ -2,8 +2,7 @@
 //! code) over loopback with the real binary, and crash safety: `kill -9` during the range
 //! download and during healing, restart, finish with a verified root.
 //!
-//! Slow in debug builds: `#[ignore]`d; `.ci/run` runs them with
-//! `cargo test --release -p snap-node -- --ignored`.
+//! They take about half a minute: test builds are optimized (see the root `Cargo.toml`).
 
 mod common;
 
@@ -28,7 +27,6 @@ fn synced_root(stdout: &str) -> String {
 }
 
 #[test]
-#[ignore = "release build: 100,000 accounts over loopback"]
 fn generated_100k_accounts_serve_sync_verify() {
     let server = generated_server();
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -70,7 +68,6 @@ fn kill_at(enode: &str, datadir: &std::path::Path, marker: &str, after: usize) -
 }
 
 #[test]
-#[ignore = "release build: kills the real binary mid-sync"]
 fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     let server = generated_server();
     let tmp = tempfile::tempdir().expect("tempdir");
