@@ -49,14 +49,13 @@ impl ModelStore {
         let owner = range.owner;
         self.nodes.retain(|(node_owner, path), _| *node_owner != owner || !range.contains(path));
         if owner.is_zero() {
-            let gone: Vec<B256> =
-                self.accounts.keys().filter(|hash| range.contains_key(hash)).copied().collect();
-            for account in &gone {
-                self.accounts.remove(account);
-            }
-            // Deleting an account deletes its storage: slots and storage-trie nodes.
-            self.slots.retain(|(account, _), _| !gone.contains(account));
-            self.nodes.retain(|(node_owner, _), _| !gone.contains(node_owner));
+            self.accounts.retain(|hash, _| !range.contains_key(hash));
+            // The range deletes the storage of every account hash in it, slots and storage-trie
+            // nodes, whether or not a flat account is stored for it (the contract's rule).
+            self.slots.retain(|(account, _), _| !range.contains_key(account));
+            self.nodes.retain(|(node_owner, _), _| {
+                node_owner.is_zero() || !range.contains_key(node_owner)
+            });
         } else {
             self.slots.retain(|(account, slot), _| *account != owner || !range.contains_key(slot));
         }
