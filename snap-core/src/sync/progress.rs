@@ -95,6 +95,35 @@ pub struct Counters {
     pub healed_slots: u64,
 }
 
+impl Counters {
+    /// Every counter with its name, in declaration order.
+    pub const fn named(&self) -> [(&'static str, u64); 10] {
+        [
+            ("accounts", self.accounts),
+            ("account_bytes", self.account_bytes),
+            ("slots", self.slots),
+            ("slot_bytes", self.slot_bytes),
+            ("codes", self.codes),
+            ("code_bytes", self.code_bytes),
+            ("nodes", self.nodes),
+            ("node_bytes", self.node_bytes),
+            ("healed_accounts", self.healed_accounts),
+            ("healed_slots", self.healed_slots),
+        ]
+    }
+
+    /// The first counter that is lower here than in `earlier`, with both values: counters only
+    /// ever grow, so any is a regression.
+    pub fn first_below(&self, earlier: &Self) -> Option<(&'static str, u64, u64)> {
+        earlier
+            .named()
+            .into_iter()
+            .zip(self.named())
+            .find(|((_, before), (_, now))| now < before)
+            .map(|((name, before), (_, now))| (name, before, now))
+    }
+}
+
 /// Version 1 of [`Counters`], without the healing counters.
 #[derive(RlpDecodable)]
 struct CountersV1 {

@@ -677,7 +677,7 @@ impl<'a> Sim<'a> {
             return Err(format!("progress report in_flight {}", report.in_flight));
         }
         if let Some((before, counters)) = self.last_report
-            && (fraction + 1e-12 < before || !counters_le(&counters, &report.counters))
+            && (fraction + 1e-12 < before || report.counters.first_below(&counters).is_some())
         {
             return Err(format!(
                 "progress report went backwards: {before} {counters:?} -> {fraction} {:?}",
@@ -841,19 +841,6 @@ fn load_dump(path: &str, node_oracle: bool) -> Result<TargetState, String> {
     let dump = snap_core::dump::StateDump::from_geth_dump(&json)
         .map_err(|error| format!("parsing {path}: {error}"))?;
     TargetState::from_state(InMemoryState::from_dump(&dump), node_oracle)
-}
-
-fn counters_le(a: &Counters, b: &Counters) -> bool {
-    a.accounts <= b.accounts
-        && a.account_bytes <= b.account_bytes
-        && a.slots <= b.slots
-        && a.slot_bytes <= b.slot_bytes
-        && a.codes <= b.codes
-        && a.code_bytes <= b.code_bytes
-        && a.nodes <= b.nodes
-        && a.node_bytes <= b.node_bytes
-        && a.healed_accounts <= b.healed_accounts
-        && a.healed_slots <= b.healed_slots
 }
 
 fn next_crash_step(rng: &mut SimRng, now: u64, every: u64) -> u64 {

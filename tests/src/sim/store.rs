@@ -415,42 +415,8 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
     if after + 1e-12 < before {
         return Err(format!("progress went backwards: fraction {before} -> {after}"));
     }
-    let fields = |c: &Counters| {
-        [
-            c.accounts,
-            c.account_bytes,
-            c.slots,
-            c.slot_bytes,
-            c.codes,
-            c.code_bytes,
-            c.nodes,
-            c.node_bytes,
-            c.healed_accounts,
-            c.healed_slots,
-        ]
-    };
-    let names = [
-        "accounts",
-        "account_bytes",
-        "slots",
-        "slot_bytes",
-        "codes",
-        "code_bytes",
-        "nodes",
-        "node_bytes",
-        "healed_accounts",
-        "healed_slots",
-    ];
-    for ((name, a), b) in names.iter().zip(fields(&previous.counters)).zip(fields(&next.counters)) {
-        if b < a {
-            return Err(format!("progress went backwards: counter {name} {a} -> {b}"));
-        }
-    }
-    if next.target.number < previous.target.number {
-        return Err(format!(
-            "progress went back to an older target: block {} -> {}",
-            previous.target.number, next.target.number
-        ));
+    if let Some((name, before, now)) = next.counters.first_below(&previous.counters) {
+        return Err(format!("progress went backwards: counter {name} {before} -> {now}"));
     }
     Ok(())
 }

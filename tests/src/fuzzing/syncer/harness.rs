@@ -676,21 +676,7 @@ impl Harness {
 }
 
 fn counters_le(a: &Counters, b: &Counters) -> bool {
-    let fields = |c: &Counters| {
-        [
-            c.accounts,
-            c.account_bytes,
-            c.slots,
-            c.slot_bytes,
-            c.codes,
-            c.code_bytes,
-            c.nodes,
-            c.node_bytes,
-            c.healed_accounts,
-            c.healed_slots,
-        ]
-    };
-    fields(a).iter().zip(fields(b)).all(|(a, b)| *a <= b)
+    b.first_below(a).is_none()
 }
 
 /// With `SYNCER_FUZZ_NO_RETURN` set, no new target goes back to a root the sync already left
