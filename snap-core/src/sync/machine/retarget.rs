@@ -57,8 +57,9 @@ impl Syncer {
                 .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Nodes(queries) });
         }
         if self.healer.is_done() && self.codes.is_idle() {
+            // The last batch goes out once the others are acknowledged (see `drive`): flushing
+            // here could pass the bound on unacknowledged batches.
             self.set_phase(Phase::Flushing);
-            self.flush();
         }
     }
 }
