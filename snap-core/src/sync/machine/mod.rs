@@ -347,7 +347,7 @@ impl Syncer {
             self.set_phase(Phase::Healing);
         }
         if self.phase == Phase::Healing {
-            self.drive_healing(now);
+            self.drive_healing();
         }
         self.note_batch(now);
         let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes

@@ -1,7 +1,5 @@
 //! Following a moving target, and driving the heal walk.
 
-use std::time::Instant;
-
 use super::Syncer;
 use crate::sync::{
     Output, Phase, SyncEvent, Target,
@@ -39,7 +37,7 @@ impl Syncer {
 
     /// Starts the walk once the batch before it is out (its lookups must see everything decided
     /// so far), asks the store about queued nodes, and ends healing when the root is committed.
-    pub(super) fn drive_healing(&mut self, _now: Instant) {
+    pub(super) fn drive_healing(&mut self) {
         let room = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
         if !self.healer.is_started() {
             if !self.batch.is_empty() {
