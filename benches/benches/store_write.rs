@@ -102,6 +102,7 @@ fn snap_batch(i: u64) -> WriteBatch {
         codes,
         nodes: NodeChanges { writes, deletes: Vec::new() },
         pruned: Vec::new(),
+        clear_tries: false,
         progress: Bytes::from(vec![0x02; 200]),
     }
 }

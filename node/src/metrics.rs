@@ -54,6 +54,8 @@ pub const fn phase_number(phase: Phase) -> u64 {
         Phase::Healing => 1,
         Phase::Flushing => 2,
         Phase::Done => 3,
+        Phase::Applying => 4,
+        Phase::Rebuilding => 5,
     }
 }
 

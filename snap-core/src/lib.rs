@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bal;
 pub mod dump;
 pub mod serve;
 pub mod sync;

@@ -72,6 +72,7 @@ fn crash_batch(i: u64) -> WriteBatch {
         codes: vec![(keccak256(i.to_be_bytes()), Bytes::from(i.to_be_bytes().to_vec()))],
         nodes: NodeChanges { writes, deletes: Vec::new() },
         pruned: vec![PrunedRange::subtree(B256::ZERO, prefix)],
+        clear_tries: false,
         progress: Bytes::from(i.to_be_bytes().to_vec()),
     }
 }

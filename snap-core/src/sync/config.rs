@@ -4,6 +4,19 @@ use std::time::Duration;
 
 use super::rates::RateConfig;
 
+/// How a sync catches its flat state up with a moving target once the ranges are in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CatchUpMode {
+    /// snap/2 BAL application when every block since the first target commits to a BAL and a
+    /// snap/2 peer is connected (or no snap/1 peer is); snap/1 healing otherwise.
+    #[default]
+    Auto,
+    /// Always snap/1 trie healing.
+    Heal,
+    /// Always snap/2 BAL application (the host must feed headers).
+    Bal,
+}
+
 /// Everything tunable about a sync. `Default` gives values that work against mainnet peers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncConfig {
@@ -44,6 +57,15 @@ pub struct SyncConfig {
     pub stall_after: Duration,
     /// How often a progress event is emitted while syncing.
     pub progress_interval: Duration,
+    /// The catch-up strategy.
+    pub catch_up: CatchUpMode,
+    /// Most block hashes in one `GetBlockAccessLists`.
+    pub max_bals_per_request: usize,
+    /// Most blocks whose access lists are fetched ahead of the one being applied (bounds the
+    /// memory BALs take).
+    pub max_bals_ahead: usize,
+    /// Most flat entries asked for in one rebuild lookup.
+    pub rebuild_lookup_entries: usize,
     /// Seed for request ids and tie-breaking: the same seed and inputs give the same outputs.
     pub seed: u64,
     /// Peer rate estimation.
@@ -70,6 +92,10 @@ impl Default for SyncConfig {
             known_code_cache: 1 << 20,
             stall_after: Duration::from_secs(120),
             progress_interval: Duration::from_secs(8),
+            catch_up: CatchUpMode::Auto,
+            max_bals_per_request: 16,
+            max_bals_ahead: 64,
+            rebuild_lookup_entries: 16 * 1024,
             seed: 0,
             rates: RateConfig::default(),
         }

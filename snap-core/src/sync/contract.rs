@@ -7,12 +7,15 @@ use nybbles::Nibbles;
 
 use super::{
     PeerId,
-    progress::{Counters, Target},
+    chain::Header,
+    progress::{CatchUpStrategy, Counters, Target},
+    range::HashRange,
     report::ProgressReport,
 };
 use crate::{
+    bal::BalError,
     trie::{PrunedRange, generate::NodeChanges, proof::ProofError},
-    wire::{SnapMessage, SnapVersion},
+    wire::{BalHashMismatch, SnapMessage, SnapVersion},
 };
 
 /// Something that happened outside the core. Each comes with `now` through
@@ -44,6 +47,12 @@ pub enum Input {
     /// `SyncConfig::min_target_step` past the current target's (or the root is the same). Range
     /// downloads continue from their cursors against the new root; healing restarts from it.
     NewTarget(Target),
+    /// The chain's newest header, or after a reorg the next header of the new branch (from the
+    /// first block after the common ancestor on, in order). Headers drive the target like
+    /// [`Input::NewTarget`], and carry what snap/2 catch-up needs: block hashes, parent links
+    /// (reorgs) and BAL commitments. A header whose parent the sync does not hold is ignored;
+    /// the first header given should be the target's own (or start with `Syncer::from_header`).
+    Header(Header),
     /// The host's answer to an [`Output::Lookup`].
     LookupDone {
         /// The id of the lookup answered.
@@ -70,6 +79,37 @@ pub enum Lookup {
     /// Which of these trie nodes does the store hold exactly: a node at that owner and path
     /// whose keccak hash is the one given? (Healing skips every subtree already stored.)
     Nodes(Vec<NodeQuery>),
+    /// Which flat accounts does the store hold for these hashes? (Applying a block access list
+    /// needs each changed account's other fields.)
+    Accounts(Vec<B256>),
+    /// Up to `limit` entries of the flat state from `from` on, in trie order: each flat account
+    /// followed by its slots (see [`FlatEntry`]). Fewer than `limit` means the end was reached.
+    /// (Rebuilding the tries streams the whole flat state this way.)
+    Flat {
+        /// Where to start.
+        from: FlatCursor,
+        /// Most entries to return.
+        limit: usize,
+    },
+}
+
+/// A position in the flat state's trie order: an account hash, and within its storage a slot
+/// hash (`None`: start with the account itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlatCursor {
+    /// The first account hash to report.
+    pub account: B256,
+    /// `Some(slot)`: skip the account entry and start with its slots from `slot` on.
+    pub slot: Option<B256>,
+}
+
+/// One entry of the flat state, as [`Lookup::Flat`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlatEntry {
+    /// A flat account.
+    Account(B256, TrieAccount),
+    /// A slot of the account reported last: `(account hash, slot hash, RLP-encoded value)`.
+    Slot(B256, B256, Bytes),
 }
 
 /// One trie node asked about in [`Lookup::Nodes`].
@@ -93,6 +133,11 @@ pub enum LookupAnswer {
     /// For each node asked, in order, whether the store holds exactly that node at that path.
     /// A missing entry counts as "not held".
     Nodes(Vec<bool>),
+    /// For each hash asked, in order, the flat account held (`None`: none). A missing entry
+    /// counts as `None`.
+    Accounts(Vec<Option<TrieAccount>>),
+    /// The entries asked for by [`Lookup::Flat`], in order.
+    Flat(Vec<FlatEntry>),
 }
 
 /// The id of a write batch, increasing from 1 within one `Syncer`.
@@ -103,8 +148,8 @@ pub struct BatchId(pub u64);
 /// atomically (all of it or none), in the order batches are handed out, and acknowledges it with
 /// [`Input::Written`].
 ///
-/// Within a batch, deletions come first: the pruned ranges, then the node deletions; then every
-/// write. (A batch never writes what it deletes, but a later batch may write into a range an
+/// Within a batch, deletions come first: clearing the tries, the pruned ranges, then the node
+/// deletions; then every write. (A batch never writes what it deletes, but a later batch may write into a range an
 /// earlier one pruned.)
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteBatch {
@@ -122,6 +167,10 @@ pub struct WriteBatch {
     /// [`PrunedRange`]): what is no longer part of the state. A range of the account trie also
     /// deletes the storage of every account hash in it (flat account or not).
     pub pruned: Vec<PrunedRange>,
+    /// Delete every stored trie node, of the account trie and of every storage trie, before
+    /// anything else in the batch; flat entries and codes stay. (Rebuilding the tries from the
+    /// flat state starts this way.)
+    pub clear_tries: bool,
     /// The encoded progress record (`ProgressRecord::encode_versioned`) describing the sync
     /// once this batch and all before it are applied.
     pub progress: Bytes,
@@ -169,6 +218,7 @@ impl WriteBatch {
             && self.nodes.writes.is_empty()
             && self.nodes.deletes.is_empty()
             && self.pruned.is_empty()
+            && !self.clear_tries
     }
 }
 
@@ -215,6 +265,13 @@ pub enum Misbehaviour {
         /// Items requested.
         requested: usize,
     },
+    /// A block access list that does not hash to its header's commitment.
+    #[error("{0}")]
+    BadBal(BalHashMismatch),
+    /// A block access list that matches its commitment but is not a valid list. (No valid chain
+    /// has one; the peer serves a header chain the host should not trust either.)
+    #[error("invalid block access list: {0}")]
+    InvalidBal(BalError),
 }
 
 /// The phases of a sync, in order.
@@ -222,9 +279,15 @@ pub enum Misbehaviour {
 pub enum Phase {
     /// Downloading account ranges, storage and bytecodes.
     Ranges,
-    /// Walking the target trie from its root: fetching every node the store lacks, repairing
-    /// the flat state under each, and fetching missing bytecodes.
+    /// snap/1 catch-up: walking the target trie from its root, fetching every node the store
+    /// lacks, repairing the flat state under each, and fetching missing bytecodes.
     Healing,
+    /// snap/2 catch-up: fetching the block access lists of every block since the first target
+    /// (and of blocks a reorg orphaned) and applying them to the flat state in block order.
+    Applying,
+    /// snap/2 catch-up: rebuilding every trie from the flat state and checking the root against
+    /// the target header. The target is frozen meanwhile.
+    Rebuilding,
     /// Everything downloaded; waiting for the last batches to be acknowledged.
     Flushing,
     /// The state is complete and stored.
@@ -240,6 +303,33 @@ pub enum SyncEvent {
     NewTarget(Target),
     /// Periodic progress.
     Progress(ProgressReport),
+    /// The catch-up strategy was chosen (once per sync, when the ranges are in).
+    Strategy(CatchUpStrategy),
+    /// A reorg replaced blocks the sync had used.
+    Reorg {
+        /// The common ancestor's number.
+        ancestor: u64,
+        /// How many blocks it orphaned.
+        orphaned: usize,
+    },
+    /// The sync threw its state away and started over at `target`.
+    Restarted {
+        /// The new target.
+        target: Target,
+        /// Why.
+        reason: RestartReason,
+    },
+    /// The tries rebuilt from the flat state do not hash to the target's root. The account
+    /// ranges that disagree with the root node the peers prove are downloaded again; nothing is
+    /// accepted until the root matches.
+    RootMismatch {
+        /// The target's root.
+        expected: B256,
+        /// The root of the rebuilt tries.
+        computed: B256,
+        /// The account-hash ranges whose subtries differ.
+        ranges: Vec<HashRange>,
+    },
     /// Nothing advanced for the configured stall time; what the sync is waiting on.
     Stalled {
         /// Peers connected and usable for the current target.
@@ -254,6 +344,17 @@ pub enum SyncEvent {
         /// Final totals.
         counters: Counters,
     },
+}
+
+/// Why a sync started over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestartReason {
+    /// A reorg orphaned blocks whose access lists no connected peer has: what those blocks
+    /// changed cannot be undone.
+    OrphanedBalsUnavailable,
+    /// A reorg orphaned the sync's first target, below every block whose changes it knows.
+    BaseOrphaned,
 }
 
 /// Something the core wants done. Drained with `Syncer::poll_output` until `None`.

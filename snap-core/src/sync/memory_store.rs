@@ -8,11 +8,27 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use nybbles::Nibbles;
 
-use super::contract::{Lookup, LookupAnswer, WriteBatch};
+use super::{
+    contract::{Lookup, LookupAnswer, WriteBatch},
+    flat::{FlatSource, read_flat},
+};
 use crate::{
     serve::InMemoryState,
     trie::{PrunedRange, build_trie},
 };
+
+impl FlatSource for MemoryStore {
+    fn accounts_from(&self, from: B256) -> impl Iterator<Item = (B256, TrieAccount)> + '_ {
+        self.accounts.range(from..).map(|(hash, account)| (*hash, *account))
+    }
+
+    fn slots_from(&self, account: B256, from: B256) -> impl Iterator<Item = (B256, Bytes)> + '_ {
+        self.storage
+            .range((account, from)..)
+            .take_while(move |((owner, _), _)| *owner == account)
+            .map(|((_, slot), value)| (*slot, value.clone()))
+    }
+}
 
 /// Flat state, codes, path-keyed trie nodes and the last progress record, in ordered maps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,6 +49,9 @@ impl MemoryStore {
     /// Applies a batch: pruned ranges, then node deletions, then every write; the batch's
     /// progress record becomes the store's.
     pub fn apply(&mut self, batch: WriteBatch) {
+        if batch.clear_tries {
+            self.nodes.clear();
+        }
         for range in &batch.pruned {
             self.prune(range);
         }
@@ -126,6 +145,10 @@ impl MemoryStore {
                     })
                     .collect(),
             ),
+            Lookup::Accounts(hashes) => LookupAnswer::Accounts(
+                hashes.iter().map(|hash| self.accounts.get(hash).copied()).collect(),
+            ),
+            Lookup::Flat { from, limit } => LookupAnswer::Flat(read_flat(self, *from, *limit)),
         }
     }
 

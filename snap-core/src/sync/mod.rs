@@ -7,9 +7,12 @@
 //! atomically and acknowledges it, and `Syncer::resume` continues from the last applied record.
 
 mod accounts;
+mod catchup;
+mod chain;
 mod codes;
 mod config;
 mod contract;
+mod flat;
 mod heal;
 mod machine;
 mod memory_store;
@@ -22,16 +25,18 @@ mod requests;
 mod rng;
 mod storage;
 
-pub use config::SyncConfig;
+pub use chain::{BlockRecord, Header};
+pub use config::{CatchUpMode, SyncConfig};
 pub use contract::{
-    BatchId, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, NodeQuery, Output, Phase,
-    SyncEvent, WriteBatch,
+    BatchId, FlatCursor, FlatEntry, Input, Lookup, LookupAnswer, LookupId, Misbehaviour,
+    NodeQuery, Output, Phase, RestartReason, SyncEvent, WriteBatch,
 };
+pub use flat::{FlatSource, cursor_after, read_flat};
 pub use machine::Syncer;
 pub use memory_store::MemoryStore;
 pub use progress::{
-    Counters, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
-    StorageTaskRecord, Target,
+    CatchUpRecord, CatchUpStrategy, Counters, PROGRESS_VERSION, ProgressDecodeError,
+    ProgressRecord, RangeCursor, StorageTaskRecord, Target,
 };
 pub use range::{HashRange, estimate_remaining, fraction_of_space, next_hash, plan_chunks};
 pub use rates::{RateConfig, RateTracker, RequestKind};

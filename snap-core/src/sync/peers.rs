@@ -65,6 +65,15 @@ impl Peers {
     }
 
     /// Number of connected peers.
+    /// The connected peers that negotiated `version`, by id.
+    pub(crate) fn speaking(&self, version: SnapVersion) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .filter(|(_, state)| state.versions.contains(&version))
+            .map(|(peer, _)| *peer)
+            .collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.peers.len()
     }

@@ -1,23 +1,34 @@
 //! The persisted progress record: what a resumed sync needs to continue where the last applied
 //! write batch left it.
 //!
-//! ## Encoding (version 2)
+//! ## Encoding (version 3)
 //!
-//! One version byte (`0x02`) followed by the RLP encoding of [`ProgressRecord`], each struct an
+//! One version byte (`0x03`) followed by the RLP encoding of [`ProgressRecord`], each struct an
 //! RLP list of its fields in declaration order:
 //!
 //! ```text
-//! record  = [target, [account_task...], [storage_task...], [completed_account...], counters]
+//! record  = [target, [account_task...], [storage_task...], [completed_account...], counters,
+//!            catch_up]
 //! target  = [root: B32, number: P]
 //! account_task = [next: B32, last: B32]
 //! storage_task = [account: B32, storage_root: B32, state_root: B32, [chunk...]]
 //! chunk = [next: B32, last: B32]
 //! counters = [accounts, account_bytes, slots, slot_bytes, codes, code_bytes, nodes, node_bytes,
-//!             healed_accounts, healed_slots]
+//!             healed_accounts, healed_slots, bals, bal_bytes, bal_accounts, bal_slots,
+//!             rebuilt_leaves]
+//! catch_up = [strategy: P, base: P, [block...], applied: P, highest_taken: P, [orphan...]]
+//! block = orphan = [hash: B32, state_root: B32, bal_hash: B32 (zero: none)]
 //! ```
 //!
-//! Version 1 is the same without the two `healed_*` counters (read as zero) and without a
-//! storage task's `state_root` (read as the record's target root: version 1 had fixed targets).
+//! `strategy` is 0 (not chosen yet), 1 (snap/1 healing) or 2 (snap/2 BAL application). The
+//! blocks are the header window from `base` on; `applied` is the last block whose BAL is
+//! applied to the flat state (the base when none is); `orphaned` are blocks a reorg replaced
+//! whose BALs still have to be fetched to repair what they touched.
+//!
+//! Version 2 is version 3 without the five BAL counters (read as zero) and without `catch_up`
+//! (read as "not chosen", with an empty window). Version 1 is version 2 without the two
+//! `healed_*` counters and without a storage task's `state_root` (read as the record's target
+//! root: version 1 had fixed targets).
 //!
 //! `P` is an RLP integer and `B32` a 32-byte string. A finished account task is absent from the
 //! list, so an empty task list with no storage tasks means the range phase is complete. Decoding
@@ -27,10 +38,13 @@
 use alloy_primitives::B256;
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 
-use super::range::{HashRange, fraction_of_space};
+use super::{
+    chain::BlockRecord,
+    range::{HashRange, fraction_of_space},
+};
 
 /// The current encoding version, the first byte of an encoded record.
-pub const PROGRESS_VERSION: u8 = 2;
+pub const PROGRESS_VERSION: u8 = 3;
 
 /// The state a sync is converging to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
@@ -93,11 +107,21 @@ pub struct Counters {
     pub healed_accounts: u64,
     /// Flat storage slots written (or rewritten) by healing.
     pub healed_slots: u64,
+    /// Block access lists applied.
+    pub bals: u64,
+    /// Bytes of block access lists received.
+    pub bal_bytes: u64,
+    /// Flat accounts written or deleted by applying block access lists.
+    pub bal_accounts: u64,
+    /// Flat storage slots written or deleted by applying block access lists.
+    pub bal_slots: u64,
+    /// Leaves hashed by rebuilding the tries from the flat state.
+    pub rebuilt_leaves: u64,
 }
 
 impl Counters {
     /// Every counter with its name, in declaration order.
-    pub const fn named(&self) -> [(&'static str, u64); 10] {
+    pub const fn named(&self) -> [(&'static str, u64); 15] {
         [
             ("accounts", self.accounts),
             ("account_bytes", self.account_bytes),
@@ -109,6 +133,11 @@ impl Counters {
             ("node_bytes", self.node_bytes),
             ("healed_accounts", self.healed_accounts),
             ("healed_slots", self.healed_slots),
+            ("bals", self.bals),
+            ("bal_bytes", self.bal_bytes),
+            ("bal_accounts", self.bal_accounts),
+            ("bal_slots", self.bal_slots),
+            ("rebuilt_leaves", self.rebuilt_leaves),
         ]
     }
 
@@ -183,10 +212,128 @@ impl From<ProgressRecordV1> for ProgressRecord {
                 node_bytes: c.node_bytes,
                 healed_accounts: 0,
                 healed_slots: 0,
+                ..Counters::default()
             },
+            catch_up: CatchUpRecord::at(v1.target.number),
         }
     }
 }
+
+/// Version 2 of [`Counters`], without the BAL counters.
+#[derive(RlpDecodable)]
+struct CountersV2 {
+    accounts: u64,
+    account_bytes: u64,
+    slots: u64,
+    slot_bytes: u64,
+    codes: u64,
+    code_bytes: u64,
+    nodes: u64,
+    node_bytes: u64,
+    healed_accounts: u64,
+    healed_slots: u64,
+}
+
+/// Version 2 of [`ProgressRecord`], without the catch-up record.
+#[derive(RlpDecodable)]
+struct ProgressRecordV2 {
+    target: Target,
+    account_tasks: Vec<RangeCursor>,
+    storage_tasks: Vec<StorageTaskRecord>,
+    storage_completed: Vec<B256>,
+    counters: CountersV2,
+}
+
+impl From<ProgressRecordV2> for ProgressRecord {
+    fn from(v2: ProgressRecordV2) -> Self {
+        let c = v2.counters;
+        Self {
+            target: v2.target,
+            account_tasks: v2.account_tasks,
+            storage_tasks: v2.storage_tasks,
+            storage_completed: v2.storage_completed,
+            counters: Counters {
+                accounts: c.accounts,
+                account_bytes: c.account_bytes,
+                slots: c.slots,
+                slot_bytes: c.slot_bytes,
+                codes: c.codes,
+                code_bytes: c.code_bytes,
+                nodes: c.nodes,
+                node_bytes: c.node_bytes,
+                healed_accounts: c.healed_accounts,
+                healed_slots: c.healed_slots,
+                ..Counters::default()
+            },
+            catch_up: CatchUpRecord::at(v2.target.number),
+        }
+    }
+}
+
+/// How a sync makes its flat state consistent with a moving target once ranges are in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CatchUpStrategy {
+    /// Not chosen yet: decided when the ranges are complete.
+    #[default]
+    Undecided,
+    /// snap/1: walk the target trie and fetch what the store lacks with `GetTrieNodes`.
+    Heal,
+    /// snap/2: apply every block's access list since the base, then rebuild the tries from the
+    /// flat state and check the root.
+    Bal,
+}
+
+impl Encodable for CatchUpStrategy {
+    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
+        let code: u8 = match self {
+            Self::Undecided => 0,
+            Self::Heal => 1,
+            Self::Bal => 2,
+        };
+        code.encode(out);
+    }
+
+    fn length(&self) -> usize {
+        1
+    }
+}
+
+impl Decodable for CatchUpStrategy {
+    fn decode(buf: &mut &[u8]) -> alloy_rlp::Result<Self> {
+        match u8::decode(buf)? {
+            0 => Ok(Self::Undecided),
+            1 => Ok(Self::Heal),
+            2 => Ok(Self::Bal),
+            _ => Err(alloy_rlp::Error::Custom("unknown catch-up strategy")),
+        }
+    }
+}
+
+/// The catch-up part of the record: the chosen strategy, the header window and how far BAL
+/// application got.
+#[derive(Clone, Debug, Default, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+pub struct CatchUpRecord {
+    /// The strategy, once chosen.
+    pub strategy: CatchUpStrategy,
+    /// The number of the window's first block (the first target synced against).
+    pub base: u64,
+    /// The header window from `base` on (empty: the sync follows bare targets).
+    pub blocks: Vec<BlockRecord>,
+    /// The last block whose BAL is applied to the flat state.
+    pub applied: u64,
+    /// The newest block whose state any stored range was downloaded from.
+    pub highest_taken: u64,
+    /// Blocks a reorg orphaned whose BALs are still needed to repair what they touched.
+    pub orphaned: Vec<BlockRecord>,
+}
+
+impl CatchUpRecord {
+    /// No strategy chosen and no window, for a sync whose first target is block `number`.
+    pub fn at(number: u64) -> Self {
+        Self { base: number, applied: number, highest_taken: number, ..Self::default() }
+    }
+}
+
 
 /// Everything a resumed sync needs; see the module documentation for its encoding.
 #[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable)]
@@ -201,6 +348,8 @@ pub struct ProgressRecord {
     pub storage_completed: Vec<B256>,
     /// Totals so far.
     pub counters: Counters,
+    /// Catch-up strategy, header window and BAL application progress.
+    pub catch_up: CatchUpRecord,
 }
 
 /// Why an encoded progress record could not be read.
@@ -233,6 +382,7 @@ impl ProgressRecord {
             storage_tasks: Vec::new(),
             storage_completed: Vec::new(),
             counters: Counters::default(),
+            catch_up: CatchUpRecord::at(target.number),
         }
     }
 
@@ -249,6 +399,7 @@ impl ProgressRecord {
         let (&version, mut body) = bytes.split_first().ok_or(ProgressDecodeError::Empty)?;
         let record = match version {
             1 => ProgressRecordV1::decode(&mut body).map(Self::from),
+            2 => ProgressRecordV2::decode(&mut body).map(Self::from),
             PROGRESS_VERSION => Self::decode(&mut body),
             _ => return Err(ProgressDecodeError::UnsupportedVersion(version)),
         }
@@ -301,9 +452,10 @@ mod tests {
                 0..4,
             ),
             proptest::collection::vec(b256(), 0..8),
-            any::<[u64; 10]>(),
+            any::<[u64; 15]>(),
+            catch_up(),
         )
-            .prop_map(|(target, account_tasks, storage_tasks, storage_completed, c)| {
+            .prop_map(|(target, account_tasks, storage_tasks, storage_completed, c, catch_up)| {
                 ProgressRecord {
                     target,
                     account_tasks,
@@ -320,7 +472,43 @@ mod tests {
                         node_bytes: c[7],
                         healed_accounts: c[8],
                         healed_slots: c[9],
+                        bals: c[10],
+                        bal_bytes: c[11],
+                        bal_accounts: c[12],
+                        bal_slots: c[13],
+                        rebuilt_leaves: c[14],
                     },
+                    catch_up,
+                }
+            })
+    }
+
+    fn block() -> impl Strategy<Value = BlockRecord> {
+        (b256(), b256(), b256()).prop_map(|(hash, state_root, bal_hash)| BlockRecord {
+            hash,
+            state_root,
+            bal_hash,
+        })
+    }
+
+    fn catch_up() -> impl Strategy<Value = CatchUpRecord> {
+        (
+            0u8..3,
+            any::<u64>(),
+            proptest::collection::vec(block(), 0..5),
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec(block(), 0..3),
+        )
+            .prop_map(|(strategy, base, blocks, applied, highest_taken, orphaned)| {
+                CatchUpRecord {
+                    strategy: [CatchUpStrategy::Undecided, CatchUpStrategy::Heal, CatchUpStrategy::Bal]
+                        [usize::from(strategy)],
+                    base,
+                    blocks,
+                    applied,
+                    highest_taken,
+                    orphaned,
                 }
             })
     }
@@ -347,6 +535,7 @@ mod tests {
             storage_tasks: vec![],
             storage_completed: vec![],
             counters: Counters { accounts: 1, ..Counters::default() },
+            catch_up: CatchUpRecord::at(600),
         };
         let bytes = record.encode_versioned();
         let mut expected = vec![PROGRESS_VERSION];
@@ -355,11 +544,20 @@ mod tests {
         // One task [B32, B32]: a 66-byte payload, long-list form; the task list wraps 68 bytes.
         let task: Vec<u8> = [&[0xf8u8, 0x42, 0xa0][..], &[0; 32], &[0xa0], &[0xff; 32]].concat();
         let tasks: Vec<u8> = [&[0xf8u8, 0x44][..], &task].concat();
-        let counters = [0xcau8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
-        let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters].concat();
+        let counters: Vec<u8> = [&[0xcfu8, 0x01][..], &[0x80; 14]].concat();
+        // catch_up = [0, 600, [], 600, 600, []]: strategy 0 is the empty string.
+        let catch_up = [0xccu8, 0x80, 0x82, 0x02, 0x58, 0xc0, 0x82, 0x02, 0x58, 0x82, 0x02, 0x58, 0xc0];
+        let payload: Vec<u8> =
+            [&target[..], &tasks, &[0xc0, 0xc0], &counters, &catch_up].concat();
         expected.extend_from_slice(&[0xf8, payload.len() as u8]);
         expected.extend_from_slice(&payload);
         assert_eq!(bytes, expected);
+        // Version 2: ten counters and no catch-up record.
+        let counters_v2 = [0xcau8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
+        let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters_v2].concat();
+        let mut v2 = vec![0x02, 0xf8, payload.len() as u8];
+        v2.extend_from_slice(&payload);
+        assert_eq!(ProgressRecord::decode_versioned(&v2), Ok(record.clone()));
         // The same record in version 1: eight counters, read back with zero healing counters.
         let counters_v1 = [0xc8u8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
         let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters_v1].concat();
@@ -372,10 +570,10 @@ mod tests {
     fn rejects_unknown_versions_and_trailing_bytes() {
         let record = ProgressRecord::fresh(Target { root: B256::ZERO, number: 1 }, 16);
         let mut bytes = record.encode_versioned();
-        bytes[0] = 3;
+        bytes[0] = 4;
         assert_eq!(
             ProgressRecord::decode_versioned(&bytes),
-            Err(ProgressDecodeError::UnsupportedVersion(3))
+            Err(ProgressDecodeError::UnsupportedVersion(4))
         );
         bytes[0] = 0;
         assert_eq!(

@@ -116,6 +116,7 @@ pub fn state_batch(state: &InMemoryState, progress: &[u8]) -> WriteBatch {
         codes: state.codes().iter().map(|(hash, code)| (*hash, code.clone())).collect(),
         nodes: NodeChanges { writes, deletes: Vec::new() },
         pruned: Vec::new(),
+        clear_tries: false,
         progress: Bytes::copy_from_slice(progress),
     }
 }

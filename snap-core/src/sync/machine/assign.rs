@@ -160,7 +160,7 @@ impl Syncer {
 
     /// The least busy peer with room for one more request of `kind`; among equally busy
     /// ones, the one with the best capacity.
-    fn pick(&self, kind: RequestKind, now: Instant) -> Option<PeerId> {
+    pub(super) fn pick(&self, kind: RequestKind, now: Instant) -> Option<PeerId> {
         let requests = &self.requests;
         let candidates = self.peers.candidates(kind, now, |peer| requests.has_room_for(peer));
         // `candidates` is ordered by capacity; `min_by_key` keeps the first of equal loads.
@@ -174,7 +174,7 @@ impl Syncer {
         )
     }
 
-    fn send(&mut self, peer: PeerId, message: SnapMessage) {
+    pub(super) fn send(&mut self, peer: PeerId, message: SnapMessage) {
         self.outputs.push_back(Output::Send { peer, message });
     }
 }

@@ -9,6 +9,7 @@ use std::{
 use alloy_primitives::{B256, Bytes};
 
 mod assign;
+mod catchup;
 #[cfg(test)]
 mod host_tests;
 mod responses;
@@ -19,6 +20,8 @@ mod tests;
 use super::{
     PeerId,
     accounts::AccountTask,
+    catchup::{CatchUp, fetch::BalWant},
+    chain::Header,
     codes::CodeQueue,
     config::SyncConfig,
     contract::{
@@ -26,7 +29,7 @@ use super::{
     },
     heal::{HealItem, Healer},
     peers::Peers,
-    progress::{Counters, ProgressDecodeError, ProgressRecord, Target},
+    progress::{CatchUpStrategy, Counters, ProgressDecodeError, ProgressRecord, Target},
     rates::RequestKind,
     report::{ProgressMeter, ProgressReport},
     requests::RequestTable,
@@ -52,6 +55,10 @@ enum Work {
     Chunk(ChunkRequest),
     Codes(Vec<B256>),
     Heal { items: Vec<HealItem>, epoch: u64 },
+    /// Block access lists: keyed by block hash, so never stale.
+    Bals(Vec<BalWant>),
+    /// The proof of the target's root node after a rebuilt root did not match.
+    Probe { epoch: u64 },
 }
 
 /// The storage work a `StorageRanges` response answers.
@@ -81,6 +88,7 @@ pub struct Syncer {
     storage: Storage,
     codes: CodeQueue,
     healer: Healer,
+    catch_up: CatchUp,
     /// How many new targets were taken: work asked under an earlier epoch is stale.
     epoch: u64,
     /// Code lookups asked of the host, by id.
@@ -133,6 +141,7 @@ impl Syncer {
             ),
             codes: CodeQueue::new(config.known_code_cache),
             healer: Healer::new(record.target.root),
+            catch_up: CatchUp::from_record(&record.catch_up),
             epoch: 0,
             lookups: BTreeMap::new(),
             next_lookup: 1,
@@ -152,6 +161,14 @@ impl Syncer {
             phase: Phase::Ranges,
             config,
         }
+    }
+
+    /// A fresh sync of `header`'s state that follows the header stream from there (the way
+    /// snap/2 catch-up needs: it applies every later block's access list).
+    pub fn from_header(config: SyncConfig, header: Header, now: Instant) -> Self {
+        let mut syncer = Self::new(config, header.target(), now);
+        syncer.catch_up = CatchUp::starting_at(&header);
+        syncer
     }
 
     /// Continues a sync from an encoded progress record.
@@ -201,6 +218,7 @@ impl Syncer {
             storage_tasks: self.storage.records(),
             storage_completed: self.storage.completed_accounts(),
             counters: self.counters,
+            catch_up: self.catch_up.record(),
         }
     }
 
@@ -221,6 +239,7 @@ impl Syncer {
             }
             Input::LookupDone { id, answer } => self.on_lookup(id, answer),
             Input::NewTarget(target) => self.on_new_target(target),
+            Input::Header(header) => self.on_header(header),
         }
         self.drive(now);
     }
@@ -308,6 +327,12 @@ impl Syncer {
                     self.healer.give_back(items);
                 }
             }
+            Work::Bals(wants) => self.catch_up.fetcher.give_back(&wants),
+            Work::Probe { .. } => {
+                if let Some(mismatch) = self.catch_up.mismatch.as_mut() {
+                    mismatch.probing = false;
+                }
+            }
         }
     }
 
@@ -323,9 +348,9 @@ impl Syncer {
         self.lookups.insert(id, hashes);
     }
 
-    /// Whether the sync is downloading (ranges or healing), as opposed to flushing or done.
+    /// Whether the sync is downloading or catching up, as opposed to flushing or done.
     fn is_fetching(&self) -> bool {
-        matches!(self.phase, Phase::Ranges | Phase::Healing)
+        matches!(self.phase, Phase::Ranges | Phase::Healing | Phase::Applying | Phase::Rebuilding)
     }
 
     /// After every input: send what can be sent, hand out batches, report, detect the end.
@@ -344,10 +369,25 @@ impl Syncer {
             && self.codes.is_idle()
             && self.requests.is_empty();
         if self.phase == Phase::Ranges && ranges_done {
-            self.set_phase(Phase::Healing);
+            let next = match self.decide_strategy() {
+                CatchUpStrategy::Bal => Phase::Applying,
+                _ => Phase::Healing,
+            };
+            self.set_phase(next);
         }
         if self.phase == Phase::Healing {
             self.drive_healing();
+        }
+        if self.phase == Phase::Applying {
+            self.drive_applying();
+        }
+        if self.phase == Phase::Rebuilding {
+            self.drive_rebuild();
+        }
+        if matches!(self.phase, Phase::Applying | Phase::Rebuilding)
+            && self.unacknowledged.len() < self.config.max_unacknowledged_batches
+        {
+            self.assign_catch_up(now);
         }
         self.note_batch(now);
         let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes
@@ -382,10 +422,10 @@ impl Syncer {
             self.stall_reported = true;
             self.outputs.push_back(Output::Event(SyncEvent::Stalled {
                 usable_peers: self.peers.usable_count(
-                    if self.phase == Phase::Healing {
-                        RequestKind::TrieNodes
-                    } else {
-                        RequestKind::AccountRange
+                    match self.phase {
+                        Phase::Healing => RequestKind::TrieNodes,
+                        Phase::Applying => RequestKind::BlockAccessLists,
+                        _ => RequestKind::AccountRange,
                     },
                     now,
                 ),

@@ -73,6 +73,8 @@ impl Syncer {
             (Work::Heal { items, .. }, SnapMessage::TrieNodes(m)) => {
                 self.on_trie_nodes(items, m, size)
             }
+            (Work::Bals(wants), SnapMessage::BlockAccessLists(m)) => self.on_bals(peer, &wants, &m),
+            (Work::Probe { .. }, SnapMessage::AccountRange(m)) => self.on_probe(&m),
             (_, message) => Err(Misbehaviour::UnexpectedMessage(message.id())),
         };
         match outcome {
@@ -95,9 +97,10 @@ impl Syncer {
         match work {
             Work::Accounts { epoch, .. }
             | Work::Storage { epoch, .. }
-            | Work::Heal { epoch, .. } => *epoch != self.epoch,
+            | Work::Heal { epoch, .. }
+            | Work::Probe { epoch } => *epoch != self.epoch,
             Work::Chunk(chunk) => !self.storage.chunk_is_current(chunk),
-            Work::Codes(_) => false,
+            Work::Codes(_) | Work::Bals(_) => false,
         }
     }
 
@@ -261,6 +264,8 @@ impl Syncer {
             LookupAnswer::Nodes(held) => {
                 self.heal(|healer, ctx| healer.on_lookup(id.0, &held, ctx))
             }
+            LookupAnswer::Accounts(accounts) => self.on_accounts_read(id, accounts),
+            LookupAnswer::Flat(entries) => self.on_flat_read(id, entries),
         }
     }
 

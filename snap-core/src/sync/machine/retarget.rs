@@ -3,6 +3,7 @@
 use super::Syncer;
 use crate::sync::{
     Output, Phase, SyncEvent, Target,
+    progress::CatchUpStrategy,
     contract::{Lookup, LookupId},
     heal::Healer,
 };
@@ -21,6 +22,26 @@ impl Syncer {
         {
             return;
         }
+        if self.catch_up.strategy == CatchUpStrategy::Bal {
+            // snap/2 freezes the target once the rebuild starts (a rebuild per move would never
+            // end), and can only apply blocks whose headers it holds.
+            let frozen = matches!(self.phase, Phase::Rebuilding | Phase::Flushing);
+            let beyond = self.catch_up.window.tip().is_none_or(|tip| target.number > tip);
+            if frozen || beyond {
+                return;
+            }
+        }
+        self.take_target(target);
+    }
+
+    /// Follows `target` from now on, whatever its distance (a reorg may even go back).
+    pub(super) fn take_target(&mut self, target: Target) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.catch_up.highest_taken = self.catch_up.highest_taken.max(target.number);
+        // Peers that lacked an access list may have it by now.
+        self.catch_up.fetcher.forget_lacking();
         self.target = target;
         self.epoch += 1;
         self.peers.clear_marks();
@@ -30,8 +51,13 @@ impl Syncer {
         self.storage.retarget();
         self.healer = Healer::new(target.root);
         self.outputs.push_back(Output::Event(SyncEvent::NewTarget(target)));
+        let bal = self.catch_up.strategy == CatchUpStrategy::Bal;
         if self.phase == Phase::Flushing {
-            self.set_phase(Phase::Healing);
+            self.set_phase(if bal { Phase::Applying } else { Phase::Healing });
+        }
+        if self.phase == Phase::Rebuilding {
+            self.catch_up.abandon_steps();
+            self.set_phase(Phase::Applying);
         }
     }
 

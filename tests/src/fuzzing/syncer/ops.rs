@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use snap_core::sync::{RateConfig, SyncConfig};
+use snap_core::sync::{CatchUpMode, RateConfig, SyncConfig};
 
 /// The syncer's configuration, squeezed so that small states need many requests, batches and
 /// chunks: tiny byte budgets, few requests in flight, small caches.
@@ -56,6 +56,11 @@ impl Setup {
             known_code_cache: pick(lists >> 4, [1, 2, 8, 1024]),
             stall_after: Duration::from_secs(60),
             progress_interval: Duration::from_secs(5),
+            // The snap/1 harness: BAL catch-up is fuzzed by its own target.
+            catch_up: CatchUpMode::Heal,
+            max_bals_per_request: 4,
+            max_bals_ahead: 8,
+            rebuild_lookup_entries: 64,
             seed: u64::from(self.seed),
             rates: RateConfig::default(),
         }
