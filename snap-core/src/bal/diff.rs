@@ -105,7 +105,8 @@ pub fn apply_account(before: Option<&TrieAccount>, diff: &AccountDiff) -> Option
     if let Some(code) = &diff.code {
         account.code_hash = if code.is_empty() { KECCAK_EMPTY } else { keccak256(code) };
     }
-    let empty = account.nonce == 0 && account.balance.is_zero() && account.code_hash == KECCAK_EMPTY;
+    let empty =
+        account.nonce == 0 && account.balance.is_zero() && account.code_hash == KECCAK_EMPTY;
     let gains_storage = diff.storage.iter().any(|(_, value)| !value.is_zero());
     (!empty || gains_storage).then_some(account)
 }

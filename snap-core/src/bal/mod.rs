@@ -158,7 +158,10 @@ impl BlockAccessList {
     }
 }
 
-fn increasing<T: Ord>(mut items: impl Iterator<Item = T>, what: &'static str) -> Result<(), BalError> {
+fn increasing<T: Ord>(
+    mut items: impl Iterator<Item = T>,
+    what: &'static str,
+) -> Result<(), BalError> {
     let Some(mut previous) = items.next() else { return Ok(()) };
     for item in items {
         if item <= previous {

@@ -164,7 +164,7 @@ fn applying_follows_eip_161_and_keeps_storage_roots() {
     assert_eq!(after.storage_root, before.storage_root);
     // A new account starts empty; a pre-funded address destroyed in its creating transaction
     // ends with zero balance, nonce and code: it is gone.
-    let created = apply_account(None, &AccountDiff { balance: Some(U256::from(1)), ..diff.clone() })
+    let created = apply_account(None, &AccountDiff { balance: Some(U256::from(1)), ..diff })
         .expect("has balance");
     assert_eq!(created.storage_root, EMPTY_ROOT_HASH);
     let funded = TrieAccount { nonce: 0, code_hash: KECCAK_EMPTY, ..before };

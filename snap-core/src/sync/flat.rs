@@ -61,7 +61,8 @@ pub fn cursor_after(last: &FlatEntry) -> Option<FlatCursor> {
         FlatEntry::Slot(account, slot, _) => super::range::next_hash(slot)
             .map(|next| FlatCursor { account: *account, slot: Some(next) })
             .or_else(|| {
-                super::range::next_hash(account).map(|next| FlatCursor { account: next, slot: None })
+                super::range::next_hash(account)
+                    .map(|next| FlatCursor { account: next, slot: None })
             }),
     }
 }

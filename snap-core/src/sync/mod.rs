@@ -28,8 +28,8 @@ mod storage;
 pub use chain::{BlockRecord, Header};
 pub use config::{CatchUpMode, SyncConfig};
 pub use contract::{
-    BatchId, FlatCursor, FlatEntry, Input, Lookup, LookupAnswer, LookupId, Misbehaviour,
-    NodeQuery, Output, Phase, RestartReason, SyncEvent, WriteBatch,
+    BatchId, FlatCursor, FlatEntry, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, NodeQuery,
+    Output, Phase, RestartReason, SyncEvent, WriteBatch,
 };
 pub use flat::{FlatSource, cursor_after, read_flat};
 pub use machine::Syncer;

@@ -334,7 +334,6 @@ impl CatchUpRecord {
     }
 }
 
-
 /// Everything a resumed sync needs; see the module documentation for its encoding.
 #[derive(Clone, Debug, PartialEq, Eq, RlpEncodable, RlpDecodable)]
 pub struct ProgressRecord {
@@ -455,32 +454,34 @@ mod tests {
             any::<[u64; 15]>(),
             catch_up(),
         )
-            .prop_map(|(target, account_tasks, storage_tasks, storage_completed, c, catch_up)| {
-                ProgressRecord {
-                    target,
-                    account_tasks,
-                    storage_tasks,
-                    storage_completed,
-                    counters: Counters {
-                        accounts: c[0],
-                        account_bytes: c[1],
-                        slots: c[2],
-                        slot_bytes: c[3],
-                        codes: c[4],
-                        code_bytes: c[5],
-                        nodes: c[6],
-                        node_bytes: c[7],
-                        healed_accounts: c[8],
-                        healed_slots: c[9],
-                        bals: c[10],
-                        bal_bytes: c[11],
-                        bal_accounts: c[12],
-                        bal_slots: c[13],
-                        rebuilt_leaves: c[14],
-                    },
-                    catch_up,
-                }
-            })
+            .prop_map(
+                |(target, account_tasks, storage_tasks, storage_completed, c, catch_up)| {
+                    ProgressRecord {
+                        target,
+                        account_tasks,
+                        storage_tasks,
+                        storage_completed,
+                        counters: Counters {
+                            accounts: c[0],
+                            account_bytes: c[1],
+                            slots: c[2],
+                            slot_bytes: c[3],
+                            codes: c[4],
+                            code_bytes: c[5],
+                            nodes: c[6],
+                            node_bytes: c[7],
+                            healed_accounts: c[8],
+                            healed_slots: c[9],
+                            bals: c[10],
+                            bal_bytes: c[11],
+                            bal_accounts: c[12],
+                            bal_slots: c[13],
+                            rebuilt_leaves: c[14],
+                        },
+                        catch_up,
+                    }
+                },
+            )
     }
 
     fn block() -> impl Strategy<Value = BlockRecord> {
@@ -502,8 +503,11 @@ mod tests {
         )
             .prop_map(|(strategy, base, blocks, applied, highest_taken, orphaned)| {
                 CatchUpRecord {
-                    strategy: [CatchUpStrategy::Undecided, CatchUpStrategy::Heal, CatchUpStrategy::Bal]
-                        [usize::from(strategy)],
+                    strategy: [
+                        CatchUpStrategy::Undecided,
+                        CatchUpStrategy::Heal,
+                        CatchUpStrategy::Bal,
+                    ][usize::from(strategy)],
                     base,
                     blocks,
                     applied,
@@ -546,9 +550,9 @@ mod tests {
         let tasks: Vec<u8> = [&[0xf8u8, 0x44][..], &task].concat();
         let counters: Vec<u8> = [&[0xcfu8, 0x01][..], &[0x80; 14]].concat();
         // catch_up = [0, 600, [], 600, 600, []]: strategy 0 is the empty string.
-        let catch_up = [0xccu8, 0x80, 0x82, 0x02, 0x58, 0xc0, 0x82, 0x02, 0x58, 0x82, 0x02, 0x58, 0xc0];
-        let payload: Vec<u8> =
-            [&target[..], &tasks, &[0xc0, 0xc0], &counters, &catch_up].concat();
+        let catch_up =
+            [0xccu8, 0x80, 0x82, 0x02, 0x58, 0xc0, 0x82, 0x02, 0x58, 0x82, 0x02, 0x58, 0xc0];
+        let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters, &catch_up].concat();
         expected.extend_from_slice(&[0xf8, payload.len() as u8]);
         expected.extend_from_slice(&payload);
         assert_eq!(bytes, expected);

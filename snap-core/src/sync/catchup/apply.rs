@@ -80,7 +80,9 @@ pub(crate) fn apply_blocks<'a>(
     applied.slots += slots.len() as u64;
     batch.accounts.extend(accounts.into_iter().filter_map(|(hash, a)| Some((hash, a?))));
     batch.storage.extend(
-        slots.into_iter().map(|((owner, slot), value)| (owner, slot, alloy_rlp::encode(value).into())),
+        slots
+            .into_iter()
+            .map(|((owner, slot), value)| (owner, slot, alloy_rlp::encode(value).into())),
     );
     applied
 }
@@ -141,7 +143,11 @@ mod tests {
                         storage: vec![(slot, U256::from(8))],
                         ..AccountDiff::default()
                     },
-                    AccountDiff { hash: b, storage: vec![(slot, U256::ZERO)], ..AccountDiff::default() },
+                    AccountDiff {
+                        hash: b,
+                        storage: vec![(slot, U256::ZERO)],
+                        ..AccountDiff::default()
+                    },
                 ],
             },
         ];

@@ -101,10 +101,10 @@ impl BalFetcher {
     /// A request failed or was dropped: its blocks may be asked again.
     pub(crate) fn give_back(&mut self, wants: &[BalWant]) {
         for want in wants {
-            if let Some(entry) = self.entries.get_mut(&want.block) {
-                if matches!(entry.state, State::InFlight) {
-                    entry.state = State::Queued;
-                }
+            if let Some(entry) = self.entries.get_mut(&want.block)
+                && matches!(entry.state, State::InFlight)
+            {
+                entry.state = State::Queued;
             }
         }
     }

@@ -4,8 +4,8 @@
 //! Memory stays at one storage generator and the account generator's open path.
 
 use alloy_primitives::{B256, Bytes};
-use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount, nodes::TrieNode};
 use alloy_rlp::Decodable;
+use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount, nodes::TrieNode};
 
 use crate::{
     sync::{
@@ -88,8 +88,9 @@ impl Rebuild {
                     let Some(current) = self.current.as_mut().filter(|c| c.hash == owner) else {
                         continue;
                     };
-                    let generator =
-                        current.storage.get_or_insert_with(|| TrieGenerator::new(owner, B256::ZERO));
+                    let generator = current
+                        .storage
+                        .get_or_insert_with(|| TrieGenerator::new(owner, B256::ZERO));
                     if generator.push(slot, &value).is_ok() {
                         self.leaves += 1;
                     }

@@ -24,14 +24,17 @@ use crate::{
         },
         chain::{BlockRecord, Header, Inserted},
         contract::{FlatEntry, Lookup, LookupId, Misbehaviour, RestartReason},
+        heal::Healer,
         progress::{CatchUpStrategy, RangeCursor},
         range::HashRange,
         rates::RequestKind,
         storage::{Storage, StorageConfig},
-        heal::Healer,
     },
     trie::{PrunedRange, proof::verify_range},
-    wire::{AccountRange, BlockAccessLists, GetAccountRange, GetBlockAccessLists, SnapMessage, SnapVersion},
+    wire::{
+        AccountRange, BlockAccessLists, GetAccountRange, GetBlockAccessLists, SnapMessage,
+        SnapVersion,
+    },
 };
 
 /// Most blocks applied in one step (one store lookup, one write batch).
@@ -332,7 +335,8 @@ impl Syncer {
         self.next_lookup += 1;
         rebuild.awaiting = Some(id);
         let limit = self.config.rebuild_lookup_entries.max(1);
-        self.outputs.push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Flat { from, limit } });
+        self.outputs
+            .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Flat { from, limit } });
     }
 
     /// The store answered a rebuild lookup.
@@ -360,7 +364,8 @@ impl Syncer {
         let timeout = self.peers.timeout();
         while self.catch_up.fetcher.has_queued() {
             let Some(peer) = self.pick(RequestKind::BlockAccessLists, now) else { break };
-            let wants = self.catch_up.fetcher.take_for(peer, self.config.max_bals_per_request.max(1));
+            let wants =
+                self.catch_up.fetcher.take_for(peer, self.config.max_bals_per_request.max(1));
             if wants.is_empty() {
                 // This peer lacks everything queued; others may still have it.
                 self.peers.mark_unavailable(peer, RequestKind::BlockAccessLists, now);
@@ -439,7 +444,9 @@ impl Syncer {
         let remote = response.proof.iter().find(|node| keccak256(node) == root);
         let whole = vec![HashRange { first: B256::ZERO, last: B256::repeat_byte(0xff) }];
         let ranges = match remote {
-            Some(remote) => differing_ranges(mismatch.root_node.as_ref().map(|node| &node[..]), remote),
+            Some(remote) => {
+                differing_ranges(mismatch.root_node.as_ref().map(|node| &node[..]), remote)
+            }
             None => whole,
         };
         self.outputs.push_back(Output::Event(SyncEvent::RootMismatch {
@@ -454,6 +461,8 @@ impl Syncer {
                 PrunedRange::subtree(B256::ZERO, Nibbles::from_nibbles([range.first[0] >> 4]))
             };
             self.batch.prune(prune);
+            // Storage completed in the range is deleted with it: download it again too.
+            self.storage.abandon_missing(*range, &[]);
             self.accounts.push(AccountTask::new(RangeCursor::from(*range)));
         }
         self.set_phase(Phase::Ranges);

@@ -9,6 +9,8 @@ use std::{
 use alloy_primitives::{B256, Bytes};
 
 mod assign;
+#[cfg(test)]
+mod bal_host_tests;
 mod catchup;
 #[cfg(test)]
 mod host_tests;
@@ -50,15 +52,26 @@ const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
 /// asked under (a root can come back after another target: the epoch tells the requests apart).
 #[derive(Clone, Debug)]
 enum Work {
-    Accounts { task: usize, epoch: u64 },
-    Storage { jobs: Vec<StorageJob>, epoch: u64 },
+    Accounts {
+        task: usize,
+        epoch: u64,
+    },
+    Storage {
+        jobs: Vec<StorageJob>,
+        epoch: u64,
+    },
     Chunk(ChunkRequest),
     Codes(Vec<B256>),
-    Heal { items: Vec<HealItem>, epoch: u64 },
+    Heal {
+        items: Vec<HealItem>,
+        epoch: u64,
+    },
     /// Block access lists: keyed by block hash, so never stale.
     Bals(Vec<BalWant>),
     /// The proof of the target's root node after a rebuilt root did not match.
-    Probe { epoch: u64 },
+    Probe {
+        epoch: u64,
+    },
 }
 
 /// The storage work a `StorageRanges` response answers.

@@ -309,7 +309,7 @@ impl Syncer {
             let Some(index) = self
                 .accounts
                 .iter()
-                .position(|task| task.remaining().contains(&completion.account))
+                .position(|task| !task.done && task.remaining().contains(&completion.account))
             else {
                 continue;
             };

@@ -3,9 +3,9 @@
 use super::Syncer;
 use crate::sync::{
     Output, Phase, SyncEvent, Target,
-    progress::CatchUpStrategy,
     contract::{Lookup, LookupId},
     heal::Healer,
+    progress::CatchUpStrategy,
 };
 
 impl Syncer {

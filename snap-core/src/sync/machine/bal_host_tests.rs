@@ -1,0 +1,620 @@
+//! snap/2 catch-up against a small in-crate host: a chain of address-keyed states whose blocks
+//! carry real block access lists, snap/2 peers serving ranges and BALs, headers fed in order,
+//! and the reference `MemoryStore`. The end check is exact (flat state, codes, every trie node).
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::Duration,
+};
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_trie::{KECCAK_EMPTY, TrieAccount};
+
+use crate::{
+    bal::{
+        AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
+        StorageChange,
+    },
+    serve::{InMemoryState, ServeLimits, serve},
+    sync::{
+        CatchUpMode, Header, Input, MemoryStore, Output, PeerId, Phase, RestartReason, SyncConfig,
+        SyncEvent, Syncer, WriteBatch, progress::CatchUpStrategy, rng::SplitMix64, test_epoch,
+    },
+    wire::{SnapMessage, SnapVersion},
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Account {
+    nonce: u64,
+    balance: U256,
+    code: Option<Bytes>,
+    storage: BTreeMap<U256, U256>,
+}
+
+/// A state keyed by address, with the access list of the block that led to it.
+#[derive(Clone, Debug, Default)]
+struct World {
+    accounts: BTreeMap<Address, Account>,
+}
+
+/// Collects a block's changes in the EIP's shape.
+#[derive(Default)]
+struct BalBuilder {
+    accounts: BTreeMap<Address, AccountChanges>,
+}
+
+impl BalBuilder {
+    fn entry(&mut self, address: Address) -> &mut AccountChanges {
+        self.accounts.entry(address).or_insert_with(|| AccountChanges {
+            address,
+            storage_changes: vec![],
+            storage_reads: vec![],
+            balance_changes: vec![],
+            nonce_changes: vec![],
+            code_changes: vec![],
+        })
+    }
+
+    fn finish(self) -> BlockAccessList {
+        let mut accounts: Vec<AccountChanges> = self.accounts.into_values().collect();
+        for account in &mut accounts {
+            account.storage_changes.sort_by_key(|slot| slot.slot);
+            account.storage_reads.sort();
+            account.storage_reads.dedup();
+            let written: Vec<U256> = account.storage_changes.iter().map(|s| s.slot).collect();
+            account.storage_reads.retain(|slot| !written.contains(slot));
+        }
+        let list = BlockAccessList { accounts };
+        list.check_order().expect("built in canonical order");
+        list
+    }
+}
+
+impl World {
+    fn generate(rng: &mut SplitMix64, count: u64) -> Self {
+        let mut world = Self::default();
+        for i in 0..count {
+            let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+            let mut account = Account {
+                nonce: i % 5,
+                balance: U256::from(1 + rng.next_u64() % 1_000_000),
+                ..Account::default()
+            };
+            if i % 4 == 0 {
+                account.nonce = 1;
+                account.code = Some(Bytes::from(vec![0x60, (i % 7) as u8, 0x00]));
+                let slots = if i == 0 { 300 } else { rng.next_u64() % 12 };
+                for _ in 0..slots {
+                    account.storage.insert(
+                        U256::from(rng.next_u64() % 5000),
+                        U256::from(1 + rng.next_u64() % 999),
+                    );
+                }
+            }
+            world.accounts.insert(address, account);
+        }
+        world
+    }
+
+    fn pick(&self, rng: &mut SplitMix64, filter: impl Fn(&Account) -> bool) -> Option<Address> {
+        let candidates: Vec<Address> =
+            self.accounts.iter().filter(|(_, a)| filter(a)).map(|(k, _)| *k).collect();
+        (!candidates.is_empty())
+            .then(|| candidates[(rng.next_u64() % candidates.len() as u64) as usize])
+    }
+
+    /// The next block: `changes` transactions, each at its own block access index.
+    fn step(&self, rng: &mut SplitMix64, changes: u64) -> (Self, BlockAccessList) {
+        let mut next = self.clone();
+        let mut bal = BalBuilder::default();
+        for index in 1..=changes as u32 {
+            match rng.next_u64() % 7 {
+                0 => {
+                    // A new account.
+                    let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+                    let balance = U256::from(1 + rng.next_u64() % 1000);
+                    next.accounts.insert(address, Account { balance, ..Account::default() });
+                    bal.entry(address).balance_changes.push(BalanceChange { index, balance });
+                }
+                1 => {
+                    // A contract deployed with a slot.
+                    let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+                    let code = Bytes::from(vec![0x61, index as u8, 0x00]);
+                    let slot = U256::from(rng.next_u64() % 50);
+                    let value = U256::from(1 + rng.next_u64() % 50);
+                    let account = Account {
+                        nonce: 1,
+                        code: Some(code.clone()),
+                        storage: BTreeMap::from([(slot, value)]),
+                        ..Account::default()
+                    };
+                    next.accounts.insert(address, account);
+                    let entry = bal.entry(address);
+                    entry.nonce_changes.push(NonceChange { index, nonce: 1 });
+                    entry.code_changes.push(CodeChange { index, code });
+                    entry
+                        .storage_changes
+                        .push(SlotChanges { slot, changes: vec![StorageChange { index, value }] });
+                }
+                2 => {
+                    // A nonce-0 account without code or storage emptied: gone (EIP-161).
+                    let Some(address) = next
+                        .pick(rng, |a| a.nonce == 0 && a.code.is_none() && a.storage.is_empty())
+                    else {
+                        continue;
+                    };
+                    next.accounts.remove(&address);
+                    let entry = bal.entry(address);
+                    entry.balance_changes.push(BalanceChange { index, balance: U256::ZERO });
+                }
+                3 | 4 => {
+                    // Slots written and cleared in a contract.
+                    let Some(address) = next.pick(rng, |a| a.code.is_some()) else { continue };
+                    let account = next.accounts.get_mut(&address).expect("picked");
+                    let slot = match account.storage.keys().next().copied() {
+                        Some(existing) if rng.next_u64().is_multiple_of(2) => existing,
+                        _ => U256::from(rng.next_u64() % 5000),
+                    };
+                    let value = if rng.next_u64().is_multiple_of(3) {
+                        U256::ZERO
+                    } else {
+                        U256::from(1 + rng.next_u64() % 999)
+                    };
+                    if value.is_zero() {
+                        account.storage.remove(&slot);
+                    } else {
+                        account.storage.insert(slot, value);
+                    }
+                    let entry = bal.entry(address);
+                    match entry.storage_changes.iter_mut().find(|s| s.slot == slot) {
+                        Some(changes) => changes.changes.push(StorageChange { index, value }),
+                        None => entry.storage_changes.push(SlotChanges {
+                            slot,
+                            changes: vec![StorageChange { index, value }],
+                        }),
+                    }
+                    entry.storage_reads.push(U256::from(rng.next_u64() % 5000));
+                }
+                _ => {
+                    // A transfer: the sender's nonce and balance, the receiver's balance; and
+                    // an account only looked at.
+                    let (Some(from), Some(to)) =
+                        (next.pick(rng, |_| true), next.pick(rng, |_| true))
+                    else {
+                        continue;
+                    };
+                    let sender = next.accounts.get_mut(&from).expect("picked");
+                    sender.nonce += 1;
+                    sender.balance += U256::from(3);
+                    let (nonce, balance) = (sender.nonce, sender.balance);
+                    let entry = bal.entry(from);
+                    entry.nonce_changes.push(NonceChange { index, nonce });
+                    entry.balance_changes.push(BalanceChange { index, balance });
+                    let receiver = next.accounts.get_mut(&to).expect("picked");
+                    receiver.balance += U256::from(5);
+                    let balance = receiver.balance;
+                    bal.entry(to).balance_changes.push(BalanceChange { index, balance });
+                    if let Some(seen) = next.pick(rng, |_| true) {
+                        bal.entry(seen);
+                    }
+                }
+            }
+        }
+        (next, bal.finish())
+    }
+
+    fn build(&self) -> InMemoryState {
+        let mut accounts = Vec::new();
+        let mut storage = Vec::new();
+        let mut codes = Vec::new();
+        let mut keyed: Vec<(B256, &Account)> =
+            self.accounts.iter().map(|(address, a)| (keccak256(address), a)).collect();
+        keyed.sort_by_key(|(hash, _)| *hash);
+        for (hash, account) in keyed {
+            let code_hash = account.code.as_ref().map_or(KECCAK_EMPTY, keccak256);
+            codes.extend(account.code.clone());
+            accounts.push((
+                hash,
+                TrieAccount {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                    code_hash,
+                    ..Default::default()
+                },
+            ));
+            let mut slots: Vec<(B256, Bytes)> = account
+                .storage
+                .iter()
+                .map(|(slot, value)| {
+                    (keccak256(slot.to_be_bytes::<32>()), Bytes::from(alloy_rlp::encode(value)))
+                })
+                .collect();
+            slots.sort_by_key(|(key, _)| *key);
+            storage.push((hash, slots));
+        }
+        InMemoryState::from_sorted(accounts, storage, codes).expect("a valid state")
+    }
+}
+
+/// A chain: block `i` has `states[i]`, `headers[i]` and (for `i > 0`) the access list that led
+/// to it.
+struct Chain {
+    states: Vec<InMemoryState>,
+    headers: Vec<Header>,
+    bals: BTreeMap<B256, Bytes>,
+}
+
+fn chain(seed: u64, accounts: u64, blocks: u64) -> (Chain, World) {
+    let mut rng = SplitMix64::new(seed);
+    let mut world = World::generate(&mut rng, accounts);
+    let mut chain = Chain { states: vec![], headers: vec![], bals: BTreeMap::new() };
+    chain.push(&world, None, B256::ZERO, 100, 0);
+    for _ in 0..blocks {
+        let (next, bal) = world.step(&mut rng, 6);
+        let parent = chain.headers.last().expect("genesis").hash;
+        let number = chain.headers.last().expect("genesis").number + 1;
+        chain.push(&next, Some(bal), parent, number, 0);
+        world = next;
+    }
+    (chain, world)
+}
+
+impl Chain {
+    fn push(
+        &mut self,
+        world: &World,
+        bal: Option<BlockAccessList>,
+        parent: B256,
+        number: u64,
+        fork: u8,
+    ) {
+        let state = world.build();
+        let encoded = bal.map(|bal| Bytes::from(bal.encode()));
+        let bal_hash = encoded.as_ref().map_or(keccak256([0xc0]), keccak256);
+        let hash = keccak256([&parent[..], &state.root()[..], &[fork]].concat());
+        if let Some(encoded) = encoded {
+            self.bals.insert(hash, encoded);
+        }
+        let header = Header {
+            number,
+            hash,
+            parent_hash: parent,
+            state_root: state.root(),
+            bal_hash: Some(bal_hash),
+        };
+        self.headers.push(header);
+        self.states.push(state);
+    }
+
+    /// A branch replacing every block after `ancestor` (an index), `blocks` long.
+    fn fork(&self, seed: u64, world_at: &World, ancestor: usize, blocks: u64) -> Self {
+        let mut rng = SplitMix64::new(seed ^ 0xf0f0);
+        let mut branch = Self { states: vec![], headers: vec![], bals: BTreeMap::new() };
+        let mut world = world_at.clone();
+        let mut parent = self.headers[ancestor];
+        for _ in 0..blocks {
+            let (next, bal) = world.step(&mut rng, 6);
+            branch.push(&next, Some(bal), parent.hash, parent.number + 1, 1);
+            parent = *branch.headers.last().expect("pushed");
+            world = next;
+        }
+        branch
+    }
+}
+
+fn config(seed: u64) -> SyncConfig {
+    SyncConfig {
+        min_request_bytes: 2 * 1024,
+        max_request_bytes: 12 * 1024,
+        min_slots_per_chunk: 50,
+        max_storage_accounts_per_request: 8,
+        batch_bytes: 16 * 1024,
+        min_target_step: 1,
+        catch_up: CatchUpMode::Auto,
+        max_bals_per_request: 3,
+        max_bals_ahead: 4,
+        rebuild_lookup_entries: 97,
+        seed,
+        ..SyncConfig::default()
+    }
+}
+
+/// What the host does at a step.
+enum Event {
+    /// Deliver these headers.
+    Headers(Vec<Header>),
+    /// Crash and resume from the store's last record.
+    Crash,
+    /// Corrupt the store just before the rebuild reads it: this flat account gets another
+    /// balance (what a disk or host bug would do; the rebuilt root must catch it).
+    Damage(B256),
+}
+
+struct Outcome {
+    store: MemoryStore,
+    events: Vec<SyncEvent>,
+    target_root: B256,
+}
+
+/// Runs a sync from `start` with snap/2 peers serving `states` and `bals`; `script` says what
+/// happens at which step (or once a phase is reached).
+fn run(
+    seed: u64,
+    start: Header,
+    states: &[InMemoryState],
+    bals: &BTreeMap<B256, Bytes>,
+    mut script: Vec<(When, Event)>,
+) -> Outcome {
+    let mut now = test_epoch();
+    let peers = [PeerId(1), PeerId(2), PeerId(3)];
+    let mut store = MemoryStore::new();
+    let mut syncer = Syncer::from_header(config(seed), start, now);
+    let connect = |syncer: &mut Syncer, now| {
+        for peer in peers {
+            syncer
+                .handle_input(now, Input::PeerConnected { peer, versions: vec![SnapVersion::V2] });
+        }
+    };
+    connect(&mut syncer, now);
+    let mut inbox = VecDeque::new();
+    let mut events = Vec::new();
+    let mut delivered: Vec<Header> = vec![start];
+    let mut damage = None;
+    // Codes are served whatever the root; a root no peer holds gets the honest empty answer.
+    let codes: Vec<Bytes> = states
+        .iter()
+        .flat_map(|state| state.codes().values().cloned().collect::<Vec<_>>())
+        .collect();
+    let code_server = InMemoryState::from_sorted(vec![], Vec::new(), codes).expect("codes only");
+    script.reverse();
+    for step in 0..300_000usize {
+        while let Some(output) = syncer.poll_output() {
+            match output {
+                Output::Send { peer, message } => {
+                    let root = match &message {
+                        SnapMessage::GetAccountRange(m) => Some(m.root),
+                        SnapMessage::GetStorageRanges(m) => Some(m.root),
+                        _ => None,
+                    };
+                    let state = root
+                        .and_then(|root| states.iter().find(|s| s.root() == root))
+                        .unwrap_or(&code_server);
+                    let reply = serve(&message, state, bals, &ServeLimits::default())
+                        .expect("well-formed requests");
+                    inbox.push_back(Input::Response { peer, message: reply });
+                }
+                Output::Write(batch) => {
+                    let id = batch.id;
+                    store.apply(batch);
+                    inbox.push_back(Input::Written(id));
+                }
+                Output::Lookup { id, lookup } => {
+                    if let (Some(hash), crate::sync::Lookup::Flat { .. }) = (damage, &lookup) {
+                        damage = None;
+                        let mut account = store.accounts()[&hash];
+                        account.balance += U256::from(1);
+                        store.apply(WriteBatch {
+                            accounts: vec![(hash, account)],
+                            progress: store.progress().cloned().unwrap_or_default(),
+                            ..WriteBatch::default()
+                        });
+                    }
+                    inbox.push_back(Input::LookupDone { id, answer: store.answer(&lookup) });
+                }
+                Output::Disconnect { peer, reason } => {
+                    panic!("honest {peer:?} penalized: {reason}")
+                }
+                Output::Event(SyncEvent::Done { target, .. }) => {
+                    return Outcome { store, events, target_root: target.root };
+                }
+                Output::Event(event) => events.push(event),
+            }
+        }
+        if let Some((when, _)) = script.last() {
+            let due = match *when {
+                When::Step(at) => step >= at,
+                When::Phase(phase) => syncer.phase() == phase,
+            };
+            if due {
+                match script.pop().expect("peeked").1 {
+                    Event::Headers(headers) => {
+                        for header in headers {
+                            delivered.push(header);
+                            syncer.handle_input(now, Input::Header(header));
+                        }
+                    }
+                    Event::Damage(hash) => damage = Some(hash),
+                    Event::Crash => {
+                        let record = store.progress().cloned().expect("a batch was applied");
+                        syncer =
+                            Syncer::resume_from_bytes(config(seed + step as u64), &record, now)
+                                .expect("a valid record");
+                        inbox.clear();
+                        connect(&mut syncer, now);
+                        // The host's header stream resends its newest header.
+                        let tip = *delivered.last().expect("start");
+                        syncer.handle_input(now, Input::Header(tip));
+                    }
+                }
+                continue;
+            }
+        }
+        now += Duration::from_millis(50);
+        match inbox.pop_front() {
+            Some(input) => syncer.handle_input(now, input),
+            None => syncer.handle_timeout(now),
+        }
+    }
+    let tail: Vec<&SyncEvent> =
+        events.iter().filter(|e| !matches!(e, SyncEvent::Progress(_))).rev().take(12).collect();
+    panic!("no Done within the step bound (phase {:?}, last events {tail:?})", syncer.phase());
+}
+
+#[derive(Clone, Copy, Debug)]
+enum When {
+    Step(usize),
+    Phase(Phase),
+}
+
+/// Every rebuilt root matched: the lists alone made the state exact (a mismatch would be
+/// repaired by downloading again, hiding an application bug from the end check).
+fn assert_no_mismatch(events: &[SyncEvent], seed: u64) {
+    let mismatch = events.iter().find(|e| matches!(e, SyncEvent::RootMismatch { .. }));
+    assert!(mismatch.is_none(), "seed {seed}: {mismatch:?}");
+}
+
+fn strategy(events: &[SyncEvent]) -> Option<CatchUpStrategy> {
+    events.iter().rev().find_map(|e| match e {
+        SyncEvent::Strategy(s) => Some(*s),
+        _ => None,
+    })
+}
+
+#[test]
+fn moves_during_ranges_are_caught_up_by_applying_every_block() {
+    for seed in 0..6 {
+        let (chain, _) = chain(seed, 300, 8);
+        // Moves while ranges download, then more blocks while the lists apply.
+        let script = vec![
+            (When::Step(8 + seed as usize * 4), Event::Headers(chain.headers[1..4].to_vec())),
+            (When::Step(16 + seed as usize * 4), Event::Headers(chain.headers[4..6].to_vec())),
+            (When::Phase(Phase::Applying), Event::Headers(chain.headers[6..].to_vec())),
+        ];
+        let out = run(seed, chain.headers[0], &chain.states, &chain.bals, script);
+        assert_eq!(strategy(&out.events), Some(CatchUpStrategy::Bal), "seed {seed}");
+        let decided = out.events.iter().position(|e| matches!(e, SyncEvent::Strategy(_)));
+        let moved = out.events.iter().position(|e| matches!(e, SyncEvent::NewTarget(_)));
+        assert!(moved < decided, "seed {seed}: the target moved while ranges downloaded");
+        assert_eq!(out.target_root, chain.headers[8].state_root, "seed {seed}");
+        assert_no_mismatch(&out.events, seed);
+        out.store.check_exact(&chain.states[8]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
+fn crashes_during_application_and_rebuild_apply_every_block_once() {
+    for seed in 0..4 {
+        let (chain, _) = chain(50 + seed, 300, 12);
+        let script = vec![
+            (When::Step(30), Event::Headers(chain.headers[1..13].to_vec())),
+            (When::Phase(Phase::Applying), Event::Crash),
+            (When::Step(400 + seed as usize * 40), Event::Crash),
+            (When::Phase(Phase::Rebuilding), Event::Crash),
+        ];
+        let out = run(seed, chain.headers[0], &chain.states, &chain.bals, script);
+        out.store.check_exact(&chain.states[12]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_no_mismatch(&out.events, seed);
+        let record =
+            crate::sync::ProgressRecord::decode_versioned(out.store.progress().unwrap()).unwrap();
+        assert_eq!(record.counters.bals, 12, "seed {seed}: every block applied exactly once");
+    }
+}
+
+#[test]
+fn a_reorg_past_the_target_is_repaired_from_the_orphaned_lists() {
+    for seed in 0..4 {
+        let (main, _) = chain(80 + seed, 300, 6);
+        // Rebuild the world at block 3 to fork from it.
+        let mut rng = SplitMix64::new(80 + seed);
+        let mut world = World::generate(&mut rng, 300);
+        for _ in 0..3 {
+            world = world.step(&mut rng, 6).0;
+        }
+        let branch = main.fork(seed, &world, 3, 5);
+        let mut states = main.states.clone();
+        states.extend(branch.states.iter().cloned());
+        let mut bals = main.bals.clone();
+        bals.extend(branch.bals.clone());
+        let script = vec![
+            (When::Step(25), Event::Headers(main.headers[1..7].to_vec())),
+            (When::Phase(Phase::Applying), Event::Headers(branch.headers.clone())),
+        ];
+        let out = run(seed, main.headers[0], &states, &bals, script);
+        assert!(
+            out.events.iter().any(|e| matches!(e, SyncEvent::Reorg { ancestor: 103, .. })),
+            "seed {seed}"
+        );
+        assert!(
+            !out.events.iter().any(|e| matches!(e, SyncEvent::Restarted { .. })),
+            "seed {seed}"
+        );
+        assert_no_mismatch(&out.events, seed);
+        out.store
+            .check_exact(branch.states.last().unwrap())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+
+        // Without the orphaned lists the sync starts over on the branch, and still ends exact.
+        let mut bals = bals.clone();
+        for header in &main.headers[4..] {
+            bals.remove(&header.hash);
+        }
+        let script = vec![
+            (When::Step(25), Event::Headers(main.headers[1..7].to_vec())),
+            (When::Phase(Phase::Applying), Event::Headers(branch.headers.clone())),
+        ];
+        let out = run(seed, main.headers[0], &states, &bals, script);
+        assert!(
+            out.events.iter().any(|e| matches!(
+                e,
+                SyncEvent::Restarted { reason: RestartReason::OrphanedBalsUnavailable, .. }
+            )),
+            "seed {seed}: {:?}",
+            out.events
+        );
+        out.store
+            .check_exact(branch.states.last().unwrap())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
+fn a_rebuilt_root_that_does_not_match_names_the_ranges_and_repairs_them() {
+    for seed in 0..4 {
+        let (chain, _) = chain(120 + seed, 300, 3);
+        // An account no block touches: the damage is the only reason for a mismatch.
+        let account_of = |state: &InMemoryState, hash: &B256| {
+            state.account_list().iter().find(|(h, _)| h == hash).map(|(_, a)| *a)
+        };
+        let victim = chain.states[0]
+            .account_list()
+            .iter()
+            .map(|(hash, _)| *hash)
+            .find(|hash| {
+                let first = account_of(&chain.states[0], hash);
+                chain.states.iter().all(|state| account_of(state, hash) == first)
+            })
+            .expect("some account never changes");
+        let script = vec![
+            (When::Step(10), Event::Headers(chain.headers[1..].to_vec())),
+            (When::Step(11), Event::Damage(victim)),
+        ];
+        let out = run(seed, chain.headers[0], &chain.states, &chain.bals, script);
+        let ranges = out.events.iter().find_map(|e| match e {
+            SyncEvent::RootMismatch { ranges, expected, .. } => {
+                assert_eq!(*expected, chain.headers[3].state_root);
+                Some(ranges.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(
+            ranges.expect("the damage was caught"),
+            vec![crate::sync::HashRange {
+                first: B256::left_padding_from(&[]).with_first_nibble(victim[0] >> 4),
+                last: B256::repeat_byte(0xff).with_first_nibble(victim[0] >> 4),
+            }],
+            "seed {seed}: exactly the victim's sixteenth"
+        );
+        out.store.check_exact(&chain.states[3]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+trait FirstNibble {
+    fn with_first_nibble(self, nibble: u8) -> Self;
+}
+
+impl FirstNibble for B256 {
+    fn with_first_nibble(mut self, nibble: u8) -> Self {
+        self[0] = (nibble << 4) | (self[0] & 0x0f);
+        self
+    }
+}
