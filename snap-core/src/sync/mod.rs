@@ -25,6 +25,10 @@ mod requests;
 mod rng;
 mod storage;
 
+pub use catchup::{
+    apply::{Applied, accounts_to_read, apply_blocks},
+    rebuild::{Rebuilt, TrieRebuild},
+};
 pub use chain::{BlockRecord, Header};
 pub use config::{CatchUpMode, SyncConfig};
 pub use contract::{

@@ -43,6 +43,10 @@ pub struct ProgressReport {
     pub heal_pending: usize,
     /// Trie-node paths healing has queued to check or fetch.
     pub heal_queued: usize,
+    /// snap/2: blocks whose access lists are still to apply (up to the target).
+    pub bals_left: u64,
+    /// snap/2: fraction of the account key space the rebuild has read, `0.0..=1.0`.
+    pub rebuild_fraction: f64,
 }
 
 /// Turns successive counter snapshots into rates and an ETA.

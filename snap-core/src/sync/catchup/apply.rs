@@ -16,13 +16,16 @@ use crate::{
 
 /// How much one application wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Applied {
-    pub(crate) accounts: u64,
-    pub(crate) slots: u64,
+pub struct Applied {
+    /// Flat accounts written or deleted.
+    pub accounts: u64,
+    /// Flat slots written or deleted.
+    pub slots: u64,
 }
 
-/// The accounts whose fields `diffs` change: what the store must be asked for first.
-pub(crate) fn accounts_to_read<'a>(diffs: impl IntoIterator<Item = &'a BlockDiff>) -> Vec<B256> {
+/// The accounts whose fields `diffs` change: what the store must be asked for before
+/// [`apply_blocks`], sorted and without duplicates.
+pub fn accounts_to_read<'a>(diffs: impl IntoIterator<Item = &'a BlockDiff>) -> Vec<B256> {
     let mut hashes: Vec<B256> = diffs
         .into_iter()
         .flat_map(|diff| diff.accounts.iter())
@@ -34,11 +37,13 @@ pub(crate) fn accounts_to_read<'a>(diffs: impl IntoIterator<Item = &'a BlockDiff
     hashes
 }
 
-/// Applies `diffs` in order on top of `stored` (the flat accounts the store holds for
-/// [`accounts_to_read`]; absent means none), writing the outcome into `batch`. Deletions are
-/// pruned right away (a batch deletes before it writes); the final writes are added last, so a
-/// key deleted and written again in the group ends written.
-pub(crate) fn apply_blocks<'a>(
+/// Applies consecutive blocks' diffs in block order on top of `stored` (the flat accounts the
+/// store holds for [`accounts_to_read`]; absent means none), writing the outcome into `batch`:
+/// what the `Syncer` does with verified access lists, public for hosts and fuzzing. Deletions
+/// are pruned right away (a batch deletes before it writes); the final writes are added last,
+/// so a key deleted and written again in the group ends written. Storage roots are left as
+/// they were: the tries are rebuilt from the flat state afterwards.
+pub fn apply_blocks<'a>(
     diffs: impl IntoIterator<Item = &'a BlockDiff>,
     stored: &BTreeMap<B256, TrieAccount>,
     batch: &mut WriteBatch,

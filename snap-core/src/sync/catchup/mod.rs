@@ -14,7 +14,7 @@ use super::{
     progress::{CatchUpRecord, CatchUpStrategy},
 };
 use fetch::BalFetcher;
-use rebuild::Rebuild;
+use rebuild::TrieRebuild;
 
 /// An application step waiting for the store's answer about the accounts it changes.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ pub(crate) struct CatchUp {
     pub(crate) orphaned: Vec<BlockRecord>,
     pub(crate) fetcher: BalFetcher,
     pub(crate) applying: Option<Applying>,
-    pub(crate) rebuild: Option<Rebuild>,
+    pub(crate) rebuild: Option<TrieRebuild>,
     pub(crate) mismatch: Option<Mismatch>,
 }
 

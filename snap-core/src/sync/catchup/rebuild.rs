@@ -11,7 +11,7 @@ use crate::{
     sync::{
         contract::{FlatCursor, FlatEntry, WriteBatch},
         flat::cursor_after,
-        range::HashRange,
+        range::{HashRange, fraction_of_space},
     },
     trie::generate::{NodeChanges, TrieGenerator},
 };
@@ -24,9 +24,12 @@ struct Current {
     storage: Option<TrieGenerator>,
 }
 
-/// A rebuild in progress.
+/// Rebuilding every trie from the flat state, streaming: feed it the answers to
+/// [`Lookup::Flat`](crate::sync::Lookup::Flat) from [`Self::next_cursor`] on; it writes every
+/// node (and every account whose stored storage root was stale) into the batch given, and
+/// returns the root once the whole flat state was read. Hosts can use it to check a store.
 #[derive(Debug)]
-pub(crate) struct Rebuild {
+pub struct TrieRebuild {
     /// Where the next lookup starts (`None`: everything was read).
     cursor: Option<FlatCursor>,
     accounts: TrieGenerator,
@@ -35,19 +38,27 @@ pub(crate) struct Rebuild {
     root_node: Option<Bytes>,
     /// The id of the lookup in flight.
     pub(crate) awaiting: Option<u64>,
-    /// Leaves hashed so far.
-    pub(crate) leaves: u64,
+    leaves: u64,
 }
 
 /// A finished rebuild: the root it computed and its root node.
-#[derive(Debug)]
-pub(crate) struct Rebuilt {
-    pub(crate) root: B256,
-    pub(crate) root_node: Option<Bytes>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The account trie's root.
+    pub root: B256,
+    /// The account trie's root node, as written.
+    pub root_node: Option<Bytes>,
 }
 
-impl Rebuild {
-    pub(crate) fn new() -> Self {
+impl Default for TrieRebuild {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TrieRebuild {
+    /// A rebuild starting at the first account.
+    pub fn new() -> Self {
         Self {
             cursor: Some(FlatCursor { account: B256::ZERO, slot: None }),
             accounts: TrieGenerator::new(B256::ZERO, B256::ZERO),
@@ -63,9 +74,28 @@ impl Rebuild {
         if self.awaiting.is_some() { None } else { self.cursor }
     }
 
+    /// Where the next [`Lookup::Flat`](crate::sync::Lookup::Flat) starts (`None`: everything
+    /// was read).
+    pub const fn next_cursor(&self) -> Option<FlatCursor> {
+        self.cursor
+    }
+
+    /// The fraction of the account key space read so far.
+    pub fn fraction_read(&self) -> f64 {
+        match self.cursor {
+            Some(cursor) => 1.0 - fraction_of_space(&cursor.account, &B256::repeat_byte(0xff)),
+            None => 1.0,
+        }
+    }
+
+    /// Leaves (accounts and slots) hashed so far.
+    pub const fn leaves(&self) -> u64 {
+        self.leaves
+    }
+
     /// Takes one lookup's entries (at most `limit` were asked for; fewer means the end).
     /// Returns the result once the whole flat state was read.
-    pub(crate) fn feed(
+    pub fn feed(
         &mut self,
         entries: Vec<FlatEntry>,
         limit: usize,

@@ -20,7 +20,7 @@ use crate::{
             Applying, CatchUp, Mismatch,
             apply::{accounts_to_read, apply_blocks},
             fetch::BalWant,
-            rebuild::{Rebuild, differing_ranges},
+            rebuild::{TrieRebuild, differing_ranges},
         },
         chain::{BlockRecord, Header, Inserted},
         contract::{FlatEntry, Lookup, LookupId, Misbehaviour, RestartReason},
@@ -321,7 +321,7 @@ impl Syncer {
                 }
                 self.flush();
             }
-            self.catch_up.rebuild = Some(Rebuild::new());
+            self.catch_up.rebuild = Some(TrieRebuild::new());
             self.batch.clear_tries = true;
         }
         if self.unacknowledged.len() >= self.config.max_unacknowledged_batches
@@ -346,8 +346,10 @@ impl Syncer {
             return;
         }
         let limit = self.config.rebuild_lookup_entries.max(1);
-        let Some(rebuilt) = rebuild.feed(entries, limit, &mut self.batch) else { return };
-        self.counters.rebuilt_leaves += rebuild.leaves;
+        let before = rebuild.leaves();
+        let finished = rebuild.feed(entries, limit, &mut self.batch);
+        self.counters.rebuilt_leaves += rebuild.leaves() - before;
+        let Some(rebuilt) = finished else { return };
         self.catch_up.rebuild = None;
         if rebuilt.root == self.target.root {
             self.set_phase(Phase::Flushing);

@@ -493,6 +493,19 @@ impl Syncer {
             target: self.target,
             heal_pending: self.healer.pending(),
             heal_queued: self.healer.queued(),
+            bals_left: match self.catch_up.strategy {
+                CatchUpStrategy::Bal => self.target.number.saturating_sub(self.catch_up.applied),
+                _ => 0,
+            },
+            rebuild_fraction: match (&self.catch_up.rebuild, self.phase) {
+                (Some(rebuild), _) => rebuild.fraction_read(),
+                (None, Phase::Flushing | Phase::Done)
+                    if self.catch_up.strategy == CatchUpStrategy::Bal =>
+                {
+                    1.0
+                }
+                _ => 0.0,
+            },
         }
     }
 }
