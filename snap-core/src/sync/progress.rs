@@ -214,7 +214,11 @@ impl From<ProgressRecordV1> for ProgressRecord {
                 healed_slots: 0,
                 ..Counters::default()
             },
-            catch_up: CatchUpRecord::at(v1.target.number),
+            // Written by a snap/1-only syncer: it stays snap/1.
+            catch_up: CatchUpRecord {
+                strategy: CatchUpStrategy::Heal,
+                ..CatchUpRecord::at(v1.target.number)
+            },
         }
     }
 }
@@ -265,7 +269,11 @@ impl From<ProgressRecordV2> for ProgressRecord {
                 healed_slots: c.healed_slots,
                 ..Counters::default()
             },
-            catch_up: CatchUpRecord::at(v2.target.number),
+            // Written by a snap/1-only syncer: it stays snap/1.
+            catch_up: CatchUpRecord {
+                strategy: CatchUpStrategy::Heal,
+                ..CatchUpRecord::at(v2.target.number)
+            },
         }
     }
 }
@@ -542,6 +550,11 @@ mod tests {
             catch_up: CatchUpRecord::at(600),
         };
         let bytes = record.encode_versioned();
+        // Older versions were written by a snap/1-only syncer, which they stay.
+        let snap1 = ProgressRecord {
+            catch_up: CatchUpRecord { strategy: CatchUpStrategy::Heal, ..CatchUpRecord::at(600) },
+            ..record.clone()
+        };
         let mut expected = vec![PROGRESS_VERSION];
         // Written from the RLP rules: target = [B32, 600] has a 36-byte payload (0xc0 + 0x24).
         let target: Vec<u8> = [&[0xe4u8, 0xa0][..], &[0xaa; 32], &[0x82, 0x02, 0x58]].concat();
@@ -561,13 +574,13 @@ mod tests {
         let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters_v2].concat();
         let mut v2 = vec![0x02, 0xf8, payload.len() as u8];
         v2.extend_from_slice(&payload);
-        assert_eq!(ProgressRecord::decode_versioned(&v2), Ok(record.clone()));
+        assert_eq!(ProgressRecord::decode_versioned(&v2), Ok(snap1.clone()));
         // The same record in version 1: eight counters, read back with zero healing counters.
         let counters_v1 = [0xc8u8, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80];
         let payload: Vec<u8> = [&target[..], &tasks, &[0xc0, 0xc0], &counters_v1].concat();
         let mut v1 = vec![0x01, 0xf8, payload.len() as u8];
         v1.extend_from_slice(&payload);
-        assert_eq!(ProgressRecord::decode_versioned(&v1), Ok(record));
+        assert_eq!(ProgressRecord::decode_versioned(&v1), Ok(snap1));
     }
 
     #[test]

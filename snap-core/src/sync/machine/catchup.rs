@@ -50,7 +50,14 @@ impl Syncer {
             return;
         }
         if self.catch_up.window.is_empty() {
-            if header.number == self.target.number && header.state_root == self.target.root {
+            // The window can only start at the first target: BAL catch-up must know every
+            // block since the oldest root anything was downloaded from.
+            let unmoved = self.catch_up.window.base() == self.target.number
+                && self.catch_up.highest_taken == self.target.number;
+            if unmoved
+                && header.number == self.target.number
+                && header.state_root == self.target.root
+            {
                 let strategy = self.catch_up.strategy;
                 self.catch_up = CatchUp { strategy, ..CatchUp::starting_at(&header) };
             } else {
