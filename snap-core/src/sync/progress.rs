@@ -553,7 +553,7 @@ mod tests {
         // Older versions were written by a snap/1-only syncer, which they stay.
         let snap1 = ProgressRecord {
             catch_up: CatchUpRecord { strategy: CatchUpStrategy::Heal, ..CatchUpRecord::at(600) },
-            ..record.clone()
+            ..record
         };
         let mut expected = vec![PROGRESS_VERSION];
         // Written from the RLP rules: target = [B32, 600] has a 36-byte payload (0xc0 + 0x24).

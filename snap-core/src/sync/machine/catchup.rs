@@ -28,7 +28,7 @@ use crate::{
         progress::{CatchUpStrategy, RangeCursor},
         range::HashRange,
         rates::RequestKind,
-        storage::{Storage, StorageConfig},
+        storage::Storage,
     },
     trie::{PrunedRange, proof::verify_range},
     wire::{
@@ -142,10 +142,7 @@ impl Syncer {
             .into_iter()
             .map(AccountTask::new)
             .collect();
-        self.storage = Storage::new(StorageConfig {
-            max_chunks: self.config.max_storage_chunks.max(1),
-            min_slots_per_chunk: self.config.min_slots_per_chunk,
-        });
+        self.storage = Storage::new(super::storage_config(&self.config));
         self.healer = Healer::new(target.root);
         self.catch_up = CatchUp::starting_at(header);
         self.outputs.push_back(Output::Event(SyncEvent::Restarted { target, reason }));

@@ -88,6 +88,14 @@ enum Processed {
     Unavailable,
 }
 
+/// How the storage part is configured.
+fn storage_config(config: &SyncConfig) -> StorageConfig {
+    StorageConfig {
+        max_chunks: config.max_storage_chunks.max(1),
+        min_slots_per_chunk: config.min_slots_per_chunk,
+    }
+}
+
 /// The snap sync state machine. See the crate documentation for the contract.
 #[derive(Debug)]
 pub struct Syncer {
@@ -133,10 +141,7 @@ impl Syncer {
 
     /// Continues a sync from the progress record of the last batch the host applied.
     pub fn resume(config: SyncConfig, record: ProgressRecord, now: Instant) -> Self {
-        let storage_config = StorageConfig {
-            max_chunks: config.max_storage_chunks.max(1),
-            min_slots_per_chunk: config.min_slots_per_chunk,
-        };
+        let storage_config = storage_config(&config);
         let fraction = record.account_fraction_done();
         Self {
             peers: Peers::new(config.rates.clone(), UNAVAILABLE_FOR),
