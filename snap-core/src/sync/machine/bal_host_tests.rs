@@ -334,11 +334,54 @@ struct Outcome {
     store: MemoryStore,
     events: Vec<SyncEvent>,
     target_root: B256,
+    /// Peers penalized, with the reason.
+    penalized: Vec<(PeerId, crate::sync::Misbehaviour)>,
+}
+
+/// The peers: their negotiated versions, and which one tampers with access lists.
+struct Setup {
+    versions: [Vec<SnapVersion>; 3],
+    liar: Option<PeerId>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        let v2 = vec![SnapVersion::V2];
+        Self { versions: [v2.clone(), v2.clone(), v2], liar: None }
+    }
+}
+
+/// What a lying peer does to an honest access-list answer: swaps two lists, or breaks one.
+fn tamper(reply: &mut SnapMessage) {
+    let SnapMessage::BlockAccessLists(answer) = reply else { return };
+    let full: Vec<usize> =
+        (0..answer.access_lists.len()).filter(|&i| !answer.access_lists[i].is_empty()).collect();
+    match full.as_slice() {
+        [] => {}
+        [only] => {
+            let mut bytes = answer.access_lists[*only].to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            answer.access_lists[*only] = Bytes::from(bytes);
+        }
+        [first, second, ..] => answer.access_lists.swap(*first, *second),
+    }
 }
 
 /// Runs a sync from `start` with snap/2 peers serving `states` and `bals`; `script` says what
 /// happens at which step (or once a phase is reached).
 fn run(
+    seed: u64,
+    start: Header,
+    states: &[InMemoryState],
+    bals: &BTreeMap<B256, Bytes>,
+    script: Vec<(When, Event)>,
+) -> Outcome {
+    run_with(&Setup::default(), seed, start, states, bals, script)
+}
+
+fn run_with(
+    setup: &Setup,
     seed: u64,
     start: Header,
     states: &[InMemoryState],
@@ -349,13 +392,16 @@ fn run(
     let peers = [PeerId(1), PeerId(2), PeerId(3)];
     let mut store = MemoryStore::new();
     let mut syncer = Syncer::from_header(config(seed), start, now);
-    let connect = |syncer: &mut Syncer, now| {
-        for peer in peers {
-            syncer
-                .handle_input(now, Input::PeerConnected { peer, versions: vec![SnapVersion::V2] });
+    let mut penalized = Vec::new();
+    let connect = |syncer: &mut Syncer, now, penalized: &[(PeerId, _)]| {
+        for (peer, versions) in peers.iter().zip(&setup.versions) {
+            if penalized.iter().all(|(p, _)| p != peer) {
+                let versions = versions.clone();
+                syncer.handle_input(now, Input::PeerConnected { peer: *peer, versions });
+            }
         }
     };
-    connect(&mut syncer, now);
+    connect(&mut syncer, now, &penalized);
     let mut inbox = VecDeque::new();
     let mut events = Vec::new();
     let mut delivered: Vec<Header> = vec![start];
@@ -371,16 +417,27 @@ fn run(
         while let Some(output) = syncer.poll_output() {
             match output {
                 Output::Send { peer, message } => {
+                    let versions = &setup.versions[(peer.0 - 1) as usize];
+                    let needs = match &message {
+                        SnapMessage::GetBlockAccessLists(_) => Some(SnapVersion::V2),
+                        SnapMessage::GetTrieNodes(_) => Some(SnapVersion::V1),
+                        _ => None,
+                    };
+                    assert!(needs.is_none_or(|v| versions.contains(&v)), "{peer:?} {versions:?}");
                     let root = match &message {
                         SnapMessage::GetAccountRange(m) => Some(m.root),
                         SnapMessage::GetStorageRanges(m) => Some(m.root),
+                        SnapMessage::GetTrieNodes(m) => Some(m.root),
                         _ => None,
                     };
                     let state = root
                         .and_then(|root| states.iter().find(|s| s.root() == root))
                         .unwrap_or(&code_server);
-                    let reply = serve(&message, state, bals, &ServeLimits::default())
+                    let mut reply = serve(&message, state, bals, &ServeLimits::default())
                         .expect("well-formed requests");
+                    if setup.liar == Some(peer) {
+                        tamper(&mut reply);
+                    }
                     inbox.push_back(Input::Response { peer, message: reply });
                 }
                 Output::Write(batch) => {
@@ -402,10 +459,11 @@ fn run(
                     inbox.push_back(Input::LookupDone { id, answer: store.answer(&lookup) });
                 }
                 Output::Disconnect { peer, reason } => {
-                    panic!("honest {peer:?} penalized: {reason}")
+                    assert_eq!(setup.liar, Some(peer), "honest {peer:?} penalized: {reason}");
+                    penalized.push((peer, reason));
                 }
                 Output::Event(SyncEvent::Done { target, .. }) => {
-                    return Outcome { store, events, target_root: target.root };
+                    return Outcome { store, events, target_root: target.root, penalized };
                 }
                 Output::Event(event) => events.push(event),
             }
@@ -430,7 +488,7 @@ fn run(
                             Syncer::resume_from_bytes(config(seed + step as u64), &record, now)
                                 .expect("a valid record");
                         inbox.clear();
-                        connect(&mut syncer, now);
+                        connect(&mut syncer, now, &penalized);
                         // The host's header stream resends its newest header.
                         let tip = *delivered.last().expect("start");
                         syncer.handle_input(now, Input::Header(tip));
@@ -617,4 +675,40 @@ impl FirstNibble for B256 {
         self[0] = (nibble << 4) | (self[0] & 0x0f);
         self
     }
+}
+
+#[test]
+fn a_peer_serving_wrong_lists_is_penalized_and_the_sync_ends_exact() {
+    for seed in 0..4 {
+        let (chain, _) = chain(140 + seed, 300, 8);
+        let script = vec![(When::Step(8), Event::Headers(chain.headers[1..].to_vec()))];
+        // Peer 1 wins ties, so it is asked for lists first.
+        let setup = Setup { liar: Some(PeerId(1)), ..Setup::default() };
+        let out = run_with(&setup, seed, chain.headers[0], &chain.states, &chain.bals, script);
+        assert!(
+            matches!(out.penalized.as_slice(), [(_, crate::sync::Misbehaviour::BadBal(_))]),
+            "seed {seed}: {:?}",
+            out.penalized
+        );
+        assert_no_mismatch(&out.events, seed);
+        out.store.check_exact(&chain.states[8]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}
+
+#[test]
+fn auto_mode_picks_what_the_peers_speak() {
+    let (chain, _) = chain(160, 300, 5);
+    let script = || vec![(When::Step(8), Event::Headers(chain.headers[1..].to_vec()))];
+    let (v1, v2) = (vec![SnapVersion::V1], vec![SnapVersion::V2]);
+    // Mixed: snap/2 catch-up, access lists only from the snap/2 peers.
+    let mixed =
+        Setup { versions: [v1.clone(), vec![SnapVersion::V1, SnapVersion::V2], v2], liar: None };
+    let out = run_with(&mixed, 1, chain.headers[0], &chain.states, &chain.bals, script());
+    assert_eq!(strategy(&out.events), Some(CatchUpStrategy::Bal));
+    out.store.check_exact(&chain.states[5]).unwrap();
+    // snap/1 only: healing, although the headers commit to access lists.
+    let old = Setup { versions: [v1.clone(), v1.clone(), v1], liar: None };
+    let out = run_with(&old, 2, chain.headers[0], &chain.states, &chain.bals, script());
+    assert_eq!(strategy(&out.events), Some(CatchUpStrategy::Heal));
+    out.store.check_exact(&chain.states[5]).unwrap();
 }
