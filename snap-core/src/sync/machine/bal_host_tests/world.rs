@@ -1,0 +1,295 @@
+//! An address-keyed chain whose blocks carry real block access lists, for the snap/2 host
+//! tests.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_trie::{KECCAK_EMPTY, TrieAccount};
+
+use crate::{
+    bal::{
+        AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
+        StorageChange,
+    },
+    serve::InMemoryState,
+    sync::{Header, rng::SplitMix64},
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Account {
+    nonce: u64,
+    balance: U256,
+    code: Option<Bytes>,
+    storage: BTreeMap<U256, U256>,
+}
+
+/// A state keyed by address, with the access list of the block that led to it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct World {
+    pub(super) accounts: BTreeMap<Address, Account>,
+}
+
+/// Collects a block's changes in the EIP's shape.
+#[derive(Default)]
+struct BalBuilder {
+    accounts: BTreeMap<Address, AccountChanges>,
+}
+
+impl BalBuilder {
+    fn entry(&mut self, address: Address) -> &mut AccountChanges {
+        self.accounts.entry(address).or_insert_with(|| AccountChanges {
+            address,
+            storage_changes: vec![],
+            storage_reads: vec![],
+            balance_changes: vec![],
+            nonce_changes: vec![],
+            code_changes: vec![],
+        })
+    }
+
+    fn finish(self) -> BlockAccessList {
+        let mut accounts: Vec<AccountChanges> = self.accounts.into_values().collect();
+        for account in &mut accounts {
+            account.storage_changes.sort_by_key(|slot| slot.slot);
+            account.storage_reads.sort();
+            account.storage_reads.dedup();
+            let written: Vec<U256> = account.storage_changes.iter().map(|s| s.slot).collect();
+            account.storage_reads.retain(|slot| !written.contains(slot));
+        }
+        let list = BlockAccessList { accounts };
+        list.check_order().expect("built in canonical order");
+        list
+    }
+}
+
+impl World {
+    pub(super) fn generate(rng: &mut SplitMix64, count: u64) -> Self {
+        let mut world = Self::default();
+        for i in 0..count {
+            let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+            let mut account = Account {
+                nonce: i % 5,
+                balance: U256::from(1 + rng.next_u64() % 1_000_000),
+                ..Account::default()
+            };
+            if i % 4 == 0 {
+                account.nonce = 1;
+                account.code = Some(Bytes::from(vec![0x60, (i % 7) as u8, 0x00]));
+                let slots = if i == 0 { 300 } else { rng.next_u64() % 12 };
+                for _ in 0..slots {
+                    account.storage.insert(
+                        U256::from(rng.next_u64() % 5000),
+                        U256::from(1 + rng.next_u64() % 999),
+                    );
+                }
+            }
+            world.accounts.insert(address, account);
+        }
+        world
+    }
+
+    fn pick(&self, rng: &mut SplitMix64, filter: impl Fn(&Account) -> bool) -> Option<Address> {
+        let candidates: Vec<Address> =
+            self.accounts.iter().filter(|(_, a)| filter(a)).map(|(k, _)| *k).collect();
+        (!candidates.is_empty())
+            .then(|| candidates[(rng.next_u64() % candidates.len() as u64) as usize])
+    }
+
+    /// The next block: `changes` transactions, each at its own block access index.
+    pub(super) fn step(&self, rng: &mut SplitMix64, changes: u64) -> (Self, BlockAccessList) {
+        let mut next = self.clone();
+        let mut bal = BalBuilder::default();
+        for index in 1..=changes as u32 {
+            match rng.next_u64() % 7 {
+                0 => {
+                    // A new account.
+                    let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+                    let balance = U256::from(1 + rng.next_u64() % 1000);
+                    next.accounts.insert(address, Account { balance, ..Account::default() });
+                    bal.entry(address).balance_changes.push(BalanceChange { index, balance });
+                }
+                1 => {
+                    // A contract deployed with a slot.
+                    let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
+                    let code = Bytes::from(vec![0x61, index as u8, 0x00]);
+                    let slot = U256::from(rng.next_u64() % 50);
+                    let value = U256::from(1 + rng.next_u64() % 50);
+                    let account = Account {
+                        nonce: 1,
+                        code: Some(code.clone()),
+                        storage: BTreeMap::from([(slot, value)]),
+                        ..Account::default()
+                    };
+                    next.accounts.insert(address, account);
+                    let entry = bal.entry(address);
+                    entry.nonce_changes.push(NonceChange { index, nonce: 1 });
+                    entry.code_changes.push(CodeChange { index, code });
+                    entry
+                        .storage_changes
+                        .push(SlotChanges { slot, changes: vec![StorageChange { index, value }] });
+                }
+                2 => {
+                    // A nonce-0 account without code or storage emptied: gone (EIP-161).
+                    let Some(address) = next
+                        .pick(rng, |a| a.nonce == 0 && a.code.is_none() && a.storage.is_empty())
+                    else {
+                        continue;
+                    };
+                    next.accounts.remove(&address);
+                    let entry = bal.entry(address);
+                    entry.balance_changes.push(BalanceChange { index, balance: U256::ZERO });
+                }
+                3 | 4 => {
+                    // Slots written and cleared in a contract.
+                    let Some(address) = next.pick(rng, |a| a.code.is_some()) else { continue };
+                    let account = next.accounts.get_mut(&address).expect("picked");
+                    let slot = match account.storage.keys().next().copied() {
+                        Some(existing) if rng.next_u64().is_multiple_of(2) => existing,
+                        _ => U256::from(rng.next_u64() % 5000),
+                    };
+                    let value = if rng.next_u64().is_multiple_of(3) {
+                        U256::ZERO
+                    } else {
+                        U256::from(1 + rng.next_u64() % 999)
+                    };
+                    if value.is_zero() {
+                        account.storage.remove(&slot);
+                    } else {
+                        account.storage.insert(slot, value);
+                    }
+                    let entry = bal.entry(address);
+                    match entry.storage_changes.iter_mut().find(|s| s.slot == slot) {
+                        Some(changes) => changes.changes.push(StorageChange { index, value }),
+                        None => entry.storage_changes.push(SlotChanges {
+                            slot,
+                            changes: vec![StorageChange { index, value }],
+                        }),
+                    }
+                    entry.storage_reads.push(U256::from(rng.next_u64() % 5000));
+                }
+                _ => {
+                    // A transfer: the sender's nonce and balance, the receiver's balance; and
+                    // an account only looked at.
+                    let (Some(from), Some(to)) =
+                        (next.pick(rng, |_| true), next.pick(rng, |_| true))
+                    else {
+                        continue;
+                    };
+                    let sender = next.accounts.get_mut(&from).expect("picked");
+                    sender.nonce += 1;
+                    sender.balance += U256::from(3);
+                    let (nonce, balance) = (sender.nonce, sender.balance);
+                    let entry = bal.entry(from);
+                    entry.nonce_changes.push(NonceChange { index, nonce });
+                    entry.balance_changes.push(BalanceChange { index, balance });
+                    let receiver = next.accounts.get_mut(&to).expect("picked");
+                    receiver.balance += U256::from(5);
+                    let balance = receiver.balance;
+                    bal.entry(to).balance_changes.push(BalanceChange { index, balance });
+                    if let Some(seen) = next.pick(rng, |_| true) {
+                        bal.entry(seen);
+                    }
+                }
+            }
+        }
+        (next, bal.finish())
+    }
+
+    fn build(&self) -> InMemoryState {
+        let mut accounts = Vec::new();
+        let mut storage = Vec::new();
+        let mut codes = Vec::new();
+        let mut keyed: Vec<(B256, &Account)> =
+            self.accounts.iter().map(|(address, a)| (keccak256(address), a)).collect();
+        keyed.sort_by_key(|(hash, _)| *hash);
+        for (hash, account) in keyed {
+            let code_hash = account.code.as_ref().map_or(KECCAK_EMPTY, keccak256);
+            codes.extend(account.code.clone());
+            accounts.push((
+                hash,
+                TrieAccount {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                    code_hash,
+                    ..Default::default()
+                },
+            ));
+            let mut slots: Vec<(B256, Bytes)> = account
+                .storage
+                .iter()
+                .map(|(slot, value)| {
+                    (keccak256(slot.to_be_bytes::<32>()), Bytes::from(alloy_rlp::encode(value)))
+                })
+                .collect();
+            slots.sort_by_key(|(key, _)| *key);
+            storage.push((hash, slots));
+        }
+        InMemoryState::from_sorted(accounts, storage, codes).expect("a valid state")
+    }
+}
+
+/// A chain: block `i` has `states[i]`, `headers[i]` and (for `i > 0`) the access list that led
+/// to it.
+pub(super) struct Chain {
+    pub(super) states: Vec<InMemoryState>,
+    pub(super) headers: Vec<Header>,
+    pub(super) bals: BTreeMap<B256, Bytes>,
+}
+
+pub(super) fn chain(seed: u64, accounts: u64, blocks: u64) -> (Chain, World) {
+    let mut rng = SplitMix64::new(seed);
+    let mut world = World::generate(&mut rng, accounts);
+    let mut chain = Chain { states: vec![], headers: vec![], bals: BTreeMap::new() };
+    chain.push(&world, None, B256::ZERO, 100, 0);
+    for _ in 0..blocks {
+        let (next, bal) = world.step(&mut rng, 6);
+        let parent = chain.headers.last().expect("genesis").hash;
+        let number = chain.headers.last().expect("genesis").number + 1;
+        chain.push(&next, Some(bal), parent, number, 0);
+        world = next;
+    }
+    (chain, world)
+}
+
+impl Chain {
+    fn push(
+        &mut self,
+        world: &World,
+        bal: Option<BlockAccessList>,
+        parent: B256,
+        number: u64,
+        fork: u8,
+    ) {
+        let state = world.build();
+        let encoded = bal.map(|bal| Bytes::from(bal.encode()));
+        let bal_hash = encoded.as_ref().map_or(keccak256([0xc0]), keccak256);
+        let hash = keccak256([&parent[..], &state.root()[..], &[fork]].concat());
+        if let Some(encoded) = encoded {
+            self.bals.insert(hash, encoded);
+        }
+        let header = Header {
+            number,
+            hash,
+            parent_hash: parent,
+            state_root: state.root(),
+            bal_hash: Some(bal_hash),
+        };
+        self.headers.push(header);
+        self.states.push(state);
+    }
+
+    /// A branch replacing every block after `ancestor` (an index), `blocks` long.
+    pub(super) fn fork(&self, seed: u64, world_at: &World, ancestor: usize, blocks: u64) -> Self {
+        let mut rng = SplitMix64::new(seed ^ 0xf0f0);
+        let mut branch = Self { states: vec![], headers: vec![], bals: BTreeMap::new() };
+        let mut world = world_at.clone();
+        let mut parent = self.headers[ancestor];
+        for _ in 0..blocks {
+            let (next, bal) = world.step(&mut rng, 6);
+            branch.push(&next, Some(bal), parent.hash, parent.number + 1, 1);
+            parent = *branch.headers.last().expect("pushed");
+            world = next;
+        }
+        branch
+    }
+}
