@@ -234,6 +234,12 @@ enum When {
     Phase(Phase),
 }
 
+/// `0..default`, or `0..$SNAP_HOST_SEEDS` for a longer local sweep.
+fn seeds(default: u64) -> std::ops::Range<u64> {
+    let count = std::env::var("SNAP_HOST_SEEDS").ok().and_then(|v| v.parse().ok());
+    0..count.unwrap_or(default)
+}
+
 /// Every rebuilt root matched: the lists alone made the state exact (a mismatch would be
 /// repaired by downloading again, hiding an application bug from the end check).
 fn assert_no_mismatch(events: &[SyncEvent], seed: u64) {
@@ -250,12 +256,15 @@ fn strategy(events: &[SyncEvent]) -> Option<CatchUpStrategy> {
 
 #[test]
 fn moves_during_ranges_are_caught_up_by_applying_every_block() {
-    for seed in 0..6 {
+    for seed in seeds(6) {
         let (chain, _) = chain(seed, 300, 8);
         // Moves while ranges download, then more blocks while the lists apply.
         let script = vec![
-            (When::Step(8 + seed as usize * 4), Event::Headers(chain.headers[1..4].to_vec())),
-            (When::Step(16 + seed as usize * 4), Event::Headers(chain.headers[4..6].to_vec())),
+            (When::Step(8 + (seed % 6) as usize * 4), Event::Headers(chain.headers[1..4].to_vec())),
+            (
+                When::Step(16 + (seed % 6) as usize * 4),
+                Event::Headers(chain.headers[4..6].to_vec()),
+            ),
             (When::Phase(Phase::Applying), Event::Headers(chain.headers[6..].to_vec())),
         ];
         let out = run(seed, chain.headers[0], &chain.states, &chain.bals, script);
@@ -271,7 +280,7 @@ fn moves_during_ranges_are_caught_up_by_applying_every_block() {
 
 #[test]
 fn crashes_during_application_and_rebuild_apply_every_block_once() {
-    for seed in 0..4 {
+    for seed in seeds(4) {
         let (chain, _) = chain(50 + seed, 300, 12);
         let script = vec![
             (When::Step(30), Event::Headers(chain.headers[1..13].to_vec())),
@@ -290,7 +299,7 @@ fn crashes_during_application_and_rebuild_apply_every_block_once() {
 
 #[test]
 fn a_reorg_past_the_target_is_repaired_from_the_orphaned_lists() {
-    for seed in 0..4 {
+    for seed in seeds(4) {
         let (main, _) = chain(80 + seed, 300, 6);
         // Rebuild the world at block 3 to fork from it.
         let mut rng = SplitMix64::new(80 + seed);
@@ -347,7 +356,7 @@ fn a_reorg_past_the_target_is_repaired_from_the_orphaned_lists() {
 
 #[test]
 fn a_rebuilt_root_that_does_not_match_names_the_ranges_and_repairs_them() {
-    for seed in 0..4 {
+    for seed in seeds(4) {
         let (chain, _) = chain(120 + seed, 300, 3);
         // An account no block touches: the damage is the only reason for a mismatch.
         let account_of = |state: &InMemoryState, hash: &B256| {
@@ -399,7 +408,7 @@ impl FirstNibble for B256 {
 
 #[test]
 fn a_peer_serving_wrong_lists_is_penalized_and_the_sync_ends_exact() {
-    for seed in 0..4 {
+    for seed in seeds(4) {
         let (chain, _) = chain(140 + seed, 300, 8);
         let script = vec![(When::Step(8), Event::Headers(chain.headers[1..].to_vec()))];
         // Peer 1 wins ties, so it is asked for lists first.
