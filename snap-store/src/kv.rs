@@ -174,6 +174,9 @@ pub fn batch_ops(batch: &WriteBatch) -> Vec<KvOp> {
             + batch.nodes.writes.len()
             + 1,
     );
+    if batch.clear_tries {
+        push_range(&mut ops, Table::Nodes, Vec::new(), None);
+    }
     for range in batch.pruned.iter().filter(|range| !range.is_empty()) {
         pruned_ops(range, &mut ops);
     }

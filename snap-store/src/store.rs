@@ -3,7 +3,7 @@
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
-use snap_core::sync::{Lookup, LookupAnswer, WriteBatch};
+use snap_core::sync::{FlatCursor, FlatEntry, Lookup, LookupAnswer, WriteBatch};
 
 use crate::StoreError;
 
@@ -22,7 +22,7 @@ pub trait SyncStore {
     /// Applies `batch` atomically and durably: when this returns `Ok`, the batch and its
     /// progress record survive a crash together; when the process dies before, neither does.
     ///
-    /// Order within the batch: the pruned ranges (trie nodes of the owner with a path in the
+    /// Order within the batch: every trie node when `clear_tries` is set, the pruned ranges (trie nodes of the owner with a path in the
     /// range, and flat entries with a key in it: for the account trie the accounts together
     /// with all storage slots and storage-trie nodes of every account hash in the range, for a
     /// storage trie its slots), then the node deletions, then every write, then the progress
@@ -75,8 +75,9 @@ pub trait SyncStore {
         Ok(self.node(&B256::ZERO, &Nibbles::new())?.map(keccak256))
     }
 
-    /// Answers a `Syncer` lookup from what is applied: codes stored, and nodes stored at their
-    /// path with the hash asked.
+    /// Answers a `Syncer` lookup from what is applied: codes stored, nodes stored at their path
+    /// with the hash asked, flat accounts by hash, and the flat state from a cursor in trie order
+    /// (each account followed by its slots, as `snap_core::sync::read_flat` defines it).
     fn answer(&self, lookup: &Lookup) -> Result<LookupAnswer, StoreError> {
         match lookup {
             Lookup::Codes(hashes) => Ok(LookupAnswer::Codes(
@@ -92,7 +93,51 @@ pub trait SyncStore {
                     })
                     .collect::<Result<_, StoreError>>()?,
             )),
+            Lookup::Accounts(hashes) => Ok(LookupAnswer::Accounts(
+                hashes.iter().map(|hash| self.account(hash)).collect::<Result<_, _>>()?,
+            )),
+            Lookup::Flat { from, limit } => Ok(LookupAnswer::Flat(read_flat(self, *from, *limit)?)),
             _ => Err(StoreError::UnsupportedLookup),
         }
     }
+}
+
+/// `snap_core::sync::read_flat` over a fallible store: up to `limit` entries from `from` on,
+/// each account followed by its slots.
+fn read_flat<S: SyncStore + ?Sized>(
+    store: &S,
+    from: FlatCursor,
+    limit: usize,
+) -> Result<Vec<FlatEntry>, StoreError> {
+    let mut entries = Vec::new();
+    if limit == 0 {
+        return Ok(entries);
+    }
+    if let Some(slot) = from.slot {
+        for item in store.storage_from(&from.account, &slot)? {
+            let (key, value) = item?;
+            entries.push(FlatEntry::Slot(from.account, key, value));
+            if entries.len() == limit {
+                return Ok(entries);
+            }
+        }
+    }
+    for item in store.accounts_from(&from.account)? {
+        let (hash, account) = item?;
+        if from.slot.is_some() && hash == from.account {
+            continue; // reported before the cursor's slots
+        }
+        entries.push(FlatEntry::Account(hash, account));
+        if entries.len() == limit {
+            return Ok(entries);
+        }
+        for item in store.storage_from(&hash, &B256::ZERO)? {
+            let (key, value) = item?;
+            entries.push(FlatEntry::Slot(hash, key, value));
+            if entries.len() == limit {
+                return Ok(entries);
+            }
+        }
+    }
+    Ok(entries)
 }

@@ -11,7 +11,10 @@ use common::Model;
 use nybbles::Nibbles;
 use proptest::prelude::*;
 use snap_core::{
-    sync::{BatchId, Lookup, LookupAnswer, NodeQuery, WriteBatch},
+    sync::{
+        BatchId, FlatCursor, FlatEntry, Lookup, LookupAnswer, MemoryStore, NodeQuery, WriteBatch,
+        cursor_after,
+    },
     trie::{NodeChanges, NodeKey, PrunedRange},
 };
 use snap_store::SyncStore;
@@ -65,29 +68,43 @@ fn batch() -> impl Strategy<Value = WriteBatch> {
         proptest::collection::vec((owner(), path()), 0..4),
         proptest::collection::vec(pruned(), 0..3),
         bytes(),
+        proptest::bool::weighted(0.2),
     )
-        .prop_map(|(accounts, storage, codes, writes, deletes, pruned, progress)| WriteBatch {
-            id: BatchId(1),
-            accounts: accounts
-                .into_iter()
-                .map(|(hash, nonce)| {
-                    (hash, TrieAccount { nonce, balance: U256::from(nonce), ..Default::default() })
-                })
-                .collect(),
-            storage,
-            codes: codes.into_iter().map(|code| (keccak256(&code), code)).collect(),
-            nodes: NodeChanges {
-                writes: writes
-                    .into_iter()
-                    .map(|(owner, path, node)| (NodeKey { owner, path }, node))
-                    .collect(),
-                deletes: deletes.into_iter().map(|(owner, path)| NodeKey { owner, path }).collect(),
+        .prop_map(
+            |(accounts, storage, codes, writes, deletes, pruned, progress, clear_tries)| {
+                WriteBatch {
+                    id: BatchId(1),
+                    accounts: accounts
+                        .into_iter()
+                        .map(|(hash, nonce)| {
+                            (
+                                hash,
+                                TrieAccount {
+                                    nonce,
+                                    balance: U256::from(nonce),
+                                    ..Default::default()
+                                },
+                            )
+                        })
+                        .collect(),
+                    storage,
+                    codes: codes.into_iter().map(|code| (keccak256(&code), code)).collect(),
+                    nodes: NodeChanges {
+                        writes: writes
+                            .into_iter()
+                            .map(|(owner, path, node)| (NodeKey { owner, path }, node))
+                            .collect(),
+                        deletes: deletes
+                            .into_iter()
+                            .map(|(owner, path)| NodeKey { owner, path })
+                            .collect(),
+                    },
+                    pruned,
+                    clear_tries,
+                    progress,
+                }
             },
-            pruned,
-            // Clearing the tries is covered by its own test (a helper adds it to the model).
-            clear_tries: false,
-            progress,
-        })
+        )
 }
 
 /// Lookups for everything the model holds plus near misses, checked against the model.
@@ -112,6 +129,54 @@ fn check_lookups(store: &dyn SyncStore, model: &Model, probes: &[(B256, Nibbles)
         .map(|q| model.nodes.get(&(q.owner, q.path)).is_some_and(|node| keccak256(node) == q.hash))
         .collect();
     assert_eq!(store.answer(&Lookup::Nodes(queries)).unwrap(), LookupAnswer::Nodes(expected));
+
+    // Flat accounts by hash, and the flat state streamed in trie order: as the contract's
+    // reference store answers them over the same flat state.
+    let mut reference = MemoryStore::new();
+    reference.apply(WriteBatch {
+        accounts: model.accounts.iter().map(|(h, a)| (*h, *a)).collect(),
+        storage: model.slots.iter().map(|((a, s), v)| (*a, *s, v.clone())).collect(),
+        ..WriteBatch::default()
+    });
+    let mut hashes: Vec<B256> = model.accounts.keys().copied().collect();
+    hashes.extend(model.slots.keys().map(|(account, _)| *account));
+    let lookup = Lookup::Accounts(hashes);
+    assert_eq!(store.answer(&lookup).unwrap(), reference.answer(&lookup));
+    let mut cursors = vec![FlatCursor { account: B256::ZERO, slot: None }];
+    for (account, slot) in model.slots.keys() {
+        cursors.push(FlatCursor { account: *account, slot: Some(*slot) });
+        cursors.push(FlatCursor { account: *account, slot: None });
+    }
+    for (index, from) in cursors.into_iter().enumerate() {
+        let lookup = Lookup::Flat { from, limit: 1 + index % 7 };
+        assert_eq!(store.answer(&lookup).unwrap(), reference.answer(&lookup), "{lookup:?}");
+    }
+    // Streaming the whole state with cursor_after visits every entry once, in order.
+    let mut streamed = Vec::new();
+    let mut from = Some(FlatCursor { account: B256::ZERO, slot: None });
+    while let Some(cursor) = from {
+        let LookupAnswer::Flat(entries) =
+            store.answer(&Lookup::Flat { from: cursor, limit: 3 }).unwrap()
+        else {
+            panic!("a flat answer")
+        };
+        from = if entries.len() == 3 { entries.last().and_then(cursor_after) } else { None };
+        streamed.extend(entries);
+    }
+    let expected: Vec<FlatEntry> = model
+        .accounts
+        .iter()
+        .flat_map(|(hash, account)| {
+            std::iter::once(FlatEntry::Account(*hash, *account)).chain(
+                model
+                    .slots
+                    .range((*hash, B256::ZERO)..)
+                    .take_while(move |((owner, _), _)| owner == hash)
+                    .map(move |((_, slot), value)| FlatEntry::Slot(*hash, *slot, value.clone())),
+            )
+        })
+        .collect();
+    assert_eq!(streamed, expected);
 }
 
 proptest! {

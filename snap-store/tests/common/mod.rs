@@ -133,6 +133,9 @@ pub struct Model {
 
 impl Model {
     pub fn apply(&mut self, batch: &WriteBatch) {
+        if batch.clear_tries {
+            self.nodes.clear();
+        }
         for range in &batch.pruned {
             self.nodes.retain(|(owner, path), _| !(*owner == range.owner && range.contains(path)));
             if range.owner.is_zero() {
