@@ -210,8 +210,11 @@ where
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut connection = ConnectionConfig::new(config.network.info.clone());
     connection.max_snap_in_flight = config.sync.max_requests_per_peer.max(1) + 4;
-    // Healing fetches trie nodes, which only snap/1 carries (snap/2 replaced them with block
-    // access lists): a syncing node offers snap/1 so that every peer can heal.
+    // This node takes its pivot from the peers' Status heads, without a header stream carrying
+    // block access list hashes, so it catches up by healing, and healing fetches trie nodes,
+    // which only snap/1 carries: offering snap/2 too would negotiate snap/2 with every peer
+    // that has it (devp2p keeps the highest common version) and leave nothing to heal from.
+    // (It serves both versions, BALs included, from `snap serve`.)
     connection.snap_versions = vec![SnapVersion::V1];
     let node = Node::new(config.key.clone(), connection, config.server.clone());
     let mut driver = Driver {

@@ -1,11 +1,11 @@
 //! Serving a synced store to peers: the adapter's [`Server`] over a [`SyncStore`], reading
-//! through `snap_store::StoreView`.
+//! through `snap_store::StoreView` (state, and snap/2 block access lists).
 
 use std::sync::Arc;
 
 use alloy_primitives::Bytes;
 use snap_core::{
-    serve::{NoBals, ServeError, ServeLimits, serve},
+    serve::{ServeError, ServeLimits, serve},
     wire::SnapMessage,
 };
 use snap_store::{StoreView, SyncStore};
@@ -29,7 +29,8 @@ pub struct StoreServer<S> {
 impl<S: SyncStore + Send + Sync + std::fmt::Debug + 'static> Server for StoreServer<S> {
     fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError> {
         match StoreView::new(&*self.store) {
-            Ok(view) => serve(request, &view, &NoBals, &self.limits),
+            // State from the store's flat data and tries, access lists from its table of them.
+            Ok(view) => serve(request, &view, &view, &self.limits),
             // The store cannot be read right now: answer "unavailable" (an empty response).
             Err(_) => empty_snap_response(request).ok_or(ServeError::NotARequest(request.id())),
         }

@@ -40,12 +40,14 @@ pub enum Table {
     Nodes,
     /// The progress record.
     Meta,
+    /// Raw block access lists (snap/2) by block hash, for serving.
+    Bals,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Self; 5] =
-        [Self::Accounts, Self::Storage, Self::Codes, Self::Nodes, Self::Meta];
+    pub const ALL: [Self; 6] =
+        [Self::Accounts, Self::Storage, Self::Codes, Self::Nodes, Self::Meta, Self::Bals];
 
     /// The table's name in the database.
     pub const fn name(self) -> &'static str {
@@ -55,6 +57,7 @@ impl Table {
             Self::Codes => "codes",
             Self::Nodes => "nodes",
             Self::Meta => "meta",
+            Self::Bals => "bals",
         }
     }
 }

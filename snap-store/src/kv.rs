@@ -259,6 +259,22 @@ impl<B: KvBackend> SyncStore for KvStore<B> {
         Ok(self.backend.get(Table::Codes, hash.as_slice())?.map(Bytes::from))
     }
 
+    fn block_access_list(&self, block_hash: &B256) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.backend.get(Table::Bals, block_hash.as_slice())?.map(Bytes::from))
+    }
+
+    fn put_block_access_lists(&mut self, lists: &[(B256, Bytes)]) -> Result<(), StoreError> {
+        let ops: Vec<KvOp> = lists
+            .iter()
+            .map(|(hash, list)| KvOp::Put {
+                table: Table::Bals,
+                key: hash.to_vec(),
+                value: list.to_vec(),
+            })
+            .collect();
+        self.backend.commit(&ops)
+    }
+
     fn all_codes(&self) -> Result<StoreIter<'_, (B256, Bytes)>, StoreError> {
         Ok(Box::new(self.scan_from(Table::Codes, &[], None)?.map(|entry| {
             let (key, value) = entry?;

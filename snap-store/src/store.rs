@@ -69,6 +69,19 @@ pub trait SyncStore {
     /// Every stored trie node of every trie, in increasing (owner, path) order.
     fn all_nodes(&self) -> Result<StoreIter<'_, (B256, Nibbles, Bytes)>, StoreError>;
 
+    /// The raw block access list (snap/2) stored for this block hash, if any.
+    fn block_access_list(&self, block_hash: &B256) -> Result<Option<Bytes>, StoreError> {
+        let _ = block_hash;
+        Ok(None)
+    }
+
+    /// Stores raw block access lists by block hash, to serve them (what a node keeps of the
+    /// blocks it imports). A store that keeps none may ignore them.
+    fn put_block_access_lists(&mut self, lists: &[(B256, Bytes)]) -> Result<(), StoreError> {
+        let _ = lists;
+        Ok(())
+    }
+
     /// The root of the stored state: the hash of the account trie's root node, `None` while it
     /// is not stored.
     fn state_root(&self) -> Result<Option<B256>, StoreError> {

@@ -4,7 +4,7 @@
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
-use snap_core::serve::{AccountIter, SlotIter, StateError, StateView};
+use snap_core::serve::{AccountIter, BalStore, SlotIter, StateError, StateView};
 
 use crate::{StoreError, SyncStore};
 
@@ -50,6 +50,14 @@ impl<'a, S: SyncStore + ?Sized> StoreView<'a, S> {
 
 fn unavailable(error: StoreError) -> StateError {
     StateError::Unavailable(error.to_string())
+}
+
+/// Block access lists are served from the store's table of them (an unreadable store serves
+/// none: the answer then has empty entries, which means "unavailable").
+impl<S: SyncStore + ?Sized> BalStore for StoreView<'_, S> {
+    fn block_access_list(&self, block_hash: &B256) -> Option<Bytes> {
+        self.store.block_access_list(block_hash).ok().flatten()
+    }
 }
 
 impl<S: SyncStore + ?Sized> StateView for StoreView<'_, S> {

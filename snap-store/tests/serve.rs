@@ -192,3 +192,62 @@ fn hivechain_head_state_is_served_from_the_store() {
     assert_eq!(state.root(), snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT);
     check_state(&state);
 }
+
+/// snap/2: block access lists stored by block hash are served from the store through its
+/// view, positionally (an unknown hash gets an empty entry, request order kept), within the
+/// soft byte limit, and they survive reopening the database.
+#[test]
+fn block_access_lists_are_served_from_the_store() {
+    use snap_core::wire::{BlockAccessLists, GetBlockAccessLists};
+    // Distinct RLP lists of growing size (the store keeps them as raw bytes).
+    let lists: Vec<(B256, Bytes)> = (1..=4u8)
+        .map(|i| {
+            let list = alloy_rlp::encode(vec![Bytes::from(vec![i; 100 * usize::from(i)])]);
+            (B256::repeat_byte(i), Bytes::from(list))
+        })
+        .collect();
+    let unknown = B256::repeat_byte(0xee);
+    let hashes = vec![lists[2].0, unknown, lists[0].0, lists[3].0, lists[1].0];
+    let request = |response_bytes| {
+        SnapMessage::GetBlockAccessLists(GetBlockAccessLists {
+            request_id: 7,
+            block_hashes: hashes.clone(),
+            response_bytes,
+        })
+    };
+    for (name, open) in common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = open(dir.path()).unwrap();
+            store.put_block_access_lists(&lists).unwrap();
+        }
+        let store = open(dir.path()).unwrap();
+        let view = StoreView::new(&*store).unwrap();
+        let expected: Vec<Bytes> = hashes
+            .iter()
+            .map(|hash| {
+                lists.iter().find(|(h, _)| h == hash).map(|(_, l)| l.clone()).unwrap_or_default()
+            })
+            .collect();
+        let reply = serve(&request(1 << 20), &view, &view, &ServeLimits::default()).unwrap();
+        assert_eq!(
+            reply,
+            SnapMessage::BlockAccessLists(BlockAccessLists {
+                request_id: 7,
+                access_lists: expected.clone()
+            }),
+            "backend {name}"
+        );
+        // A small budget cuts the answer from the tail, never reorders it.
+        let SnapMessage::BlockAccessLists(cut) =
+            serve(&request(350), &view, &view, &ServeLimits::default()).unwrap()
+        else {
+            panic!("an access-list answer")
+        };
+        assert!(
+            !cut.access_lists.is_empty() && cut.access_lists.len() < expected.len(),
+            "backend {name}"
+        );
+        assert_eq!(cut.access_lists[..], expected[..cut.access_lists.len()], "backend {name}");
+    }
+}
