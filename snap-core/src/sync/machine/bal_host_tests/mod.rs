@@ -56,6 +56,9 @@ struct Outcome {
     target_root: B256,
     /// Peers penalized, with the reason.
     penalized: Vec<(PeerId, crate::sync::Misbehaviour)>,
+    counters: crate::sync::Counters,
+    /// Requests sent, by message name.
+    requests: BTreeMap<String, u64>,
 }
 
 /// The peers: their negotiated versions, and which one tampers with access lists.
@@ -113,6 +116,7 @@ fn run_with(
     let mut store = MemoryStore::new();
     let mut syncer = Syncer::from_header(config(seed), start, now);
     let mut penalized = Vec::new();
+    let mut requests = BTreeMap::new();
     let connect = |syncer: &mut Syncer, now, penalized: &[(PeerId, _)]| {
         for (peer, versions) in peers.iter().zip(&setup.versions) {
             if penalized.iter().all(|(p, _)| p != peer) {
@@ -137,6 +141,7 @@ fn run_with(
         while let Some(output) = syncer.poll_output() {
             match output {
                 Output::Send { peer, message } => {
+                    *requests.entry(format!("{:?}", message.id())).or_default() += 1;
                     let versions = &setup.versions[(peer.0 - 1) as usize];
                     let needs = match &message {
                         SnapMessage::GetBlockAccessLists(_) => Some(SnapVersion::V2),
@@ -182,8 +187,9 @@ fn run_with(
                     assert_eq!(setup.liar, Some(peer), "honest {peer:?} penalized: {reason}");
                     penalized.push((peer, reason));
                 }
-                Output::Event(SyncEvent::Done { target, .. }) => {
-                    return Outcome { store, events, target_root: target.root, penalized };
+                Output::Event(SyncEvent::Done { target, counters }) => {
+                    let target_root = target.root;
+                    return Outcome { store, events, target_root, penalized, counters, requests };
                 }
                 Output::Event(event) => events.push(event),
             }
@@ -440,4 +446,54 @@ fn auto_mode_picks_what_the_peers_speak() {
     let out = run_with(&old, 2, chain.headers[0], &chain.states, &chain.bals, script());
     assert_eq!(strategy(&out.events), Some(CatchUpStrategy::Heal));
     out.store.check_exact(&chain.states[5]).unwrap();
+}
+
+/// The closing note's comparison: on the same chains and the same moves, what snap/1 healing
+/// fetched (trie nodes) against what snap/2 fetched (access lists). Prints a table; run with
+/// `cargo test --release -p snap-core bal_bytes_against_heal_bytes -- --ignored --nocapture`
+/// (`SNAP_HOST_SEEDS` seeds per row, default 10).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn bal_bytes_against_heal_bytes() {
+    let (v1, v2) = (vec![SnapVersion::V1], vec![SnapVersion::V2]);
+    let heal = Setup { versions: [v1.clone(), v1.clone(), v1], liar: None };
+    let bal = Setup { versions: [v2.clone(), v2.clone(), v2], liar: None };
+    println!(
+        "accounts blocks | heal: node_bytes GetTrieNodes | bal: bal_bytes lists GetBlockAccessLists | ratio"
+    );
+    for (accounts, blocks) in [(1000, 4), (1000, 16), (1000, 64), (4000, 16), (4000, 64)] {
+        let (mut heal_bytes, mut heal_requests, mut bal_bytes, mut lists, mut bal_requests) =
+            (0, 0, 0, 0, 0);
+        for seed in seeds(10) {
+            let (chain, _) = chain(1000 + seed, accounts, blocks);
+            // The chain moves while ranges download: a quarter of the blocks at a time.
+            let quarter = (blocks as usize / 4).max(1);
+            let script = || {
+                (0..4)
+                    .map(|i| {
+                        let end = (quarter * (i + 1)).min(blocks as usize);
+                        let headers = chain.headers[quarter * i + 1..=end].to_vec();
+                        (When::Step(10 + i * 40), Event::Headers(headers))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let last = chain.states.last().expect("blocks");
+            let healed =
+                run_with(&heal, seed, chain.headers[0], &chain.states, &chain.bals, script());
+            healed.store.check_exact(last).expect("heal exact");
+            let applied =
+                run_with(&bal, seed, chain.headers[0], &chain.states, &chain.bals, script());
+            applied.store.check_exact(last).expect("bal exact");
+            assert_eq!(strategy(&applied.events), Some(CatchUpStrategy::Bal));
+            heal_bytes += healed.counters.node_bytes;
+            heal_requests += healed.requests.get("GetTrieNodes").copied().unwrap_or(0);
+            bal_bytes += applied.counters.bal_bytes;
+            lists += applied.counters.bals;
+            bal_requests += applied.requests.get("GetBlockAccessLists").copied().unwrap_or(0);
+        }
+        println!(
+            "{accounts} {blocks} | {heal_bytes} {heal_requests} | {bal_bytes} {lists} {bal_requests} | {:.3}",
+            bal_bytes as f64 / heal_bytes.max(1) as f64
+        );
+    }
 }
