@@ -355,6 +355,10 @@ pub enum RestartReason {
     OrphanedBalsUnavailable,
     /// A reorg orphaned the sync's first target, below every block whose changes it knows.
     BaseOrphaned,
+    /// No connected snap/2 peer has the access list of the next block to apply any more, and
+    /// that block is far behind the chain's tip (past the peers' retention): the sync cannot
+    /// catch up from where it is.
+    BalsExpired,
 }
 
 /// Something the core wants done. Drained with `Syncer::poll_output` until `None`.

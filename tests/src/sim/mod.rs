@@ -16,6 +16,7 @@
 //! A run is a pure function of its [`SimConfig`]: the same configuration gives the same
 //! report byte for byte, apart from the wall time on the last line.
 
+pub mod bal;
 mod chain;
 mod config;
 mod network;

@@ -43,6 +43,10 @@ const BLOCKS_PER_STEP: usize = 16;
 /// Priority of canonical blocks behind orphaned ones (which repair what the sync holds).
 const CANONICAL: u64 = 1 << 32;
 
+/// A block this far behind the tip whose list no peer has is taken as expired everywhere (a
+/// newer block's list may merely not be imported yet): the sync restarts at the tip.
+const EXPIRED_AFTER: u64 = 64;
+
 impl Syncer {
     /// A header arrived: extend the window and follow it, or handle the reorg it reveals.
     pub(super) fn on_header(&mut self, header: Header) {
@@ -202,6 +206,15 @@ impl Syncer {
         }
         if self.catch_up.applying.is_some() {
             return;
+        }
+        let servers = self.peers.speaking(SnapVersion::V2);
+        let tip = self.catch_up.window.tip().unwrap_or(target);
+        if let Some(next) = self.catch_up.window.get(applied + 1)
+            && applied + 1 + EXPIRED_AFTER <= tip
+            && self.catch_up.fetcher.lacked_by_all(&next.hash, &servers)
+            && let Some(header) = self.tip_header()
+        {
+            return self.restart(&header, RestartReason::BalsExpired);
         }
         let mut blocks = Vec::new();
         for number in applied + 1..=target {

@@ -9,8 +9,6 @@ use std::{
 use alloy_primitives::{B256, Bytes};
 
 mod assign;
-#[cfg(test)]
-mod bal_host_tests;
 mod catchup;
 #[cfg(test)]
 mod host_tests;

@@ -1,32 +1,36 @@
-//! An address-keyed chain whose blocks carry real block access lists, for the snap/2 host
-//! tests.
+//! An address-keyed chain whose blocks carry real block access lists (EIP-7928): every block's
+//! changes are recorded as the EIP orders them, and its header commits to the list.
 
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 
-use crate::{
+use snap_core::{
     bal::{
         AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
         StorageChange,
     },
     serve::InMemoryState,
-    sync::{Header, rng::SplitMix64},
+    sync::Header,
 };
 
+use crate::sim::SimRng;
+
+/// One account of a [`BalWorld`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(super) struct Account {
+pub struct Account {
     nonce: u64,
     balance: U256,
     code: Option<Bytes>,
     storage: BTreeMap<U256, U256>,
 }
 
-/// A state keyed by address, with the access list of the block that led to it.
+/// A state keyed by address (and slot keys unhashed), as blocks change it.
 #[derive(Clone, Debug, Default)]
-pub(super) struct World {
-    pub(super) accounts: BTreeMap<Address, Account>,
+pub struct BalWorld {
+    /// The accounts by address.
+    pub accounts: BTreeMap<Address, Account>,
 }
 
 /// Collects a block's changes in the EIP's shape.
@@ -62,8 +66,10 @@ impl BalBuilder {
     }
 }
 
-impl World {
-    pub(super) fn generate(rng: &mut SplitMix64, count: u64) -> Self {
+impl BalWorld {
+    /// `count` accounts: a quarter of them contracts with code and a few slots (the first a
+    /// large one), the rest externally owned.
+    pub fn generate(rng: &mut SimRng, count: u64) -> Self {
         let mut world = Self::default();
         for i in 0..count {
             let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
@@ -88,7 +94,7 @@ impl World {
         world
     }
 
-    fn pick(&self, rng: &mut SplitMix64, filter: impl Fn(&Account) -> bool) -> Option<Address> {
+    fn pick(&self, rng: &mut SimRng, filter: impl Fn(&Account) -> bool) -> Option<Address> {
         let candidates: Vec<Address> =
             self.accounts.iter().filter(|(_, a)| filter(a)).map(|(k, _)| *k).collect();
         (!candidates.is_empty())
@@ -96,7 +102,7 @@ impl World {
     }
 
     /// The next block: `changes` transactions, each at its own block access index.
-    pub(super) fn step(&self, rng: &mut SplitMix64, changes: u64) -> (Self, BlockAccessList) {
+    pub fn step(&self, rng: &mut SimRng, changes: u64) -> (Self, BlockAccessList) {
         let mut next = self.clone();
         let mut bal = BalBuilder::default();
         for index in 1..=changes as u32 {
@@ -198,7 +204,8 @@ impl World {
         (next, bal.finish())
     }
 
-    fn build(&self) -> InMemoryState {
+    /// The state as peers serve it: keys hashed, storage roots computed.
+    pub fn build(&self) -> InMemoryState {
         let mut accounts = Vec::new();
         let mut storage = Vec::new();
         let mut codes = Vec::new();
@@ -231,33 +238,57 @@ impl World {
     }
 }
 
-/// A chain: block `i` has `states[i]`, `headers[i]` and (for `i > 0`) the access list that led
-/// to it.
-pub(super) struct Chain {
-    pub(super) states: Vec<InMemoryState>,
-    pub(super) headers: Vec<Header>,
-    pub(super) bals: BTreeMap<B256, Bytes>,
+/// A chain of blocks: block `i` has `worlds[i]`, `states[i]` and `headers[i]`, and (for
+/// `i > 0`) the access list that led to it in `bals`, by block hash.
+#[derive(Debug, Default)]
+pub struct BalChain {
+    /// Each block's state by address.
+    pub worlds: Vec<BalWorld>,
+    /// Each block's state as served.
+    pub states: Vec<InMemoryState>,
+    /// Each block's header.
+    pub headers: Vec<Header>,
+    /// Each block's encoded access list, by block hash.
+    pub bals: BTreeMap<B256, Bytes>,
 }
 
-pub(super) fn chain(seed: u64, accounts: u64, blocks: u64) -> (Chain, World) {
-    let mut rng = SplitMix64::new(seed);
-    let mut world = World::generate(&mut rng, accounts);
-    let mut chain = Chain { states: vec![], headers: vec![], bals: BTreeMap::new() };
-    chain.push(&world, None, B256::ZERO, 100, 0);
-    for _ in 0..blocks {
-        let (next, bal) = world.step(&mut rng, 6);
-        let parent = chain.headers.last().expect("genesis").hash;
-        let number = chain.headers.last().expect("genesis").number + 1;
-        chain.push(&next, Some(bal), parent, number, 0);
-        world = next;
+/// Changes (transactions) per block.
+const CHANGES_PER_BLOCK: u64 = 6;
+
+impl BalChain {
+    /// A chain of `blocks` blocks after a generated state of `accounts` accounts at block 100.
+    pub fn generate(seed: u64, accounts: u64, blocks: u64) -> Self {
+        let mut rng = SimRng::derive(seed, "bal-chain");
+        let mut chain = Self::default();
+        chain.push(BalWorld::generate(&mut rng, accounts), None, B256::ZERO, 100, 0);
+        chain.extend(&mut rng, blocks, 0);
+        chain
     }
-    (chain, world)
-}
 
-impl Chain {
+    /// A branch replacing every block after the one at index `ancestor`, `blocks` long; its
+    /// first block is at index 0 (the branch holds only its own blocks).
+    pub fn fork(&self, seed: u64, ancestor: usize, blocks: u64) -> Self {
+        let mut rng = SimRng::derive(seed, "bal-fork");
+        let mut branch = Self::default();
+        let parent = self.headers[ancestor];
+        let (next, bal) = self.worlds[ancestor].step(&mut rng, CHANGES_PER_BLOCK);
+        branch.push(next, Some(bal), parent.hash, parent.number + 1, 1);
+        branch.extend(&mut rng, blocks.saturating_sub(1), 1);
+        branch
+    }
+
+    fn extend(&mut self, rng: &mut SimRng, blocks: u64, fork: u8) {
+        for _ in 0..blocks {
+            let last = *self.headers.last().expect("a first block");
+            let world = self.worlds.last().expect("a first block");
+            let (next, bal) = world.step(rng, CHANGES_PER_BLOCK);
+            self.push(next, Some(bal), last.hash, last.number + 1, fork);
+        }
+    }
+
     fn push(
         &mut self,
-        world: &World,
+        world: BalWorld,
         bal: Option<BlockAccessList>,
         parent: B256,
         number: u64,
@@ -270,29 +301,15 @@ impl Chain {
         if let Some(encoded) = encoded {
             self.bals.insert(hash, encoded);
         }
-        let header = Header {
+        let state_root = state.root();
+        self.headers.push(Header {
             number,
             hash,
             parent_hash: parent,
-            state_root: state.root(),
+            state_root,
             bal_hash: Some(bal_hash),
-        };
-        self.headers.push(header);
+        });
         self.states.push(state);
-    }
-
-    /// A branch replacing every block after `ancestor` (an index), `blocks` long.
-    pub(super) fn fork(&self, seed: u64, world_at: &World, ancestor: usize, blocks: u64) -> Self {
-        let mut rng = SplitMix64::new(seed ^ 0xf0f0);
-        let mut branch = Self { states: vec![], headers: vec![], bals: BTreeMap::new() };
-        let mut world = world_at.clone();
-        let mut parent = self.headers[ancestor];
-        for _ in 0..blocks {
-            let (next, bal) = world.step(&mut rng, 6);
-            branch.push(&next, Some(bal), parent.hash, parent.number + 1, 1);
-            parent = *branch.headers.last().expect("pushed");
-            world = next;
-        }
-        branch
+        self.worlds.push(world);
     }
 }
