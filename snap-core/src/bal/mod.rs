@@ -91,6 +91,20 @@ pub struct AccountChanges {
     pub code_changes: Vec<CodeChange>,
 }
 
+impl AccountChanges {
+    /// An account the block accessed without changing anything (yet).
+    pub const fn new(address: Address) -> Self {
+        Self {
+            address,
+            storage_changes: Vec::new(),
+            storage_reads: Vec::new(),
+            balance_changes: Vec::new(),
+            nonce_changes: Vec::new(),
+            code_changes: Vec::new(),
+        }
+    }
+}
+
 /// A block access list, in canonical order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlockAccessList {

@@ -77,14 +77,7 @@ fn code(byte: Option<u8>) -> Bytes {
 }
 
 fn entry(list: &mut BTreeMap<Address, AccountChanges>, address: Address) -> &mut AccountChanges {
-    list.entry(address).or_insert_with(|| AccountChanges {
-        address,
-        storage_changes: vec![],
-        storage_reads: vec![],
-        balance_changes: vec![],
-        nonce_changes: vec![],
-        code_changes: vec![],
-    })
+    list.entry(address).or_insert_with(|| AccountChanges::new(address))
 }
 
 impl Model {

@@ -193,19 +193,10 @@ mod tests {
     use crate::bal::{AccountChanges, BalanceChange};
 
     fn list(byte: u8) -> Bytes {
-        let bal = BlockAccessList {
-            accounts: vec![AccountChanges {
-                address: alloy_primitives::Address::repeat_byte(byte),
-                storage_changes: vec![],
-                storage_reads: vec![],
-                balance_changes: vec![BalanceChange {
-                    index: 1,
-                    balance: alloy_primitives::U256::from(byte),
-                }],
-                nonce_changes: vec![],
-                code_changes: vec![],
-            }],
-        };
+        let mut account = AccountChanges::new(alloy_primitives::Address::repeat_byte(byte));
+        let balance = alloy_primitives::U256::from(byte);
+        account.balance_changes.push(BalanceChange { index: 1, balance });
+        let bal = BlockAccessList { accounts: vec![account] };
         Bytes::from(bal.encode())
     }
 

@@ -41,14 +41,7 @@ struct BalBuilder {
 
 impl BalBuilder {
     fn entry(&mut self, address: Address) -> &mut AccountChanges {
-        self.accounts.entry(address).or_insert_with(|| AccountChanges {
-            address,
-            storage_changes: vec![],
-            storage_reads: vec![],
-            balance_changes: vec![],
-            nonce_changes: vec![],
-            code_changes: vec![],
-        })
+        self.accounts.entry(address).or_insert_with(|| AccountChanges::new(address))
     }
 
     fn finish(self) -> BlockAccessList {
