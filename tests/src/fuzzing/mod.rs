@@ -9,6 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 
 pub mod bal;
+pub mod bal_sync;
 pub mod decode_message;
 pub mod range_proof;
 pub mod rlpx_frames;
@@ -17,14 +18,23 @@ pub mod syncer;
 pub mod trie_generate;
 
 /// Every fuzz target, by its name in `fuzz/Cargo.toml`.
-pub const TARGETS: &[&str] =
-    &["bal", "decode_message", "range_proof", "rlpx_frames", "serve", "syncer", "trie_generate"];
+pub const TARGETS: &[&str] = &[
+    "bal",
+    "bal_sync",
+    "decode_message",
+    "range_proof",
+    "rlpx_frames",
+    "serve",
+    "syncer",
+    "trie_generate",
+];
 
 /// Runs one input of the fuzz target `target` (a name of [`TARGETS`]); returns `false` for an
 /// unknown target. Panics exactly where the fuzz target would crash.
 pub fn replay(target: &str, data: &[u8]) -> bool {
     match target {
         "bal" => with_arbitrary(data, bal::check),
+        "bal_sync" => with_arbitrary(data, bal_sync::check),
         "decode_message" => decode_message::check(data),
         "range_proof" => with_arbitrary(data, range_proof::check),
         "rlpx_frames" => rlpx_frames::check(data),

@@ -93,8 +93,8 @@ pub enum HostEvent {
     /// Crash: resume a new `Syncer` from the store's last progress record, reconnect the peers
     /// and resend the newest header delivered.
     Crash,
-    /// Corrupt the store just before the rebuild reads it: this flat account's balance changes
-    /// (what a disk or host bug would do; the rebuilt root must catch it).
+    /// Corrupt the store just before the next rebuild starts reading it: this flat account's
+    /// balance changes (what a disk or host bug would do; the rebuilt root must catch it).
     Damage(B256),
 }
 
@@ -260,10 +260,11 @@ impl<'a> Host<'a> {
                 None => self.syncer.handle_timeout(self.now),
             }
         }
+        let stalls = self.events.iter().filter(|e| matches!(e, SyncEvent::Stalled { .. })).count();
         let tail: Vec<&SyncEvent> = self.events.iter().rev().take(8).collect();
+        let phase = self.syncer.phase();
         Err(format!(
-            "no Done within the step bound (phase {:?}, last events {tail:?})",
-            self.syncer.phase()
+            "no Done within the step bound (phase {phase:?}, stalls: {stalls}, last events {tail:?})"
         ))
     }
 
@@ -302,7 +303,10 @@ impl<'a> Host<'a> {
                     self.inbox.push_back(Input::Written(id));
                 }
                 Output::Lookup { id, lookup } => {
-                    if let (Some(hash), Lookup::Flat { .. }) = (self.damage, &lookup) {
+                    // Before a rebuild's first read, so the rebuild must see it.
+                    let first_read = matches!(&lookup, Lookup::Flat { from, .. }
+                        if from.account == B256::ZERO && from.slot.is_none());
+                    if let (Some(hash), true) = (self.damage, first_read) {
                         self.damage = None;
                         if let Some(mut account) = self.store.accounts().get(&hash).copied() {
                             account.balance += U256::from(1);
