@@ -8,10 +8,13 @@
 //!
 //! - [`wire`]: typed snap/1 and snap/2 messages with a bounded, never-panicking decoder.
 //! - [`trie`]: Merkle range-proof verification and trie-node generation from verified ranges.
+//! - [`bal`]: EIP-7928 block access lists: strict decoding and the post-block diff they imply.
 //!
-//! Later modules add the serving side (a pure function of request, state view and limits) and
-//! the `Syncer` state machine (inputs carry `now`; outputs are drained until empty; timers are
-//! returned, never slept on).
+//! - [`serve`]: the serving side, a pure function of request, state view and limits.
+//! - [`sync`]: the `Syncer` state machine (inputs carry `now`; outputs are drained until empty;
+//!   timers are returned, never slept on): range downloads, then snap/1 healing or snap/2
+//!   block-access-list catch-up with a local rebuild of the tries.
+//! - [`dump`]: geth state dumps and genesis allocs.
 //!
 //! ## Invariants
 //!
