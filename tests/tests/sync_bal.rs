@@ -181,10 +181,15 @@ fn peers_serving_wrong_or_reordered_lists_are_penalized_and_the_sync_ends_exact(
 }
 
 #[test]
-fn peers_that_lack_lists_or_cut_answers_short_are_worked_around_without_penalty() {
+fn peers_that_lack_lists_cut_answers_short_or_never_answer_are_worked_around_without_penalty() {
     for seed in seeds(8) {
         let chain = BalChain::generate(160 + seed, 300, 10);
-        let setup = peers(&[(V2, BalPeer::Lacks), (V2, BalPeer::Truncates), (V2, BalPeer::Lacks)]);
+        let setup = peers(&[
+            (V2, BalPeer::Silent),
+            (V2, BalPeer::Lacks),
+            (V2, BalPeer::Truncates),
+            (V2, BalPeer::Lacks),
+        ]);
         let script = vec![(When::Step(8), HostEvent::Headers(chain.headers[1..].to_vec()))];
         let out = run(&setup, seed, chain.headers[0], served(&chain), script).unwrap();
         assert!(out.penalized.is_empty(), "seed {seed}: {:?}", out.penalized);

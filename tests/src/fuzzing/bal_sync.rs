@@ -32,8 +32,14 @@ pub struct Input {
     reorg: Option<(u8, u8)>,
 }
 
-const KINDS: [BalPeer; 5] =
-    [BalPeer::Honest, BalPeer::Lacks, BalPeer::Truncates, BalPeer::Reorders, BalPeer::Corrupts];
+const KINDS: [BalPeer; 6] = [
+    BalPeer::Honest,
+    BalPeer::Lacks,
+    BalPeer::Truncates,
+    BalPeer::Reorders,
+    BalPeer::Corrupts,
+    BalPeer::Silent,
+];
 
 /// Runs one scenario.
 pub fn check(input: Input) {

@@ -38,6 +38,8 @@ pub enum BalPeer {
     Reorders,
     /// Flips a byte of a list (a protocol violation).
     Corrupts,
+    /// Never answers a list request (they time out; others are asked).
+    Silent,
 }
 
 impl BalPeer {
@@ -387,6 +389,9 @@ impl<'a> Host<'a> {
             })
             .map(|(hash, list)| (*hash, list.clone()))
             .collect();
+        if *kind == BalPeer::Silent && matches!(message, SnapMessage::GetBlockAccessLists(_)) {
+            return Ok(());
+        }
         let mut reply = serve(message, state, &held, &ServeLimits::default())
             .map_err(|error| format!("serving {message:?}: {error}"))?;
         if let SnapMessage::BlockAccessLists(answer) = &mut reply {
