@@ -38,7 +38,17 @@ pub struct Metrics {
     pub codes: AtomicU64,
     /// Trie nodes healed.
     pub nodes: AtomicU64,
-    /// The phase: 0 ranges, 1 healing, 2 flushing, 3 done.
+    /// Block access lists applied (snap/2 catch-up).
+    pub bals: AtomicU64,
+    /// Bytes of block access lists applied.
+    pub bal_bytes: AtomicU64,
+    /// Account changes applied from block access lists.
+    pub bal_accounts: AtomicU64,
+    /// Slot changes applied from block access lists.
+    pub bal_slots: AtomicU64,
+    /// Trie leaves rebuilt from the flat state after a catch-up.
+    pub rebuilt_leaves: AtomicU64,
+    /// The phase: 0 ranges, 1 healing, 2 flushing, 3 done, 4 applying, 5 rebuilding.
     pub phase: AtomicU64,
     /// Heal requests pending.
     pub heal_pending: AtomicU64,
@@ -74,6 +84,11 @@ impl Metrics {
         self.slots.store(counters.slots, Relaxed);
         self.codes.store(counters.codes, Relaxed);
         self.nodes.store(counters.nodes, Relaxed);
+        self.bals.store(counters.bals, Relaxed);
+        self.bal_bytes.store(counters.bal_bytes, Relaxed);
+        self.bal_accounts.store(counters.bal_accounts, Relaxed);
+        self.bal_slots.store(counters.bal_slots, Relaxed);
+        self.rebuilt_leaves.store(counters.rebuilt_leaves, Relaxed);
         self.phase.store(phase_number(report.phase), Relaxed);
         self.heal_pending.store(report.heal_pending as u64, Relaxed);
         self.heal_queued.store(report.heal_queued as u64, Relaxed);
@@ -82,7 +97,7 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let gauges: [(&str, &str, &AtomicU64); 12] = [
+        let gauges: [(&str, &str, &AtomicU64); 17] = [
             ("snap_peers", "gauge", &self.peers),
             ("snap_requests_total", "counter", &self.requests),
             ("snap_responses_total", "counter", &self.responses),
@@ -92,6 +107,11 @@ impl Metrics {
             ("snap_slots_total", "counter", &self.slots),
             ("snap_codes_total", "counter", &self.codes),
             ("snap_nodes_total", "counter", &self.nodes),
+            ("snap_bals_total", "counter", &self.bals),
+            ("snap_bal_bytes_total", "counter", &self.bal_bytes),
+            ("snap_bal_accounts_total", "counter", &self.bal_accounts),
+            ("snap_bal_slots_total", "counter", &self.bal_slots),
+            ("snap_rebuilt_leaves_total", "counter", &self.rebuilt_leaves),
             ("snap_phase", "gauge", &self.phase),
             ("snap_heal_pending", "gauge", &self.heal_pending),
             ("snap_heal_queued", "gauge", &self.heal_queued),
@@ -142,6 +162,31 @@ mod tests {
     async fn the_endpoint_serves_the_text_exposition() {
         let metrics = Arc::new(Metrics::default());
         metrics.peers.store(3, Relaxed);
+        let counters = snap_core::sync::Counters {
+            bals: 4,
+            bal_bytes: 900,
+            rebuilt_leaves: 77,
+            ..Default::default()
+        };
+        metrics.report(&ProgressReport {
+            phase: Phase::Rebuilding,
+            fraction_done: 1.0,
+            counters,
+            accounts_per_second: 0.0,
+            slots_per_second: 0.0,
+            bytes_per_second: 0.0,
+            eta: None,
+            largest_pending_contracts: Vec::new(),
+            codes_outstanding: 0,
+            peers: 0,
+            in_flight: 0,
+            elapsed: std::time::Duration::ZERO,
+            target: snap_core::sync::Target { root: Default::default(), number: 1 },
+            heal_pending: 0,
+            heal_queued: 0,
+            bals_left: 0,
+            rebuild_fraction: 0.5,
+        });
         metrics.error("snap_timeout");
         metrics.error("snap_timeout");
         metrics.error("bad \"kind\"");
@@ -156,6 +201,10 @@ mod tests {
         let body = response.split("\r\n\r\n").nth(1).expect("body");
         assert_eq!(body, metrics.render());
         assert!(body.contains("# TYPE snap_peers gauge\nsnap_peers 3\n"), "{body}");
+        assert!(body.contains("snap_bals_total 4\n"), "{body}");
+        assert!(body.contains("snap_bal_bytes_total 900\n"), "{body}");
+        assert!(body.contains("snap_rebuilt_leaves_total 77\n"), "{body}");
+        assert!(body.contains("snap_phase 5\n"), "{body}");
         assert!(body.contains("snap_errors_total{kind=\"snap_timeout\"} 2\n"), "{body}");
         assert!(body.contains("snap_errors_total{kind=\"bad _kind_\"} 1\n"), "{body}");
     }

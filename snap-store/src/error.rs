@@ -19,7 +19,8 @@ pub enum StoreError {
     /// A file-system operation around the database failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    /// A stored entry cannot be read back: the database holds bytes this layout never writes.
+    /// A stored entry cannot be read back (the database holds bytes this layout never writes),
+    /// or an entry offered for storing is not what its table holds.
     #[error("corrupt entry in {table:?} at key {key}: {reason}")]
     Corrupt {
         /// The table holding the entry.

@@ -89,6 +89,43 @@ impl<B: KvBackend> KvStore<B> {
         self.backend
     }
 
+    /// Stores raw block access lists by block hash, to serve them (what a node keeps of the
+    /// blocks it imports), in one atomic, synced commit. Each must be one RLP list (a reply
+    /// embeds it as is): anything else is refused and nothing is written.
+    pub fn put_block_access_lists(&mut self, lists: &[(B256, Bytes)]) -> Result<(), StoreError> {
+        for (hash, list) in lists {
+            let mut rest = &list[..];
+            let whole = alloy_rlp::Header::decode(&mut rest)
+                .is_ok_and(|header| header.list && header.payload_length == rest.len());
+            if !whole {
+                let key = Bytes::copy_from_slice(hash.as_slice());
+                return Err(StoreError::Corrupt {
+                    table: Table::Bals,
+                    key,
+                    reason: "not one RLP list",
+                });
+            }
+        }
+        let ops: Vec<KvOp> = lists
+            .iter()
+            .map(|(hash, list)| KvOp::Put {
+                table: Table::Bals,
+                key: hash.to_vec(),
+                value: list.to_vec(),
+            })
+            .collect();
+        self.backend.commit(&ops)
+    }
+
+    /// Forgets the block access lists of these blocks (past the retention), in one commit.
+    pub fn prune_block_access_lists(&mut self, hashes: &[B256]) -> Result<(), StoreError> {
+        let ops: Vec<KvOp> = hashes
+            .iter()
+            .map(|hash| KvOp::Delete { table: Table::Bals, key: hash.to_vec() })
+            .collect();
+        self.backend.commit(&ops)
+    }
+
     fn scan_from(
         &self,
         table: Table,
@@ -261,18 +298,6 @@ impl<B: KvBackend> SyncStore for KvStore<B> {
 
     fn block_access_list(&self, block_hash: &B256) -> Result<Option<Bytes>, StoreError> {
         Ok(self.backend.get(Table::Bals, block_hash.as_slice())?.map(Bytes::from))
-    }
-
-    fn put_block_access_lists(&mut self, lists: &[(B256, Bytes)]) -> Result<(), StoreError> {
-        let ops: Vec<KvOp> = lists
-            .iter()
-            .map(|(hash, list)| KvOp::Put {
-                table: Table::Bals,
-                key: hash.to_vec(),
-                value: list.to_vec(),
-            })
-            .collect();
-        self.backend.commit(&ops)
     }
 
     fn all_codes(&self) -> Result<StoreIter<'_, (B256, Bytes)>, StoreError> {

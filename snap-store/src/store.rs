@@ -75,13 +75,6 @@ pub trait SyncStore {
         Ok(None)
     }
 
-    /// Stores raw block access lists by block hash, to serve them (what a node keeps of the
-    /// blocks it imports). A store that keeps none may ignore them.
-    fn put_block_access_lists(&mut self, lists: &[(B256, Bytes)]) -> Result<(), StoreError> {
-        let _ = lists;
-        Ok(())
-    }
-
     /// The root of the stored state: the hash of the account trie's root node, `None` while it
     /// is not stored.
     fn state_root(&self) -> Result<Option<B256>, StoreError> {

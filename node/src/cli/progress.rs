@@ -45,6 +45,9 @@ fn ranges_line(report: &ProgressReport) -> String {
 
 fn heal_line(report: &ProgressReport) -> String {
     let c = &report.counters;
+    if matches!(report.phase, Phase::Applying | Phase::Rebuilding) {
+        return catch_up_line(report);
+    }
     format!(
         "{} nodes, {} accounts and {} slots healed | {} pending, {} queued | {} peers",
         c.nodes,
@@ -52,6 +55,23 @@ fn heal_line(report: &ProgressReport) -> String {
         c.healed_slots,
         report.heal_pending,
         report.heal_queued,
+        report.peers
+    )
+}
+
+/// The block-access-list catch-up (snap/2): lists applied, then the tries rebuilt.
+fn catch_up_line(report: &ProgressReport) -> String {
+    let c = &report.counters;
+    format!(
+        "{} BALs ({} bytes), {} left: {} accounts, {} slots changed | {} leaves rebuilt ({:.0}%) \
+         | {} peers",
+        c.bals,
+        c.bal_bytes,
+        report.bals_left,
+        c.bal_accounts,
+        c.bal_slots,
+        c.rebuilt_leaves,
+        report.rebuild_fraction * 100.0,
         report.peers
     )
 }
@@ -110,7 +130,12 @@ impl Display {
                 if let (Some((_, ranges, heal)), true) = (&self.bars, *phase > Phase::Ranges) {
                     ranges.set_position(1000);
                     ranges.finish();
-                    heal.set_message(format!("{phase:?}: walking the trie from the root"));
+                    let what = match phase {
+                        Phase::Applying => "applying block access lists",
+                        Phase::Rebuilding => "rebuilding the tries from the flat state",
+                        _ => "walking the trie from the root",
+                    };
+                    heal.set_message(format!("{phase:?}: {what}"));
                 }
                 self.log(&format!("phase: {phase:?}"));
             }
