@@ -152,6 +152,6 @@ fn only_whole_rlp_lists_are_stored() {
     }
     use snap_store::SyncStore;
     assert_eq!(store.block_access_list(&good.0).unwrap(), None);
-    store.put_block_access_lists(&[good.clone()]).unwrap();
+    store.put_block_access_lists(std::slice::from_ref(&good)).unwrap();
     assert_eq!(store.block_access_list(&good.0).unwrap(), Some(good.1));
 }
