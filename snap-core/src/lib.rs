@@ -28,6 +28,7 @@
 
 pub mod bal;
 pub mod dump;
+pub mod pivot;
 pub mod serve;
 pub mod sync;
 pub mod trie;

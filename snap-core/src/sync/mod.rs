@@ -22,7 +22,7 @@ mod range;
 mod rates;
 mod report;
 mod requests;
-mod rng;
+pub(crate) mod rng;
 mod storage;
 
 pub use catchup::{

@@ -22,6 +22,7 @@ mod config;
 mod network;
 mod outcome;
 mod peer;
+pub mod pivot;
 mod rng;
 mod runner;
 mod state;
