@@ -31,8 +31,12 @@ impl PrunedRange {
         Self { owner, from: prefix, to: successor_prefix(&prefix) }
     }
 
-    /// Every path strictly below `prefix` (the prefix itself excluded).
+    /// Every path strictly below `prefix` (the prefix itself excluded). Below a complete
+    /// 64-nibble key there is nothing: the range is empty.
     pub fn below(owner: B256, prefix: Nibbles) -> Self {
+        if prefix.len() >= 64 {
+            return Self { owner, from: prefix, to: Some(prefix) };
+        }
         let mut from = prefix;
         from.push(0);
         Self { owner, from, to: successor_prefix(&prefix) }

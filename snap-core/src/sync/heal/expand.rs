@@ -39,6 +39,12 @@ fn expand_into(
 ) -> Result<(), ProofError> {
     match decode_node(encoded)? {
         Node::Branch(children) => {
+            // A branch's children sit one nibble deeper: at 64 nibbles a key is complete, so a
+            // branch there (which peer data can claim) is no node of a 32-byte-key trie. Checked
+            // before the path grows: nibble paths hold at most 64.
+            if path.len() >= KEY_NIBBLES {
+                return Err(ProofError::InvalidPathLength { len: path.len() + 1 });
+            }
             for (nibble, child) in (0u8..).zip(children) {
                 let mut child_path = path;
                 child_path.push(nibble);
@@ -194,5 +200,31 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(expand(B256::ZERO, Nibbles::new(), &[0xc0]).is_err());
         assert!(expand(B256::ZERO, Nibbles::from_nibbles([1; 63]), &[0xc2, 0x20, 0x01]).is_err());
+    }
+
+    #[test]
+    fn a_branch_at_full_key_depth_is_rejected_before_its_path_grows() {
+        // A branch with two inline leaves, as a peer could send for a path of 64 nibbles: its
+        // children would sit at 65, past what a nibble path holds.
+        let leaf = alloy_rlp::encode(alloy_trie::nodes::LeafNode::new(Nibbles::new(), vec![0x01]));
+        let mut stack = vec![leaf.clone(), leaf];
+        stack.extend(std::iter::repeat_n(vec![alloy_rlp::EMPTY_STRING_CODE], 15));
+        let mut body = Vec::new();
+        for item in &stack[..17] {
+            body.extend_from_slice(item);
+        }
+        let mut branch = Vec::new();
+        alloy_rlp::Header { list: true, payload_length: body.len() }.encode(&mut branch);
+        branch.extend_from_slice(&body);
+        let full = Nibbles::unpack(B256::repeat_byte(0x11));
+        assert_eq!(
+            expand(B256::ZERO, full, &branch),
+            Err(ProofError::InvalidPathLength { len: 65 })
+        );
+        // One nibble up it is a valid branch of two leaves that end at 64 nibbles.
+        let expansion = expand(B256::ZERO, full.slice(..63), &branch).expect("valid");
+        assert_eq!(expansion.leaves.len(), 2);
+        // Nothing lies strictly below a complete key: the range is empty, not an overflow.
+        assert!(PrunedRange::below(B256::ZERO, full).is_empty());
     }
 }
