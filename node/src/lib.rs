@@ -12,6 +12,7 @@
 
 pub mod demo_state;
 pub mod driver;
+pub mod engine;
 pub mod metrics;
 pub mod network;
 pub mod pivot;

@@ -26,6 +26,8 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
         path(&genesis),
         "--datadir",
         path(&first),
+        "--authrpc.port",
+        "0",
         "--quiet",
     ]);
     let root = HIVECHAIN_HEAD_STATE_ROOT.to_string();
@@ -48,6 +50,8 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
         path(&genesis),
         "--datadir",
         path(&second),
+        "--authrpc.port",
+        "0",
         "--quiet",
     ]);
     assert!(stdout.contains(&format!("synced root {root}")), "{stdout}");

@@ -1,11 +1,21 @@
 //! `snap sync`: sync from peers into a datadir, then verify.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
 
 use alloy_primitives::B256;
 use snap_core::sync::SyncConfig;
 use snap_node::{
-    DriverConfig, SyncOutcome, TargetChoice, metrics::Metrics, network::Network, run_sync,
+    DriverConfig, SyncOutcome, TargetChoice,
+    engine::{self, AnchorReceiver, EngineConfig, EngineServer},
+    metrics::Metrics,
+    network::Network,
+    run_sync,
 };
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::session::{Enode, load_or_generate_key};
@@ -41,6 +51,30 @@ pub(crate) struct SyncArgs {
     /// Log lines instead of progress bars.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    authrpc: AuthRpcArgs,
+}
+
+/// The Engine API a consensus client drives. It runs when the pivot comes from the network of a
+/// genesis file, or when any of these flags is given.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuthRpcArgs {
+    /// Engine API listen address [default: 127.0.0.1].
+    #[arg(long = "authrpc.addr", value_name = "IP")]
+    addr: Option<IpAddr>,
+    /// Engine API port (0: any free port) [default: 8551].
+    #[arg(long = "authrpc.port", value_name = "PORT")]
+    port: Option<u16>,
+    /// The JWT secret shared with the consensus client, created when absent
+    /// [default: DIR/jwt.hex].
+    #[arg(long = "authrpc.jwtsecret", value_name = "FILE")]
+    jwtsecret: Option<PathBuf>,
+}
+
+impl AuthRpcArgs {
+    fn given(&self) -> bool {
+        self.addr.is_some() || self.port.is_some() || self.jwtsecret.is_some()
+    }
 }
 
 impl SyncArgs {
@@ -51,6 +85,53 @@ impl SyncArgs {
             (None, None) => TargetChoice::Peers { offset: self.pivot_offset },
         }
     }
+}
+
+/// Starts the Engine API when the sync wants a consensus client's head (a pivot from the peers
+/// of a real network) or the `--authrpc.*` flags ask for it.
+pub(crate) async fn start_engine(
+    args: &SyncArgs,
+    chain_id: u64,
+) -> Result<Option<(EngineServer, AnchorReceiver)>, String> {
+    let from_network = matches!(args.target(), TargetChoice::Peers { .. });
+    if !(args.authrpc.given() || (from_network && args.network.genesis.is_some())) {
+        return Ok(None);
+    }
+    let secret_path =
+        args.authrpc.jwtsecret.clone().unwrap_or_else(|| args.datadir.join("jwt.hex"));
+    let (secret, created) =
+        engine::load_or_create_secret(&secret_path).map_err(|e| e.to_string())?;
+    if created {
+        tracing::info!("created the JWT secret {} for the consensus client", secret_path.display());
+    }
+    let addr = SocketAddr::new(
+        args.authrpc.addr.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        args.authrpc.port.unwrap_or(engine::DEFAULT_PORT),
+    );
+    let (server, anchors) = engine::start(EngineConfig::new(addr, secret, chain_id))
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        "engine API at http://{} (JWT secret {})",
+        server.local_addr(),
+        secret_path.display()
+    );
+    Ok(Some((server, anchors)))
+}
+
+/// Logs the consensus client's first head, then each new one at debug level.
+fn log_anchors(mut anchors: AnchorReceiver) {
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Some(anchor) = anchors.next().await {
+            let number = anchor.head_header.map(|h| h.header.number);
+            if std::mem::take(&mut first) {
+                tracing::info!("consensus client connected: head {} ({number:?})", anchor.head);
+            } else {
+                tracing::debug!("consensus client head {} ({number:?})", anchor.head);
+            }
+        }
+    });
 }
 
 /// The core's configuration for a node: more requests per peer than the library default
@@ -130,6 +211,12 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
     let store = super::open_store(&args.datadir)?;
+    // The anchors are logged for now; the target trust model consumes them once connected.
+    let engine = start_engine(&args, network.info.network_id).await?;
+    let _engine_server = engine.map(|(server, anchors)| {
+        log_anchors(anchors);
+        server
+    });
     let mut config = DriverConfig::new(args.peers.clone(), args.target(), network);
     config.key = key;
     config.sync = sync_config(args.requests_per_peer, args.progress_secs);

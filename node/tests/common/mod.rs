@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cl;
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,
