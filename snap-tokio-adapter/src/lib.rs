@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod chains;
 pub mod connection;
 pub mod eth;
 pub mod forkid;
