@@ -6,8 +6,11 @@ use alloy_primitives::{B64, Bytes, FixedBytes, U256, b256, keccak256};
 use super::*;
 use crate::eth::{EthVersion, Status};
 
+/// `(head, time, fork hash, fork next)`.
+type Vector = (u64, u64, u32, u64);
+
 /// Mainnet, go-ethereum `core/forkid/forkid_test.go` (02b73d4) `TestCreation`: 38 cases.
-const MAINNET: &[(u64, u64, u32, u64)] = &[
+const MAINNET: &[Vector] = &[
     (0, 0, 0xfc64ec04, 1150000),
     (1149999, 0, 0xfc64ec04, 1150000),
     (1150000, 0, 0x97c2c34c, 1920000),
@@ -49,7 +52,7 @@ const MAINNET: &[(u64, u64, u32, u64)] = &[
 ];
 
 /// Sepolia, same source: 16 cases.
-const SEPOLIA: &[(u64, u64, u32, u64)] = &[
+const SEPOLIA: &[Vector] = &[
     (0, 0, 0xfe3366e7, 1735371),
     (1735370, 0, 0xfe3366e7, 1735371),
     (1735371, 0, 0xb96cbd13, 1677557088),
@@ -74,7 +77,7 @@ const SEPOLIA: &[(u64, u64, u32, u64)] = &[
 ];
 
 /// Hoodi, same source: 10 cases.
-const HOODI: &[(u64, u64, u32, u64)] = &[
+const HOODI: &[Vector] = &[
     (0, 0, 0xbef71d30, 1742999832),
     (123, 1742999831, 0xbef71d30, 1742999832),
     (123, 1742999832, 0x0929e24e, 1761677592),
@@ -88,7 +91,7 @@ const HOODI: &[(u64, u64, u32, u64)] = &[
 ];
 
 /// Ethereum Classic, core-geth `core/forkid/forkid_test.go` (4185df4) `TestCreation`: 42 cases.
-const CLASSIC: &[(u64, u64, u32, u64)] = &[
+const CLASSIC: &[Vector] = &[
     (0, 0, 0xfc64ec04, 1150000),
     (1, 0, 0xfc64ec04, 1150000),
     (2, 0, 0xfc64ec04, 1150000),
@@ -134,7 +137,7 @@ const CLASSIC: &[(u64, u64, u32, u64)] = &[
 ];
 
 /// Mordor, same source: 23 cases.
-const MORDOR: &[(u64, u64, u32, u64)] = &[
+const MORDOR: &[Vector] = &[
     (0, 0, 0x175782aa, 301243),
     (1, 0, 0x175782aa, 301243),
     (2, 0, 0x175782aa, 301243),
@@ -166,7 +169,7 @@ fn schedule_of(chain: NamedChain) -> ForkSchedule {
 
 #[test]
 fn fork_ids_match_the_published_values_for_every_preset() {
-    let tables: [(NamedChain, &[(u64, u64, u32, u64)]); 5] = [
+    let tables: [(NamedChain, &[Vector]); 5] = [
         (NamedChain::Mainnet, MAINNET),
         (NamedChain::Sepolia, SEPOLIA),
         (NamedChain::Hoodi, HOODI),

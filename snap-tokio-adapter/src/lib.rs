@@ -20,6 +20,7 @@
 pub mod chain;
 pub mod chains;
 pub mod connection;
+pub mod discv4;
 pub mod eth;
 pub mod forkid;
 pub mod p2p;
