@@ -10,7 +10,7 @@ use snap_node::{
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::session::{Enode, load_or_generate_key};
 
-use super::{CliResult, NetworkArgs, parse_b256, parse_enode, progress::Display};
+use super::{CliResult, DiscoveryArgs, NetworkArgs, parse_b256, parse_enode, progress::Display};
 
 /// Arguments of `snap sync`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +29,11 @@ pub(crate) struct SyncArgs {
     datadir: PathBuf,
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
+    /// The UDP port for discovery (default 30303, or any free port when that one is taken).
+    #[arg(long)]
+    port: Option<u16>,
     /// Blocks below the peers' head to pick the pivot at.
     #[arg(long, default_value_t = 64)]
     pivot_offset: u64,
@@ -122,13 +127,36 @@ pub(crate) fn print_summary(outcome: &SyncOutcome) {
 }
 
 pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
-    let network = if args.network.genesis.is_some() {
-        super::network(&args.network, None).map_err(|e| e.to_string())?
-    } else {
-        Network::demo_client()
-    };
+    let (network, chain_bootnodes) = super::network(&args.network, "mainnet", None)?
+        .unwrap_or((Network::demo_client(), Vec::new()));
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
+    let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+    // Discovery runs beside the sync when there is somewhere to start from.
+    let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
+        None
+    } else {
+        let port = args.port.unwrap_or(30303);
+        let udp = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+        let found = match super::discovery::start(
+            key.clone(),
+            udp,
+            port,
+            &network,
+            bootnodes.clone(),
+            args.port.is_some(),
+        )
+        .await?
+        {
+            Some(found) => Some(found),
+            // The default port is taken (another node here): any free one will do.
+            None => {
+                let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+                super::discovery::start(key.clone(), any, port, &network, bootnodes, false).await?
+            }
+        };
+        found.map(super::discovery::log_candidates)
+    };
     let store = super::open_store(&args.datadir)?;
     let mut config = DriverConfig::new(args.peers.clone(), args.target(), network);
     config.key = key;

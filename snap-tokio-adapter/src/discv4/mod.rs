@@ -3,6 +3,7 @@
 //!
 //! - [`wire`]: packets, signed and verified;
 //! - [`table`]: the Kademlia table; [`lookup`]: iterative lookups;
+//! - [`config`]: limits, timers, candidates, counters;
 //! - [`protocol`]: the node state machine: endpoint proofs, lookups, liveness checks, ENR
 //!   requests, and candidate peers filtered by their ENR's `eth` fork id;
 //! - [`service`]: a tokio task owning the UDP socket, handing candidates out through a bounded
@@ -12,6 +13,7 @@
 //! returns datagrams to send and the time to be woken at; its randomness comes from a seed.
 
 pub mod bounded;
+pub mod config;
 pub mod lookup;
 pub mod protocol;
 pub mod service;
