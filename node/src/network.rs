@@ -1,6 +1,6 @@
-//! Which chain a node talks about in Status: a geth `genesis.json` (with an optional exported
-//! `chain.rlp` to serve headers), or the built-in demo network whose one block holds the
-//! served state's root.
+//! Which chain a node talks about in Status: a built-in chain (mainnet, Sepolia, Hoodi,
+//! Classic, Mordor), a geth `genesis.json` (with an optional exported `chain.rlp` to serve
+//! headers), or the built-in demo network whose one block holds the served state's root.
 
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use alloy_primitives::{B256, U256, keccak256};
 use serde_json::Value;
 use snap_tokio_adapter::{
     chain::{ChainError, HeaderChain, decode_chain_file, genesis_header},
+    chains::ChainSpec,
     eth::ChainInfo,
     forkid::ForkSchedule,
 };
@@ -83,6 +84,12 @@ impl Network {
         network.info.head_hash = chain.head_hash();
         network.chain = Some(chain);
         network
+    }
+
+    /// A built-in chain (or any [`ChainSpec`]) as a node holding its genesis announces it;
+    /// no headers are served.
+    pub fn from_spec(spec: &ChainSpec) -> Self {
+        Self { info: spec.chain_info(), chain: None }
     }
 
     /// The network of a geth `genesis.json`, with the headers of `chain_rlp` when given (then

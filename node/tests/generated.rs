@@ -30,8 +30,16 @@ fn synced_root(stdout: &str) -> String {
 fn generated_100k_accounts_serve_sync_verify() {
     let server = generated_server();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let stdout =
-        run_ok(&["sync", "--peer", &server.enode, "--datadir", path(tmp.path()), "--quiet"]);
+    let stdout = run_ok(&[
+        "sync",
+        "--chain",
+        "demo",
+        "--peer",
+        &server.enode,
+        "--datadir",
+        path(tmp.path()),
+        "--quiet",
+    ]);
     assert!(stdout.contains("verify: OK"), "{stdout}");
     let verified = run_ok(&["verify", "--datadir", path(tmp.path())]);
     let root = synced_root(&stdout);
@@ -42,7 +50,7 @@ fn generated_100k_accounts_serve_sync_verify() {
 /// `after` such lines). Returns whether the marker was seen before the sync ended by itself.
 fn kill_at(enode: &str, datadir: &std::path::Path, marker: &str, after: usize) -> bool {
     let mut child = Command::new(SNAP)
-        .args(["sync", "--peer", enode, "--datadir", path(datadir), "--quiet"])
+        .args(["sync", "--chain", "demo", "--peer", enode, "--datadir", path(datadir), "--quiet"])
         .args(["--progress-secs", "1"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
@@ -79,7 +87,16 @@ fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     assert!(kill_at(&server.enode, datadir, "ranges ", 1), "killed during ranges again");
     // Ctrl-C (SIGINT) stops cleanly: exit code 130, progress saved.
     let child = Command::new(SNAP)
-        .args(["sync", "--peer", &server.enode, "--datadir", path(datadir), "--quiet"])
+        .args([
+            "sync",
+            "--chain",
+            "demo",
+            "--peer",
+            &server.enode,
+            "--datadir",
+            path(datadir),
+            "--quiet",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -97,13 +114,30 @@ fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     // The restart resumes (it says so), and is killed as healing starts.
     let healing = kill_at(&server.enode, datadir, "phase: Healing", 0);
     eprintln!("killed at healing: {healing}");
-    let stdout = run_ok(&["sync", "--peer", &server.enode, "--datadir", path(datadir), "--quiet"]);
+    let stdout = run_ok(&[
+        "sync",
+        "--chain",
+        "demo",
+        "--peer",
+        &server.enode,
+        "--datadir",
+        path(datadir),
+        "--quiet",
+    ]);
     assert!(stdout.contains("verify: OK"), "{stdout}");
     run_ok(&["verify", "--datadir", path(datadir)]);
     // The same state synced in one go gives the same root.
     let fresh = tempfile::tempdir().expect("tempdir");
-    let once =
-        run_ok(&["sync", "--peer", &server.enode, "--datadir", path(fresh.path()), "--quiet"]);
+    let once = run_ok(&[
+        "sync",
+        "--chain",
+        "demo",
+        "--peer",
+        &server.enode,
+        "--datadir",
+        path(fresh.path()),
+        "--quiet",
+    ]);
     assert_eq!(synced_root(&stdout), synced_root(&once));
     eprintln!("kill -9 test took {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(600));

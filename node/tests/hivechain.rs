@@ -15,14 +15,14 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
     let (state, genesis, chain) =
         (dir.join("headstate.json"), dir.join("genesis.json"), dir.join("chain.rlp"));
     let server =
-        serve(&["--state", path(&state), "--genesis", path(&genesis), "--chain", path(&chain)]);
+        serve(&["--state", path(&state), "--chain", path(&genesis), "--headers", path(&chain)]);
     let tmp = tempfile::tempdir().expect("tempdir");
     let first = tmp.path().join("first");
     let stdout = run_ok(&[
         "sync",
         "--peer",
         &server.enode,
-        "--genesis",
+        "--chain",
         path(&genesis),
         "--datadir",
         path(&first),
@@ -40,13 +40,13 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
     // pivot again from its headers.
     drop(server);
     let relay =
-        serve(&["--datadir", path(&first), "--genesis", path(&genesis), "--chain", path(&chain)]);
+        serve(&["--datadir", path(&first), "--chain", path(&genesis), "--headers", path(&chain)]);
     let second = tmp.path().join("second");
     let stdout = run_ok(&[
         "sync",
         "--peer",
         &relay.enode,
-        "--genesis",
+        "--chain",
         path(&genesis),
         "--datadir",
         path(&second),
@@ -66,7 +66,7 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
             "sync",
             "--peer",
             &relay.enode,
-            "--genesis",
+            "--chain",
             path(&genesis),
             flag,
             value,
@@ -82,7 +82,7 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
         "query",
         "--peer",
         &relay.enode,
-        "--genesis",
+        "--chain",
         path(&genesis),
         "account-range",
         "--root",
@@ -96,7 +96,7 @@ fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
         "query",
         "--peer",
         &relay.enode,
-        "--genesis",
+        "--chain",
         path(&genesis),
         "account-range",
         "--root",
@@ -117,12 +117,11 @@ fn sync_with_a_wrong_fixed_root_does_not_exit_zero() {
         return;
     };
     let genesis = dir.join("genesis.json");
-    let server =
-        serve(&["--state", path(&dir.join("headstate.json")), "--genesis", path(&genesis)]);
+    let server = serve(&["--state", path(&dir.join("headstate.json")), "--chain", path(&genesis)]);
     let tmp = tempfile::tempdir().expect("tempdir");
     // The peer serves no state for this root: the sync cannot finish; the test stops it.
     let mut child = std::process::Command::new(common::SNAP)
-        .args(["sync", "--peer", &server.enode, "--genesis", path(&genesis), "--quiet"])
+        .args(["sync", "--peer", &server.enode, "--chain", path(&genesis), "--quiet"])
         .args(["--root", "0x1111111111111111111111111111111111111111111111111111111111111111"])
         .args(["--datadir", path(tmp.path())])
         .stdout(std::process::Stdio::null())

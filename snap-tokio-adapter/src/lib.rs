@@ -18,7 +18,9 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod chains;
 pub mod connection;
+pub mod discv4;
 pub mod eth;
 pub mod forkid;
 pub mod p2p;

@@ -16,6 +16,8 @@ use snap_tokio_adapter::{
     session::{Command, Enode, Node, PeerHandle, SessionEvent},
 };
 
+use snap_node::network::Network;
+
 use super::{CliResult, NetworkArgs, parse_b256, parse_enode};
 
 /// Arguments of `snap query`.
@@ -237,7 +239,8 @@ async fn query(args: &QueryArgs, handle: &mut PeerHandle) -> Result<Value, Strin
 }
 
 pub(crate) async fn run(args: QueryArgs) -> CliResult {
-    let network = super::network(&args.network, None).map_err(|e| e.to_string())?;
+    let network =
+        super::network(&args.network, "demo", None)?.map_or_else(Network::demo_client, |(n, _)| n);
     let mut config = ConnectionConfig::new(network.info.clone());
     // snap/1: the version that still carries trie nodes.
     config.snap_versions = vec![snap_core::wire::SnapVersion::V1];

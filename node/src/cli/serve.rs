@@ -13,7 +13,7 @@ use snap_tokio_adapter::{
 };
 use tokio::net::TcpListener;
 
-use super::{CliResult, NetworkArgs};
+use super::{CliResult, DiscoveryArgs, NetworkArgs};
 
 /// Arguments of `snap serve`.
 #[derive(Debug, clap::Args)]
@@ -35,12 +35,17 @@ pub(crate) struct ServeArgs {
     seed: u64,
     #[command(flatten)]
     network: NetworkArgs,
-    /// Headers to serve (an exported chain.rlp; needs --genesis).
-    #[arg(long, value_name = "FILE", requires = "genesis")]
-    chain: Option<PathBuf>,
-    /// The TCP address to listen on.
+    /// Headers to serve (an exported chain.rlp; needs --chain PATH/genesis.json).
+    #[arg(long, value_name = "FILE")]
+    headers: Option<PathBuf>,
+    /// The address to listen on (TCP for RLPx, UDP for discovery on the same port).
     #[arg(long, default_value = "127.0.0.1:30303")]
     listen: SocketAddr,
+    /// The TCP and UDP port (overrides --listen's port).
+    #[arg(long)]
+    port: Option<u16>,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
     /// The node key file (created if missing; default: DIR/nodekey, or a fresh key).
     #[arg(long, value_name = "FILE")]
     nodekey: Option<PathBuf>,
@@ -80,11 +85,14 @@ pub(crate) async fn start(
     Ok((enode, accept_forever(node, listener)))
 }
 
-fn state_network(args: &ServeArgs, root: alloy_primitives::B256) -> Result<Network, String> {
-    match &args.network.genesis {
-        Some(_) => super::network(&args.network, args.chain.as_deref()).map_err(|e| e.to_string()),
-        None => Ok(Network::demo_server(root)),
-    }
+/// The network served and its bootnodes: the chain named, or the demo network with one
+/// block holding `root`.
+fn state_network(
+    args: &ServeArgs,
+    root: alloy_primitives::B256,
+) -> Result<(Network, Vec<Enode>), String> {
+    Ok(super::network(&args.network, "demo", args.headers.as_deref())?
+        .unwrap_or_else(|| (Network::demo_server(root), Vec::new())))
 }
 
 pub(crate) async fn run(args: ServeArgs) -> CliResult {
@@ -97,17 +105,17 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
         None => SecretKey::random(&mut rand_core::OsRng),
     };
     let limits = ServeLimits::default();
-    let (network, server, root): (Network, Arc<dyn Server>, _) = match (&args.datadir, &args.state)
-    {
+    type Served = (Network, Vec<Enode>, Arc<dyn Server>, alloy_primitives::B256);
+    let (network, chain_bootnodes, server, root): Served = match (&args.datadir, &args.state) {
         (Some(datadir), _) => {
             let store = Arc::new(super::open_store(datadir)?);
             let root = store
                 .state_root()
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{} holds no state root", datadir.display()))?;
-            let network = state_network(&args, root)?;
+            let (network, bootnodes) = state_network(&args, root)?;
             let chain = network.chain.clone();
-            (network, Arc::new(StoreServer { store, chain, limits }), root)
+            (network, bootnodes, Arc::new(StoreServer { store, chain, limits }), root)
         }
         (None, state) => {
             let state: InMemoryState = match (state, args.generate) {
@@ -116,12 +124,27 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
                 (None, None) => return Err("give --datadir, --state or --generate".into()),
             };
             let root = state.root();
-            let network = state_network(&args, root)?;
+            let (network, bootnodes) = state_network(&args, root)?;
             let chain = network.chain.clone();
-            (network, Arc::new(StateServer { state, chain, limits }), root)
+            (network, bootnodes, Arc::new(StateServer { state, chain, limits }), root)
         }
     };
-    let (enode, task) = start(key, &network, server, args.listen).await?;
+    let mut listen = args.listen;
+    if let Some(port) = args.port {
+        listen.set_port(port);
+    }
+    let (enode, task) = start(key.clone(), &network, server, listen).await?;
+    // Discovery answers on the UDP port of our TCP listener, so our enode serves as a
+    // bootnode as it is.
+    let _discovery = if args.discovery.no_discovery {
+        None
+    } else {
+        let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+        let required = args.port.is_some();
+        super::discovery::start(key, enode.addr, enode.addr.port(), &network, bootnodes, required)
+            .await?
+            .map(super::discovery::log_candidates)
+    };
     tracing::info!(
         "serving state root {root}, head block {} ({})",
         network.info.head_number,

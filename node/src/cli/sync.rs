@@ -20,7 +20,7 @@ use snap_node::{
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::session::{Enode, load_or_generate_key};
 
-use super::{CliResult, NetworkArgs, parse_b256, parse_enode, progress::Display};
+use super::{CliResult, DiscoveryArgs, NetworkArgs, parse_b256, parse_enode, progress::Display};
 
 /// Arguments of `snap sync`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +39,11 @@ pub(crate) struct SyncArgs {
     datadir: PathBuf,
     #[command(flatten)]
     network: NetworkArgs,
+    #[command(flatten)]
+    discovery: DiscoveryArgs,
+    /// The UDP port for discovery (default 30303, or any free port when that one is taken).
+    #[arg(long)]
+    port: Option<u16>,
     /// Blocks below the peers' head to pick the pivot at.
     #[arg(long, default_value_t = 64)]
     pivot_offset: u64,
@@ -60,14 +65,14 @@ pub(crate) struct SyncArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct AuthRpcArgs {
     /// Engine API listen address [default: 127.0.0.1].
-    #[arg(long = "authrpc.addr", value_name = "IP")]
+    #[arg(id = "authrpc.addr", long = "authrpc.addr", value_name = "IP")]
     addr: Option<IpAddr>,
     /// Engine API port (0: any free port) [default: 8551].
-    #[arg(long = "authrpc.port", value_name = "PORT")]
+    #[arg(id = "authrpc.port", long = "authrpc.port", value_name = "PORT")]
     port: Option<u16>,
     /// The JWT secret shared with the consensus client, created when absent
     /// [default: DIR/jwt.hex].
-    #[arg(long = "authrpc.jwtsecret", value_name = "FILE")]
+    #[arg(id = "authrpc.jwtsecret", long = "authrpc.jwtsecret", value_name = "FILE")]
     jwtsecret: Option<PathBuf>,
 }
 
@@ -92,9 +97,10 @@ impl SyncArgs {
 pub(crate) async fn start_engine(
     args: &SyncArgs,
     chain_id: u64,
+    real_network: bool,
 ) -> Result<Option<(EngineServer, AnchorReceiver)>, String> {
     let from_network = matches!(args.target(), TargetChoice::Peers { .. });
-    if !(args.authrpc.given() || (from_network && args.network.genesis.is_some())) {
+    if !(args.authrpc.given() || (from_network && real_network)) {
         return Ok(None);
     }
     let secret_path =
@@ -203,16 +209,40 @@ pub(crate) fn print_summary(outcome: &SyncOutcome) {
 }
 
 pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
-    let network = if args.network.genesis.is_some() {
-        super::network(&args.network, None).map_err(|e| e.to_string())?
-    } else {
-        Network::demo_client()
-    };
+    let chain = super::network(&args.network, "mainnet", None)?;
+    let real_network = chain.is_some();
+    let (network, chain_bootnodes) = chain.unwrap_or((Network::demo_client(), Vec::new()));
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
+    let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+    // Discovery runs beside the sync when there is somewhere to start from.
+    let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
+        None
+    } else {
+        let port = args.port.unwrap_or(30303);
+        let udp = SocketAddr::from(([0, 0, 0, 0], port));
+        let found = match super::discovery::start(
+            key.clone(),
+            udp,
+            port,
+            &network,
+            bootnodes.clone(),
+            args.port.is_some(),
+        )
+        .await?
+        {
+            Some(found) => Some(found),
+            // The default port is taken (another node here): any free one will do.
+            None => {
+                let any = SocketAddr::from(([0, 0, 0, 0], 0));
+                super::discovery::start(key.clone(), any, port, &network, bootnodes, false).await?
+            }
+        };
+        found.map(super::discovery::log_candidates)
+    };
     let store = super::open_store(&args.datadir)?;
     // The anchors are logged for now; the target trust model consumes them once connected.
-    let engine = start_engine(&args, network.info.network_id).await?;
+    let engine = start_engine(&args, network.info.network_id, real_network).await?;
     let _engine_server = engine.map(|(server, anchors)| {
         log_anchors(anchors);
         server

@@ -11,6 +11,7 @@ use arbitrary::{Arbitrary, Unstructured};
 pub mod bal;
 pub mod bal_sync;
 pub mod decode_message;
+pub mod discv4_packets;
 pub mod pivot;
 pub mod range_proof;
 pub mod rlpx_frames;
@@ -23,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "bal",
     "bal_sync",
     "decode_message",
+    "discv4_packets",
     "pivot",
     "range_proof",
     "rlpx_frames",
@@ -38,6 +40,7 @@ pub fn replay(target: &str, data: &[u8]) -> bool {
         "bal" => with_arbitrary(data, bal::check),
         "bal_sync" => with_arbitrary(data, bal_sync::check),
         "decode_message" => decode_message::check(data),
+        "discv4_packets" => discv4_packets::check(data),
         "pivot" => with_arbitrary(data, pivot::check),
         "range_proof" => with_arbitrary(data, range_proof::check),
         "rlpx_frames" => rlpx_frames::check(data),
