@@ -19,10 +19,14 @@
 
 pub mod chain;
 pub mod connection;
+pub mod enode;
 pub mod eth;
 pub mod forkid;
+pub mod nodekey;
 pub mod p2p;
+pub mod peers;
 pub mod rlpx;
 pub mod server;
 pub mod session;
 pub mod snap;
+pub mod test_peer;
