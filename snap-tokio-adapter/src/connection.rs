@@ -188,6 +188,21 @@ fn fork_id(id: &crate::forkid::ForkId) -> String {
 }
 
 impl ConnectionError {
+    /// Whether the peer broke the protocol (not a timeout, a closed socket, a failed dial or
+    /// another chain): a reason to ban it for a while.
+    pub const fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            Self::Rlpx(_)
+                | Self::P2p(_)
+                | Self::Eth(_)
+                | Self::Snap(_)
+                | Self::SnapRequest(_)
+                | Self::Unexpected { .. }
+                | Self::UnexpectedIdentity
+        )
+    }
+
     /// Whether the peer is on another chain (dialling it again is pointless).
     pub const fn is_wrong_network(&self) -> bool {
         matches!(self, Self::WrongNetwork(_))
@@ -220,6 +235,16 @@ pub enum CloseReason {
     Remote(DisconnectReason),
     /// Our owner asked to disconnect.
     Local(DisconnectReason),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(error) => write!(f, "{error}"),
+            Self::Remote(reason) => write!(f, "the peer disconnected: {reason}"),
+            Self::Local(reason) => write!(f, "we disconnected: {reason}"),
+        }
+    }
 }
 
 /// What the connection tells its owner.

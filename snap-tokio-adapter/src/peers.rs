@@ -529,6 +529,11 @@ impl PeerSet {
 
     fn on_closed(&mut self, peer: PeerKey, reason: CloseReason) {
         self.pending_commands.remove(&peer);
+        if let CloseReason::Error(error) = &reason
+            && error.is_misbehaviour()
+        {
+            self.ban(peer, DisconnectReason::BreachOfProtocol);
+        }
         let Some(entry) = self.peers.remove(&peer) else { return };
         let ready = entry.ready && !entry.refused;
         if let Some(id) = entry.static_id
@@ -570,7 +575,9 @@ async fn accept_one(
     backoff: Option<Instant>,
 ) -> io::Result<(TcpStream, SocketAddr)> {
     let Some(listener) = listener else { return std::future::pending().await };
-    sleep_until(backoff).await;
+    if backoff.is_some() {
+        sleep_until(backoff).await;
+    }
     listener.accept().await
 }
 

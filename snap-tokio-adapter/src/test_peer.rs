@@ -15,7 +15,10 @@ use rand_core::OsRng;
 use snap_core::wire::{Limits, SnapMessage, SnapVersion};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
 };
 
 use crate::{
@@ -64,7 +67,8 @@ impl TestPeerConfig {
 /// A connected scripted peer (see the module docs).
 #[derive(Debug)]
 pub struct TestPeer {
-    stream: TcpStream,
+    reader: OwnedReadHalf,
+    writer: Option<OwnedWriteHalf>,
     encoder: FrameEncoder,
     decoder: FrameDecoder,
     codec: MessageCodec,
@@ -112,8 +116,10 @@ impl TestPeer {
         stream.write_all(&outcome.reply).await?;
         let (encoder, mut decoder) = frame_codecs(&outcome.secrets, p2p::MAX_MESSAGE_SIZE);
         decoder.feed(&outcome.leftover);
+        let (reader, writer) = stream.into_split();
         let mut peer = Self {
-            stream,
+            reader,
+            writer: Some(writer),
             encoder,
             decoder,
             codec: MessageCodec { snappy: false, max_size: p2p::MAX_MESSAGE_SIZE },
@@ -142,6 +148,9 @@ impl TestPeer {
         };
         peer.send(p2p::HELLO_ID, &hello.encode_data()).await?;
         let (code, data) = peer.recv_raw(Duration::from_secs(10)).await?;
+        if code == p2p::DISCONNECT_ID {
+            return Err(refused(&data));
+        }
         if code != p2p::HELLO_ID {
             return Err(invalid(format!("expected hello, got {code:#x}")));
         }
@@ -169,7 +178,9 @@ impl TestPeer {
         let (code, data) = peer.recv(Duration::from_secs(10)).await?;
         if code == u64::from(peer.eth_offset) + u64::from(eth::STATUS) {
             peer.status = Some(Status::decode_data(eth, &data).map_err(invalid)?);
-        } else if code != p2p::DISCONNECT_ID {
+        } else if code == p2p::DISCONNECT_ID {
+            return Err(refused(&data));
+        } else {
             return Err(invalid(format!("expected status, got {code:#x}")));
         }
         Ok(peer)
@@ -196,7 +207,14 @@ impl TestPeer {
 
     /// Writes raw bytes.
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.stream.write_all(bytes).await
+        let writer = self.writer.as_mut().ok_or_else(|| invalid("the writer was taken"))?;
+        writer.write_all(bytes).await
+    }
+
+    /// Takes the writing half, to write (say, pipelined frames from [`Self::frame`]) from
+    /// another task while this one reads, or not.
+    pub fn take_writer(&mut self) -> Option<OwnedWriteHalf> {
+        self.writer.take()
     }
 
     /// Sends message `code`.
@@ -229,7 +247,7 @@ impl TestPeer {
                 };
                 return codec.decode(&frame).map_err(invalid);
             }
-            let read = tokio::time::timeout(wait, self.stream.read(&mut buffer))
+            let read = tokio::time::timeout(wait, self.reader.read(&mut buffer))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no message in time"))??;
             if read == 0 {
@@ -262,8 +280,7 @@ impl TestPeer {
         loop {
             let (code, data) = self.recv(wait).await?;
             if code == p2p::DISCONNECT_ID {
-                let reason = p2p::DisconnectReason::decode_data(&data);
-                return Err(io::Error::new(io::ErrorKind::ConnectionReset, format!("{reason:?}")));
+                return Err(refused(&data));
             }
             let end = u64::from(offset) + u64::from(version.message_space());
             if (u64::from(offset)..end).contains(&code) {
@@ -304,6 +321,12 @@ impl TestPeer {
             }
         }
     }
+}
+
+/// The error of a node that refused us with a Disconnect (its reason in the message).
+fn refused(data: &[u8]) -> io::Error {
+    let reason = p2p::DisconnectReason::decode_data(data);
+    io::Error::new(io::ErrorKind::ConnectionRefused, format!("disconnected: {reason}"))
 }
 
 async fn finish_handshake(

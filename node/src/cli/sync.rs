@@ -8,7 +8,7 @@ use snap_node::{
     DriverConfig, SyncOutcome, TargetChoice, metrics::Metrics, network::Network, run_sync,
 };
 use snap_store::{RedbStore, verify};
-use snap_tokio_adapter::session::{Enode, load_or_generate_key};
+use snap_tokio_adapter::{enode::Enode, nodekey::load_or_generate_key};
 
 use super::{CliResult, NetworkArgs, parse_b256, parse_enode, progress::Display};
 
