@@ -91,7 +91,7 @@ fn quiet_panics() {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line()));
-        eprintln!("internal error: {message}{}", place.unwrap_or_default());
+        eprintln!("panic: {message}{}", place.unwrap_or_default());
     }));
 }
 
