@@ -107,7 +107,7 @@ impl KvBackend for RedbBackend {
 }
 
 impl RedbBackend {
-    fn commit_inner(&mut self, ops: &[KvOp]) -> Result<(), StoreError> {
+    fn commit_inner(&self, ops: &[KvOp]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(error)?;
         {
             let mut tables = Vec::with_capacity(Table::ALL.len());

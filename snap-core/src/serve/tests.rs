@@ -609,7 +609,7 @@ fn unresolvable_trie_node_paths_get_empty_items_not_errors() {
         bytes.extend([0x12; 33]);
         Bytes::from(bytes)
     };
-    let leaf_flagged = crate::wire::encode_compact(&Nibbles::from_nibbles([1, 2]), true);
+    let leaf_flagged = wire::encode_compact(&Nibbles::from_nibbles([1, 2]), true);
     let bad_flag = Bytes::from_static(&[0x40, 0x12]);
     let request = SnapMessage::GetTrieNodes(GetTrieNodes {
         request_id: 9,
