@@ -1,8 +1,13 @@
 //! The driver: one task owns the [`Syncer`], feeds it peers' events, the writer's
 //! acknowledgements and its one timer, and carries out its outputs (`docs/EMBEDDING.md`).
 //!
-//! - Peers: one devp2p session per `--peer` (dialed again after a drop); each session's events
-//!   are forwarded into one channel, tagged with a host peer id never reused.
+//! - Peers: the adapter's [`PeerSet`] dials every `--peer` (again after a drop, with
+//!   backoff), bans misbehaving peers by node id, stops dialling peers on another chain and
+//!   delivers all sessions' events through one bounded channel. The driver only maps its
+//!   peer keys to the core's peer ids. When no static peer on our chain is left, the sync
+//!   fails with a sentence saying what the peers are on.
+//! - Timeouts: the core times out its own requests (and forgives late answers); the driver
+//!   times out the pivot's probes; the adapter times out nothing of snap.
 //! - Store: batches and lookups go, in order, to the blocking [`Writer`]; its bounded queue and
 //!   the core's limit on unacknowledged batches hold the download back when the disk is slow.
 //! - Target: resumed from the store's progress record, or fixed (`--root`), or chosen and
@@ -14,7 +19,7 @@
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{Arc, atomic::Ordering::Relaxed},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -28,10 +33,12 @@ use snap_core::{
 };
 use snap_store::{StoreError, SyncStore};
 use snap_tokio_adapter::{
-    connection::{ConnectionConfig, Event},
+    connection::{ConnectionConfig, Event, WrongNetwork},
+    enode::Enode,
     p2p::DisconnectReason,
+    peers::{PeerEvent, PeerKey, PeerSet, PeerSetConfig},
     server::Server,
-    session::{Command, Enode, Node, SessionEvent},
+    session::{Command, Node},
 };
 use tokio::sync::mpsc;
 
@@ -42,6 +49,9 @@ use crate::{
     pivot::{Pivot, PivotAction},
     writer::{Writer, WriterDone, WriterJob},
 };
+
+/// How long a pivot probe may stay unanswered.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How a sync runs.
 #[derive(Debug)]
@@ -58,8 +68,8 @@ pub struct DriverConfig {
     pub sync: SyncConfig,
     /// How often peers are asked for newer heads.
     pub follow_interval: Duration,
-    /// How long after a dropped session its peer is dialed again.
-    pub redial_after: Duration,
+    /// Peer limits, redial backoff and bans.
+    pub peer_set: PeerSetConfig,
     /// Jobs (batches and lookups) queued for the writer before the driver waits.
     pub writer_queue: usize,
     /// What our sessions answer peers with.
@@ -68,8 +78,8 @@ pub struct DriverConfig {
 
 impl DriverConfig {
     /// Defaults around `peers`, `target` and `network`: a fresh key, the core's default
-    /// configuration, heads re-polled every 12 s, redial after 2 s, a 16-job writer queue,
-    /// serving nothing.
+    /// configuration, heads re-polled every 12 s, the peer set's defaults (redial after 2 s
+    /// doubling to 5 min, 15-minute bans), a 16-job writer queue, serving nothing.
     pub fn new(peers: Vec<Enode>, target: TargetChoice, network: Network) -> Self {
         Self {
             peers,
@@ -78,7 +88,7 @@ impl DriverConfig {
             key: SecretKey::random(&mut rand_core::OsRng),
             sync: SyncConfig::default(),
             follow_interval: Duration::from_secs(12),
-            redial_after: Duration::from_secs(2),
+            peer_set: PeerSetConfig::default(),
             writer_queue: 16,
             server: Arc::new(snap_tokio_adapter::server::NoServer),
         }
@@ -102,14 +112,21 @@ pub enum DriverEvent {
     PeerGone {
         /// The peer.
         enode: Enode,
-        /// Why.
+        /// Why, in words.
         reason: String,
     },
-    /// A peer was dropped for breaking the protocol.
+    /// A peer was dropped for breaking the protocol, and banned.
     Misbehaved {
         /// The peer.
         enode: Enode,
         /// What it did.
+        reason: String,
+    },
+    /// A peer is on another chain; it is not dialled again.
+    WrongNetwork {
+        /// The peer.
+        enode: Enode,
+        /// What it is on against what we are on, and what to pass to sync from it.
         reason: String,
     },
     /// The sync continues from the store's progress record.
@@ -151,25 +168,35 @@ pub enum DriverError {
     /// Nothing to sync from.
     #[error("no peers given")]
     NoPeers,
+    /// Every peer given is on another chain.
+    #[error("no peer is on our network: {0}")]
+    NoPeerOnOurNetwork(String),
+}
+
+/// What to tell a user whose peer is on another chain.
+pub fn wrong_network_advice(wrong: &WrongNetwork) -> String {
+    let hint = if wrong.theirs.genesis != wrong.ours.genesis {
+        "pass --genesis with that network's genesis.json to sync from it".to_owned()
+    } else if wrong.theirs.network_id != wrong.ours.network_id {
+        format!("pass --network-id {} to sync from it", wrong.theirs.network_id)
+    } else {
+        "its fork schedule differs from ours: check --genesis".to_owned()
+    };
+    format!("{wrong}; {hint}")
 }
 
 struct PeerEntry {
     enode: Enode,
-    commands: mpsc::Sender<Command>,
-    ready: bool,
     snap: Option<SnapVersion>,
     in_syncer: bool,
 }
 
-type PeerMessage = (PeerId, Option<SessionEvent>);
-
 struct Driver<F> {
     config: DriverConfig,
-    node: Node,
+    set: PeerSet,
     peers: HashMap<PeerId, PeerEntry>,
-    next_peer: u64,
-    events_tx: mpsc::UnboundedSender<PeerMessage>,
-    redials: Vec<(Instant, Enode)>,
+    probes: HashMap<u64, (PeerId, Instant)>,
+    wrong_network: Option<String>,
     pivot: Pivot,
     syncer: Option<Syncer>,
     done: bool,
@@ -182,6 +209,10 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
         None => std::future::pending().await,
     }
+}
+
+const fn peer_id(key: PeerKey) -> PeerId {
+    PeerId(key)
 }
 
 /// Syncs into `store` until done or until `shutdown` completes; returns the outcome and the
@@ -207,7 +238,6 @@ where
     };
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let writer = Writer::spawn(store, config.writer_queue, done_tx);
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut connection = ConnectionConfig::new(config.network.info.clone());
     connection.max_snap_in_flight = config.sync.max_requests_per_peer.max(1) + 4;
     // This node takes its pivot from the peers' Status heads, without a header stream carrying
@@ -217,13 +247,16 @@ where
     // (It serves both versions, BALs included, from `snap serve`.)
     connection.snap_versions = vec![SnapVersion::V1];
     let node = Node::new(config.key.clone(), connection, config.server.clone());
+    let mut set = PeerSet::new(node, config.peer_set.clone());
+    for enode in &config.peers {
+        set.add_static(*enode);
+    }
     let mut driver = Driver {
         pivot: Pivot::new(config.target, resumed.as_ref().map(|r| r.target)),
-        node,
+        set,
         peers: HashMap::new(),
-        next_peer: 1,
-        events_tx,
-        redials: Vec::new(),
+        probes: HashMap::new(),
+        wrong_network: None,
         syncer: None,
         done: false,
         observe,
@@ -235,9 +268,6 @@ where
         driver.syncer = Some(Syncer::resume(driver.config.sync.clone(), record, Instant::now()));
     } else if let Some(target) = driver.pivot.started() {
         driver.start(target);
-    }
-    for enode in driver.config.peers.clone() {
-        driver.dial(enode);
     }
     let mut follow = tokio::time::interval(driver.config.follow_interval);
     follow.tick().await;
@@ -251,10 +281,14 @@ where
         if driver.done {
             break;
         }
+        if let Some(reason) = driver.no_peer_left() {
+            failure = Some(DriverError::NoPeerOnOurNetwork(reason));
+            break;
+        }
         let timeout = driver.syncer.as_ref().and_then(Syncer::poll_timeout);
-        let redial = driver.redials.iter().map(|(at, _)| *at).min();
+        let probe = driver.probes.values().map(|(_, at)| *at).min();
         tokio::select! {
-            Some((peer, event)) = events_rx.recv() => driver.on_peer(peer, event).await,
+            event = driver.set.next_event() => driver.on_peer(event).await,
             Some(done) = done_rx.recv() => {
                 if let Err(error) = driver.on_written(done) {
                     failure = Some(error);
@@ -266,19 +300,16 @@ where
                     syncer.handle_timeout(Instant::now());
                 }
             }
-            () = sleep_until(redial) => driver.redial_due(),
+            () = sleep_until(probe) => driver.probes_due().await,
             _ = follow.tick() => {
-                let ready: Vec<PeerId> =
-                    driver.peers.iter().filter(|(_, p)| p.ready).map(|(id, _)| *id).collect();
+                let ready: Vec<PeerId> = driver.peers.keys().copied().collect();
                 let actions = driver.pivot.on_follow_tick(&ready);
                 driver.act(actions).await;
             }
             () = &mut shutdown => break,
         }
     }
-    for peer in driver.peers.values() {
-        let _ = peer.commands.try_send(Command::Disconnect(DisconnectReason::ClientQuitting));
-    }
+    driver.set.disconnect_all(DisconnectReason::ClientQuitting);
     let outcome = SyncOutcome {
         target: driver.syncer.as_ref().map(Syncer::target).or(driver.pivot.started()),
         counters: driver.syncer.as_ref().map(Syncer::counters).unwrap_or_default(),
@@ -299,62 +330,19 @@ where
 }
 
 impl<F: FnMut(&DriverEvent)> Driver<F> {
-    fn dial(&mut self, enode: Enode) {
-        let id = PeerId(self.next_peer);
-        self.next_peer += 1;
-        let node = self.node.clone();
-        let events = self.events_tx.clone();
-        let (commands_tx, mut commands_rx) = mpsc::channel::<Command>(256);
-        self.peers.insert(
-            id,
-            PeerEntry { enode, commands: commands_tx, ready: false, snap: None, in_syncer: false },
-        );
-        tokio::spawn(async move {
-            let handle = match node.dial(&enode).await {
-                Ok(handle) => handle,
-                Err(error) => {
-                    let reason = format!("dial failed: {error}");
-                    let closed = Event::Closed(snap_tokio_adapter::connection::CloseReason::Error(
-                        snap_tokio_adapter::connection::ConnectionError::TransportClosed,
-                    ));
-                    tracing::debug!(%enode, %reason);
-                    let _ = events.send((id, Some(SessionEvent::Connection(closed))));
-                    let _ = events.send((id, None));
-                    return;
-                }
-            };
-            let (commands, mut session_events, _task) = handle.into_parts();
-            // Commands and events flow independently, so a session waiting for its events to
-            // be read never holds up the commands queued for it, nor the other way round.
-            let relay = tokio::spawn(async move {
-                while let Some(command) = commands_rx.recv().await {
-                    if commands.send(command).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            while let Some(event) = session_events.recv().await {
-                let _ = events.send((id, Some(event)));
-            }
-            relay.abort();
-            let _ = events.send((id, None));
-        });
-    }
-
-    fn redial_due(&mut self) {
-        let now = Instant::now();
-        let (due, later): (Vec<_>, Vec<_>) = self.redials.drain(..).partition(|(at, _)| *at <= now);
-        self.redials = later;
-        for (_, enode) in due {
-            self.dial(enode);
+    /// The reason to give up: every static peer is on another chain and none is connected.
+    fn no_peer_left(&self) -> Option<String> {
+        if self.set.statics_left() == 0 && self.set.is_empty() {
+            return self.wrong_network.clone();
         }
+        None
     }
 
     fn start(&mut self, target: Target) {
         (self.observe)(&DriverEvent::Started(target));
         let mut syncer = Syncer::new(self.config.sync.clone(), target, Instant::now());
         for (id, peer) in &mut self.peers {
-            if let (true, Some(version)) = (peer.ready, peer.snap) {
+            if let Some(version) = peer.snap {
                 peer.in_syncer = true;
                 syncer.handle_input(
                     Instant::now(),
@@ -366,11 +354,8 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
     }
 
     fn send(&self, peer: PeerId, command: Command) {
-        if let Some(entry) = self.peers.get(&peer) {
-            // The relay's queue holds more than the session allows in flight; a full queue
-            // means the session is gone, and its requests time out in the core.
-            let _ = entry.commands.try_send(command);
-        }
+        // A full queue means the session is behind; the request times out in the core.
+        let _ = self.set.send(peer.0, command);
     }
 
     async fn act(&mut self, actions: Vec<PivotAction>) {
@@ -379,7 +364,11 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                 PivotAction::Headers(peer, request) => {
                     self.send(peer, Command::GetHeaders(request))
                 }
-                PivotAction::Probe(peer, message) => self.send(peer, Command::Snap(message)),
+                PivotAction::Probe(peer, message) => {
+                    self.probes
+                        .insert(message.request_id(), (peer, Instant::now() + PROBE_TIMEOUT));
+                    self.send(peer, Command::Snap(message));
+                }
                 PivotAction::Start(target) => {
                     if self.syncer.is_none() {
                         self.start(target);
@@ -395,87 +384,125 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         }
     }
 
-    async fn on_peer(&mut self, id: PeerId, event: Option<SessionEvent>) {
-        let Some(event) = event else {
-            self.on_gone(id, "session ended".into());
-            return;
-        };
+    /// Probes unanswered in time count as unserved; their late answers are dropped.
+    async fn probes_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(u64, PeerId)> = self
+            .probes
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(id, (peer, _))| (*id, *peer))
+            .collect();
+        for (id, peer) in due {
+            self.probes.remove(&id);
+            self.metrics.error("snap_timeout");
+            self.send(peer, Command::Forget(id));
+            let actions = self.pivot.on_probe(peer, id, None);
+            self.act(actions).await;
+        }
+    }
+
+    async fn on_peer(&mut self, event: PeerEvent) {
         let now = Instant::now();
         match event {
-            SessionEvent::Connection(Event::Ready { client_id, status, snap, .. }) => {
-                let Some(peer) = self.peers.get_mut(&id) else { return };
-                peer.ready = true;
-                peer.snap = snap;
-                self.metrics.peers.fetch_add(1, Relaxed);
-                let enode = peer.enode;
+            PeerEvent::Ready { peer, enode, client, status, snap, .. } => {
+                let id = peer_id(peer);
+                self.metrics.peers.increment(1.0);
+                let mut entry = PeerEntry { enode, snap, in_syncer: false };
                 if let (Some(syncer), Some(version)) = (&mut self.syncer, snap) {
-                    peer.in_syncer = true;
+                    entry.in_syncer = true;
                     syncer.handle_input(
                         now,
                         Input::PeerConnected { peer: id, versions: vec![version] },
                     );
                 }
-                (self.observe)(&DriverEvent::PeerReady {
-                    enode,
-                    client: client_id,
-                    snap: snap.is_some(),
-                });
+                self.peers.insert(id, entry);
+                (self.observe)(&DriverEvent::PeerReady { enode, client, snap: snap.is_some() });
                 if snap.is_some() {
                     let actions = self.pivot.on_ready(id, status.head_hash);
                     self.act(actions).await;
                 }
             }
-            SessionEvent::Connection(Event::Snap(message)) => {
-                self.metrics.responses.fetch_add(1, Relaxed);
+            PeerEvent::Connection { peer, event } => self.on_connection(peer_id(peer), event).await,
+            PeerEvent::Rejected { command, error, .. } => {
+                self.metrics.error("command_rejected");
+                tracing::debug!(?command, %error, "command rejected");
+            }
+            PeerEvent::Gone { peer, enode, reason, ready } => {
+                if ready {
+                    self.on_gone(peer_id(peer), enode, reason.to_string()).await;
+                } else if let Some(enode) = enode {
+                    tracing::debug!(peer = %enode.addr, %reason, "could not connect");
+                }
+            }
+            PeerEvent::WrongNetwork { enode, error } => {
+                self.metrics.error("wrong_network");
+                let reason = wrong_network_advice(&error);
+                (self.observe)(&DriverEvent::WrongNetwork { enode, reason: reason.clone() });
+                self.wrong_network = Some(reason);
+            }
+            PeerEvent::Banned { id, duration } => {
+                self.metrics.error("banned");
+                tracing::info!(
+                    "banned node {}… for {} s",
+                    &::hex::encode(id)[..16],
+                    duration.as_secs()
+                );
+            }
+            PeerEvent::Refused { .. } => self.metrics.error("refused"),
+            PeerEvent::AcceptError { error, retry_in } => {
+                tracing::warn!(
+                    "accepting a peer: {error}; retrying in {} ms",
+                    retry_in.as_millis()
+                );
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_connection(&mut self, id: PeerId, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Snap(message) => {
+                self.metrics.responses.increment(1);
                 let request_id = message.request_id();
-                if self.pivot.owns_probe(request_id) {
+                if self.probes.remove(&request_id).is_some() {
                     let actions = self.pivot.on_probe(id, request_id, Some(&message));
                     self.act(actions).await;
                 } else if let Some(syncer) = &mut self.syncer {
                     syncer.handle_input(now, Input::Response { peer: id, message });
                 }
             }
-            SessionEvent::Connection(Event::SnapTimeout(request_id)) => {
-                self.metrics.error("snap_timeout");
-                if self.pivot.owns_probe(request_id) {
-                    let actions = self.pivot.on_probe(id, request_id, None);
-                    self.act(actions).await;
-                }
-                // The core times its own requests out by its deadlines.
-            }
-            SessionEvent::Connection(Event::Headers(headers)) => {
+            Event::Late(_) => self.metrics.error("late_response"),
+            Event::Headers(headers) => {
                 let actions = self.pivot.on_headers(id, headers.request_id, Some(&headers));
                 self.act(actions).await;
             }
-            SessionEvent::Connection(Event::HeadersTimeout(request_id)) => {
+            Event::HeadersTimeout(request_id) => {
                 self.metrics.error("headers_timeout");
                 let actions = self.pivot.on_headers(id, request_id, None);
                 self.act(actions).await;
             }
-            SessionEvent::Connection(Event::Closed(reason)) => {
-                self.metrics.error("session_closed");
-                self.on_gone(id, format!("{reason:?}"));
-            }
-            SessionEvent::Rejected(command, error) => {
-                self.metrics.error("command_rejected");
-                tracing::debug!(?command, %error, "command rejected");
-            }
+            _ => {}
         }
     }
 
-    fn on_gone(&mut self, id: PeerId, reason: String) {
+    async fn on_gone(&mut self, id: PeerId, enode: Option<Enode>, reason: String) {
+        self.metrics.error("session_closed");
         let Some(peer) = self.peers.remove(&id) else { return };
-        if peer.ready {
-            self.metrics.peers.fetch_sub(1, Relaxed);
-        }
+        self.metrics.peers.decrement(1.0);
         if peer.in_syncer
             && let Some(syncer) = &mut self.syncer
         {
             syncer.handle_input(Instant::now(), Input::PeerDisconnected { peer: id });
         }
-        (self.observe)(&DriverEvent::PeerGone { enode: peer.enode, reason });
-        if !self.done {
-            self.redials.push((Instant::now() + self.config.redial_after, peer.enode));
+        (self.observe)(&DriverEvent::PeerGone { enode: enode.unwrap_or(peer.enode), reason });
+        let orphaned: Vec<u64> =
+            self.probes.iter().filter(|(_, (p, _))| *p == id).map(|(r, _)| *r).collect();
+        for request_id in orphaned {
+            self.probes.remove(&request_id);
+            let actions = self.pivot.on_probe(id, request_id, None);
+            self.act(actions).await;
         }
     }
 
@@ -483,8 +510,8 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         let Some(syncer) = &mut self.syncer else { return Ok(()) };
         match done {
             WriterDone::Written { id, bytes } => {
-                self.metrics.batches.fetch_add(1, Relaxed);
-                self.metrics.bytes_written.fetch_add(bytes as u64, Relaxed);
+                self.metrics.batches.increment(1);
+                self.metrics.bytes_written.increment(bytes as u64);
                 syncer.handle_input(Instant::now(), Input::Written(id));
             }
             WriterDone::Looked(id, answer) => {
@@ -506,7 +533,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             };
             match output {
                 Output::Send { peer, message } => {
-                    self.metrics.requests.fetch_add(1, Relaxed);
+                    self.metrics.requests.increment(1);
                     self.send(peer, Command::Snap(message));
                 }
                 Output::Write(batch) => {
@@ -527,7 +554,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                             reason: reason.to_string(),
                         });
                     }
-                    self.send(peer, Command::Disconnect(DisconnectReason::BreachOfProtocol));
+                    self.set.ban(peer.0, DisconnectReason::BreachOfProtocol);
                 }
                 Output::Event(event) => {
                     if let SyncEvent::Progress(report) = &event {
@@ -535,7 +562,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                     }
                     if matches!(event, SyncEvent::Done { .. }) {
                         self.done = true;
-                        self.metrics.phase.store(3, Relaxed);
+                        self.metrics.phase.set(3.0);
                     }
                     (self.observe)(&DriverEvent::Sync(event));
                 }

@@ -1,60 +1,54 @@
-//! Prometheus metrics: a handful of counters and gauges in atomics, rendered in the text
-//! exposition format by a minimal `/metrics` endpoint on a tokio listener (no exporter crate).
+//! Metrics through the `metrics` facade: a host that embeds the node collects them with its
+//! own recorder (reth's exporter, say); the `snap` binary installs
+//! `metrics-exporter-prometheus` and serves them at `/metrics` ([`install_prometheus`]).
+//! The names are the node's Prometheus names: `snap_peers`, `snap_requests_total`, ...,
+//! `snap_errors_total{kind}`.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    net::SocketAddr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering::Relaxed},
-    },
-};
+use std::net::SocketAddr;
 
+use metrics::{Counter, Gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use snap_core::sync::{Phase, ProgressReport};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
 
-/// The node's metrics (shared; every field is updated with relaxed atomics).
-#[derive(Debug, Default)]
+/// The node's metric handles.
+#[derive(Debug)]
 pub struct Metrics {
     /// Peers with a ready session.
-    pub peers: AtomicU64,
+    pub peers: Gauge,
     /// Snap requests sent.
-    pub requests: AtomicU64,
+    pub requests: Counter,
     /// Snap responses received.
-    pub responses: AtomicU64,
+    pub responses: Counter,
     /// Bytes written to the store (estimated batch sizes).
-    pub bytes_written: AtomicU64,
+    pub bytes_written: Counter,
     /// Batches written.
-    pub batches: AtomicU64,
-    /// Accounts, slots, codes and trie nodes synced (from the last progress report).
-    pub accounts: AtomicU64,
+    pub batches: Counter,
+    /// Accounts synced (from the last progress report).
+    pub accounts: Counter,
     /// Storage slots synced.
-    pub slots: AtomicU64,
+    pub slots: Counter,
     /// Bytecodes synced.
-    pub codes: AtomicU64,
+    pub codes: Counter,
     /// Trie nodes healed.
-    pub nodes: AtomicU64,
+    pub nodes: Counter,
     /// Block access lists applied (snap/2 catch-up).
-    pub bals: AtomicU64,
+    pub bals: Counter,
     /// Bytes of block access lists applied.
-    pub bal_bytes: AtomicU64,
+    pub bal_bytes: Counter,
     /// Account changes applied from block access lists.
-    pub bal_accounts: AtomicU64,
+    pub bal_accounts: Counter,
     /// Slot changes applied from block access lists.
-    pub bal_slots: AtomicU64,
+    pub bal_slots: Counter,
     /// Trie leaves rebuilt from the flat state after a catch-up.
-    pub rebuilt_leaves: AtomicU64,
+    pub rebuilt_leaves: Counter,
     /// The phase: 0 ranges, 1 healing, 2 flushing, 3 done, 4 applying, 5 rebuilding.
-    pub phase: AtomicU64,
+    pub phase: Gauge,
     /// Heal requests pending.
-    pub heal_pending: AtomicU64,
+    pub heal_pending: Gauge,
     /// Heal paths queued.
-    pub heal_queued: AtomicU64,
-    errors: Mutex<BTreeMap<String, u64>>,
+    pub heal_queued: Gauge,
+    /// A private recorder (and its renderer) when not recording through the global one.
+    local: Option<(PrometheusRecorder, PrometheusHandle)>,
 }
 
 /// The number a phase is exported as.
@@ -69,106 +63,110 @@ pub const fn phase_number(phase: Phase) -> u64 {
     }
 }
 
+fn handles(local: Option<(PrometheusRecorder, PrometheusHandle)>) -> Metrics {
+    let register = || Metrics {
+        peers: metrics::gauge!("snap_peers"),
+        requests: metrics::counter!("snap_requests_total"),
+        responses: metrics::counter!("snap_responses_total"),
+        bytes_written: metrics::counter!("snap_written_bytes_total"),
+        batches: metrics::counter!("snap_batches_total"),
+        accounts: metrics::counter!("snap_accounts_total"),
+        slots: metrics::counter!("snap_slots_total"),
+        codes: metrics::counter!("snap_codes_total"),
+        nodes: metrics::counter!("snap_nodes_total"),
+        bals: metrics::counter!("snap_bals_total"),
+        bal_bytes: metrics::counter!("snap_bal_bytes_total"),
+        bal_accounts: metrics::counter!("snap_bal_accounts_total"),
+        bal_slots: metrics::counter!("snap_bal_slots_total"),
+        rebuilt_leaves: metrics::counter!("snap_rebuilt_leaves_total"),
+        phase: metrics::gauge!("snap_phase"),
+        heal_pending: metrics::gauge!("snap_heal_pending"),
+        heal_queued: metrics::gauge!("snap_heal_queued"),
+        local: None,
+    };
+    match local {
+        Some((recorder, handle)) => {
+            let mut metrics = metrics::with_local_recorder(&recorder, register);
+            metrics.local = Some((recorder, handle));
+            metrics
+        }
+        None => register(),
+    }
+}
+
+impl Default for Metrics {
+    /// Handles on the global recorder (none installed: the metrics go nowhere).
+    fn default() -> Self {
+        handles(None)
+    }
+}
+
 impl Metrics {
+    /// Handles on a private Prometheus recorder, rendered by [`Self::render`] (for tests and
+    /// hosts without a recorder of their own).
+    pub fn with_prometheus() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        handles(Some((recorder, handle)))
+    }
+
     /// Counts one error of `kind`.
     pub fn error(&self, kind: &str) {
-        if let Ok(mut errors) = self.errors.lock() {
-            *errors.entry(kind.to_owned()).or_default() += 1;
+        let kind = kind.to_owned();
+        let counter = || metrics::counter!("snap_errors_total", "kind" => kind);
+        match &self.local {
+            Some((recorder, _)) => metrics::with_local_recorder(recorder, counter).increment(1),
+            None => counter().increment(1),
         }
     }
 
     /// Takes the totals of a progress report.
     pub fn report(&self, report: &ProgressReport) {
         let counters = &report.counters;
-        self.accounts.store(counters.accounts, Relaxed);
-        self.slots.store(counters.slots, Relaxed);
-        self.codes.store(counters.codes, Relaxed);
-        self.nodes.store(counters.nodes, Relaxed);
-        self.bals.store(counters.bals, Relaxed);
-        self.bal_bytes.store(counters.bal_bytes, Relaxed);
-        self.bal_accounts.store(counters.bal_accounts, Relaxed);
-        self.bal_slots.store(counters.bal_slots, Relaxed);
-        self.rebuilt_leaves.store(counters.rebuilt_leaves, Relaxed);
-        self.phase.store(phase_number(report.phase), Relaxed);
-        self.heal_pending.store(report.heal_pending as u64, Relaxed);
-        self.heal_queued.store(report.heal_queued as u64, Relaxed);
+        self.accounts.absolute(counters.accounts);
+        self.slots.absolute(counters.slots);
+        self.codes.absolute(counters.codes);
+        self.nodes.absolute(counters.nodes);
+        self.bals.absolute(counters.bals);
+        self.bal_bytes.absolute(counters.bal_bytes);
+        self.bal_accounts.absolute(counters.bal_accounts);
+        self.bal_slots.absolute(counters.bal_slots);
+        self.rebuilt_leaves.absolute(counters.rebuilt_leaves);
+        self.phase.set(phase_number(report.phase) as f64);
+        self.heal_pending.set(report.heal_pending as f64);
+        self.heal_queued.set(report.heal_queued as f64);
     }
 
-    /// The text exposition of every metric.
+    /// The text exposition of a private recorder ([`Self::with_prometheus`]); empty when
+    /// recording through the global recorder.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let gauges: [(&str, &str, &AtomicU64); 17] = [
-            ("snap_peers", "gauge", &self.peers),
-            ("snap_requests_total", "counter", &self.requests),
-            ("snap_responses_total", "counter", &self.responses),
-            ("snap_written_bytes_total", "counter", &self.bytes_written),
-            ("snap_batches_total", "counter", &self.batches),
-            ("snap_accounts_total", "counter", &self.accounts),
-            ("snap_slots_total", "counter", &self.slots),
-            ("snap_codes_total", "counter", &self.codes),
-            ("snap_nodes_total", "counter", &self.nodes),
-            ("snap_bals_total", "counter", &self.bals),
-            ("snap_bal_bytes_total", "counter", &self.bal_bytes),
-            ("snap_bal_accounts_total", "counter", &self.bal_accounts),
-            ("snap_bal_slots_total", "counter", &self.bal_slots),
-            ("snap_rebuilt_leaves_total", "counter", &self.rebuilt_leaves),
-            ("snap_phase", "gauge", &self.phase),
-            ("snap_heal_pending", "gauge", &self.heal_pending),
-            ("snap_heal_queued", "gauge", &self.heal_queued),
-        ];
-        for (name, kind, value) in gauges {
-            let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {}", value.load(Relaxed));
-        }
-        let _ = writeln!(out, "# TYPE snap_errors_total counter");
-        if let Ok(errors) = self.errors.lock() {
-            for (kind, count) in errors.iter() {
-                let kind = kind.replace(['"', '\\', '\n'], "_");
-                let _ = writeln!(out, "snap_errors_total{{kind=\"{kind}\"}} {count}");
-            }
-        }
-        out
+        self.local.as_ref().map(|(_, handle)| handle.render()).unwrap_or_default()
     }
 }
 
-/// Serves `metrics` at `http://addr/metrics` (any path answers) until the runtime stops.
-/// Returns the bound address.
-pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut request = [0u8; 1024];
-                let _ = stream.read(&mut request).await;
-                let body = metrics.render();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    Ok(bound)
+/// Installs the Prometheus exporter as the global recorder, serving `http://addr/metrics`
+/// on the current runtime.
+pub fn install_prometheus(addr: SocketAddr) -> Result<(), String> {
+    PrometheusBuilder::new().with_http_listener(addr).install().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpStream,
+    };
 
-    #[tokio::test]
-    async fn the_endpoint_serves_the_text_exposition() {
-        let metrics = Arc::new(Metrics::default());
-        metrics.peers.store(3, Relaxed);
+    fn report() -> ProgressReport {
         let counters = snap_core::sync::Counters {
             bals: 4,
             bal_bytes: 900,
             rebuilt_leaves: 77,
             ..Default::default()
         };
-        metrics.report(&ProgressReport {
+        ProgressReport {
             phase: Phase::Rebuilding,
             fraction_done: 1.0,
             counters,
@@ -180,32 +178,84 @@ mod tests {
             codes_outstanding: 0,
             peers: 0,
             in_flight: 0,
-            elapsed: std::time::Duration::ZERO,
+            elapsed: Duration::ZERO,
             target: snap_core::sync::Target { root: Default::default(), number: 1 },
             heal_pending: 0,
             heal_queued: 0,
             bals_left: 0,
             rebuild_fraction: 0.5,
-        });
+        }
+    }
+
+    #[test]
+    fn the_names_are_the_prometheus_names() {
+        let metrics = Metrics::with_prometheus();
+        metrics.peers.set(3.0);
+        metrics.report(&report());
         metrics.error("snap_timeout");
         metrics.error("snap_timeout");
         metrics.error("bad \"kind\"");
-        let addr = serve_metrics("127.0.0.1:0".parse().expect("addr"), metrics.clone())
+        let body = metrics.render();
+        for line in [
+            "snap_peers 3\n",
+            "snap_bals_total 4\n",
+            "snap_bal_bytes_total 900\n",
+            "snap_rebuilt_leaves_total 77\n",
+            "snap_phase 5\n",
+            "snap_errors_total{kind=\"snap_timeout\"} 2\n",
+        ] {
+            assert!(body.contains(line), "{line:?} in {body}");
+        }
+        assert!(body.contains("# TYPE snap_peers gauge"), "{body}");
+        assert!(body.contains("# TYPE snap_requests_total counter"), "{body}");
+    }
+
+    async fn get(addr: SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
             .await
-            .expect("bound");
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("write");
+            .expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).await.expect("read");
-        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-        let body = response.split("\r\n\r\n").nth(1).expect("body");
-        assert_eq!(body, metrics.render());
-        assert!(body.contains("# TYPE snap_peers gauge\nsnap_peers 3\n"), "{body}");
-        assert!(body.contains("snap_bals_total 4\n"), "{body}");
-        assert!(body.contains("snap_bal_bytes_total 900\n"), "{body}");
-        assert!(body.contains("snap_rebuilt_leaves_total 77\n"), "{body}");
-        assert!(body.contains("snap_phase 5\n"), "{body}");
-        assert!(body.contains("snap_errors_total{kind=\"snap_timeout\"} 2\n"), "{body}");
-        assert!(body.contains("snap_errors_total{kind=\"bad _kind_\"} 1\n"), "{body}");
+        response
+    }
+
+    /// Issue #16 item 9: the endpoint keeps answering while idle and slow connections hang
+    /// on it (the hand-written one read each connection with no timeout and died on its
+    /// first accept error).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_endpoint_keeps_answering_beside_idle_and_slow_connections() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let (recorder, exporter) =
+            PrometheusBuilder::new().with_http_listener(addr).build().expect("exporter builds");
+        let metrics =
+            metrics::with_local_recorder(&recorder, || metrics::counter!("snap_requests_total"));
+        metrics.increment(7);
+        tokio::spawn(exporter);
+        let mut waited = 0;
+        while TcpStream::connect(addr).await.is_err() {
+            waited += 1;
+            assert!(waited < 100, "the exporter listens");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut idle = Vec::new();
+        for _ in 0..64 {
+            idle.push(TcpStream::connect(addr).await.expect("idle connection"));
+        }
+        let mut slow = TcpStream::connect(addr).await.expect("slow connection");
+        slow.write_all(b"GET /met").await.expect("half a request");
+        for _ in 0..3 {
+            let response = tokio::time::timeout(Duration::from_secs(10), get(addr))
+                .await
+                .expect("answered in time");
+            assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+            assert!(response.contains("snap_requests_total 7"), "{response}");
+        }
+        drop(idle);
     }
 }

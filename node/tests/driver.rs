@@ -21,9 +21,7 @@ use snap_node::{
 };
 use snap_store::{RedbStore, SyncStore, verify};
 use snap_tokio_adapter::{
-    connection::ConnectionConfig,
-    server::StateServer,
-    session::{Enode, Node},
+    connection::ConnectionConfig, enode::Enode, server::StateServer, session::Node,
 };
 use tokio::{net::TcpListener, sync::Notify};
 
@@ -52,6 +50,14 @@ async fn serve_generated(accounts: usize, slots: usize) -> (Enode, alloy_primiti
     (enode, root)
 }
 
+/// `snap_batches_total` in a text exposition.
+fn batches_written(text: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix("snap_batches_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn config(enode: Enode) -> DriverConfig {
     let mut config =
         DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
@@ -73,7 +79,7 @@ async fn a_stopped_sync_resumes_from_the_store_and_ends_on_the_served_root() {
 
     // First run: stopped once some batches are written.
     let stop = Arc::new(Notify::new());
-    let first_metrics = Arc::new(Metrics::default());
+    let first_metrics = Arc::new(Metrics::with_prometheus());
     let written = first_metrics.clone();
     let store = RedbStore::open(dir.path()).expect("open");
     let trigger = stop.clone();
@@ -85,7 +91,7 @@ async fn a_stopped_sync_resumes_from_the_store_and_ends_on_the_served_root() {
         first_metrics,
         move |event| {
             if let DriverEvent::Sync(SyncEvent::Progress(_)) = event
-                && written.batches.load(std::sync::atomic::Ordering::Relaxed) >= 2
+                && batches_written(&written.render()) >= 2
             {
                 trigger.notify_one();
             }
@@ -101,7 +107,7 @@ async fn a_stopped_sync_resumes_from_the_store_and_ends_on_the_served_root() {
     // Second run: resumes (says so) and finishes; the store verifies against the served root.
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::with_prometheus());
     let store = RedbStore::open(dir.path()).expect("reopen");
     let (outcome, store) =
         run_sync(config(enode), store, std::future::pending(), metrics.clone(), move |event| {

@@ -30,6 +30,10 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The database file is damaged: its integrity check failed, or reading it failed in a
+    /// way the database could not report as an error.
+    #[error("the database file is damaged ({0}); restore it or sync into a fresh directory")]
+    Damaged(String),
     /// A lookup kind this store does not know how to answer.
     #[error("unsupported lookup")]
     UnsupportedLookup,

@@ -171,6 +171,28 @@ pub enum DisconnectReason {
     Other(u8),
 }
 
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match self {
+            Self::Requested => "disconnect requested",
+            Self::TcpError => "TCP error",
+            Self::BreachOfProtocol => "breach of protocol",
+            Self::UselessPeer => "useless peer",
+            Self::TooManyPeers => "too many peers",
+            Self::AlreadyConnected => "already connected",
+            Self::IncompatibleVersion => "incompatible p2p version",
+            Self::InvalidIdentity => "invalid node identity",
+            Self::ClientQuitting => "client quitting",
+            Self::UnexpectedIdentity => "unexpected identity",
+            Self::ConnectedToSelf => "connected to self",
+            Self::PingTimeout => "ping timeout",
+            Self::SubprotocolError => "subprotocol error",
+            Self::Other(code) => return write!(f, "disconnect reason {code:#04x}"),
+        };
+        f.write_str(text)
+    }
+}
+
 impl DisconnectReason {
     /// The wire code.
     pub const fn code(self) -> u8 {

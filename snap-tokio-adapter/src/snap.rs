@@ -1,8 +1,14 @@
 //! The `snap` sub-protocol on a connection: version negotiation and the per-connection
 //! tracker that admits a response only if it answers an outstanding request of the right
 //! kind and is no larger than that request allows, checked **before** decoding.
+//!
+//! The tracker keeps no clock: request timeouts belong to whoever asked (the core's
+//! `Syncer`), which forgives late answers. When the tracker is full, its oldest request (one
+//! its owner has given up on) is forgotten; an answer to a request forgotten recently is
+//! dropped quietly, never counted against the peer. Memory stays bounded by the in-flight
+//! limit and the size of the forgotten ring.
 
-use std::{collections::HashMap, time::Instant};
+use std::collections::{HashMap, VecDeque};
 
 use snap_core::wire::{DecodeError, Limits, MessageId, SnapMessage, SnapVersion};
 
@@ -29,9 +35,6 @@ pub enum TrackError {
     /// We already have a request with this id in flight.
     #[error("request id {0} is already in flight")]
     Collision(u64),
-    /// The tracker is full.
-    #[error("too many requests in flight")]
-    Full,
     /// A request message given where a response was expected (or vice versa).
     #[error("message {0:?} is not of the expected direction")]
     WrongDirection(MessageId),
@@ -41,7 +44,7 @@ pub enum TrackError {
     /// A response without readable request id.
     #[error("response without a request id")]
     NoRequestId,
-    /// A response no outstanding request asked for (or that arrived after its timeout).
+    /// A response no outstanding or recently forgotten request asked for.
     #[error("unsolicited response {kind:?} with id {request_id}")]
     Unsolicited {
         /// The response's id.
@@ -87,8 +90,19 @@ pub struct PendingRequest {
     pub max_bytes: usize,
     /// The most items (codes, nodes, slot lists, access lists) the response may carry.
     pub max_items: usize,
-    /// When it times out.
-    pub deadline: Instant,
+}
+
+/// Request ids remembered after they were forgotten, so that late answers to them are
+/// dropped quietly.
+pub const FORGOTTEN_RING: usize = 1024;
+
+/// What became of a response the tracker was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admitted {
+    /// It answers an outstanding request: decoded and checked.
+    Response(SnapMessage),
+    /// It answers a request forgotten recently: dropped without decoding.
+    Late(u64),
 }
 
 /// The snap requests in flight on one connection.
@@ -98,12 +112,23 @@ pub struct SnapTracker {
     limits: Limits,
     max_in_flight: usize,
     in_flight: HashMap<u64, PendingRequest>,
+    /// Ids in flight, oldest first.
+    order: VecDeque<u64>,
+    /// Ids forgotten, oldest first (at most [`FORGOTTEN_RING`]).
+    forgotten: VecDeque<u64>,
 }
 
 impl SnapTracker {
     /// An empty tracker for the negotiated `version`.
     pub fn new(version: SnapVersion, limits: Limits, max_in_flight: usize) -> Self {
-        Self { version, limits, max_in_flight: max_in_flight.max(1), in_flight: HashMap::new() }
+        Self {
+            version,
+            limits,
+            max_in_flight: max_in_flight.max(1),
+            in_flight: HashMap::new(),
+            order: VecDeque::new(),
+            forgotten: VecDeque::new(),
+        }
     }
 
     /// The negotiated version.
@@ -121,8 +146,10 @@ impl SnapTracker {
         self.in_flight.is_empty()
     }
 
-    /// Records an outgoing request, due by `deadline`.
-    pub fn track(&mut self, request: &SnapMessage, deadline: Instant) -> Result<(), TrackError> {
+    /// Records an outgoing request. When the tracker is full, the oldest request is forgotten
+    /// to make room (its owner, which keeps fewer requests in flight than the tracker holds,
+    /// has given up on it).
+    pub fn track(&mut self, request: &SnapMessage) -> Result<(), TrackError> {
         let id = request.id();
         let response = id.response().ok_or(TrackError::WrongDirection(id))?;
         if !self.version.supports(id) {
@@ -131,9 +158,6 @@ impl SnapTracker {
         let request_id = request.request_id();
         if self.in_flight.contains_key(&request_id) {
             return Err(TrackError::Collision(request_id));
-        }
-        if self.in_flight.len() >= self.max_in_flight {
-            return Err(TrackError::Full);
         }
         let (budget, max_items) = match request {
             SnapMessage::GetAccountRange(r) => (r.response_bytes, usize::MAX),
@@ -151,14 +175,31 @@ impl SnapTracker {
         let max_bytes = usize::try_from(budget.saturating_add(RESPONSE_SLACK))
             .unwrap_or(usize::MAX)
             .min(self.limits.max_message_bytes);
-        self.in_flight
-            .insert(request_id, PendingRequest { response, max_bytes, max_items, deadline });
+        while self.in_flight.len() >= self.max_in_flight {
+            let Some(oldest) = self.order.front().copied() else { break };
+            self.forget(oldest);
+        }
+        self.in_flight.insert(request_id, PendingRequest { response, max_bytes, max_items });
+        self.order.push_back(request_id);
         Ok(())
     }
 
+    /// Forgets a request its owner gave up on; a late answer to it is dropped quietly.
+    pub fn forget(&mut self, request_id: u64) {
+        if self.in_flight.remove(&request_id).is_none() {
+            return;
+        }
+        self.order.retain(|id| *id != request_id);
+        if self.forgotten.len() >= FORGOTTEN_RING {
+            self.forgotten.pop_front();
+        }
+        self.forgotten.push_back(request_id);
+    }
+
     /// Admits and decodes a response (`relative_id` after the capability offset). Kind,
-    /// request id and size are checked before decoding; the item count after.
-    pub fn on_response(&mut self, relative_id: u8, data: &[u8]) -> Result<SnapMessage, TrackError> {
+    /// request id and size are checked before decoding; the item count after. An answer to a
+    /// request forgotten recently is [`Admitted::Late`], not decoded.
+    pub fn on_response(&mut self, relative_id: u8, data: &[u8]) -> Result<Admitted, TrackError> {
         let kind = MessageId::from_u8(relative_id)
             .filter(|id| self.version.supports(*id))
             .ok_or(TrackError::UnknownMessage(relative_id))?;
@@ -166,10 +207,14 @@ impl SnapTracker {
             return Err(TrackError::WrongDirection(kind));
         }
         let request_id = request_id_of(data).ok_or(TrackError::NoRequestId)?;
-        let pending = self
-            .in_flight
-            .remove(&request_id)
-            .ok_or(TrackError::Unsolicited { request_id, kind })?;
+        let Some(pending) = self.in_flight.remove(&request_id) else {
+            if let Some(at) = self.forgotten.iter().position(|id| *id == request_id) {
+                self.forgotten.remove(at);
+                return Ok(Admitted::Late(request_id));
+            }
+            return Err(TrackError::Unsolicited { request_id, kind });
+        };
+        self.order.retain(|id| *id != request_id);
         if pending.response != kind {
             return Err(TrackError::WrongKind { expected: pending.response, got: kind });
         }
@@ -187,22 +232,7 @@ impl SnapTracker {
         if items > pending.max_items {
             return Err(TrackError::TooManyItems { got: items, max: pending.max_items });
         }
-        Ok(message)
-    }
-
-    /// Removes and returns the requests whose deadline is at or before `now`.
-    pub fn expire(&mut self, now: Instant) -> Vec<u64> {
-        let expired: Vec<u64> =
-            self.in_flight.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
-        for id in &expired {
-            self.in_flight.remove(id);
-        }
-        expired
-    }
-
-    /// The earliest deadline in flight.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.in_flight.values().map(|p| p.deadline).min()
+        Ok(Admitted::Response(message))
     }
 }
 
@@ -211,7 +241,6 @@ mod tests {
     use super::*;
     use alloy_primitives::{B256, Bytes};
     use snap_core::wire::{ByteCodes, GetAccountRange, GetByteCodes, TrieNodes};
-    use std::time::Duration;
 
     fn codes_request(id: u64, hashes: usize, bytes: u64) -> SnapMessage {
         SnapMessage::GetByteCodes(GetByteCodes {
@@ -227,10 +256,9 @@ mod tests {
 
     #[test]
     fn responses_must_match_an_outstanding_request_of_their_kind() {
-        let now = Instant::now();
         let mut tracker = SnapTracker::new(SnapVersion::V1, Limits::default(), 8);
-        tracker.track(&codes_request(5, 2, 1000), now).expect("tracked");
-        assert_eq!(tracker.track(&codes_request(5, 1, 1), now), Err(TrackError::Collision(5)));
+        tracker.track(&codes_request(5, 2, 1000)).expect("tracked");
+        assert_eq!(tracker.track(&codes_request(5, 1, 1)), Err(TrackError::Collision(5)));
         // Unknown id: unsolicited, and the outstanding request is untouched.
         assert_eq!(
             tracker.on_response(0x05, &codes_response(6, vec![])),
@@ -247,9 +275,12 @@ mod tests {
             })
         );
         // A request id is answered once.
-        tracker.track(&codes_request(7, 2, 1000), now).expect("tracked");
+        tracker.track(&codes_request(7, 2, 1000)).expect("tracked");
         let reply = codes_response(7, vec![Bytes::from_static(b"code")]);
-        assert!(matches!(tracker.on_response(0x05, &reply), Ok(SnapMessage::ByteCodes(_))));
+        assert!(matches!(
+            tracker.on_response(0x05, &reply),
+            Ok(Admitted::Response(SnapMessage::ByteCodes(_)))
+        ));
         assert!(matches!(tracker.on_response(0x05, &reply), Err(TrackError::Unsolicited { .. })));
         // Requests are not responses.
         assert_eq!(
@@ -262,9 +293,8 @@ mod tests {
 
     #[test]
     fn oversized_responses_are_refused_before_decoding() {
-        let now = Instant::now();
         let mut tracker = SnapTracker::new(SnapVersion::V1, Limits::default(), 8);
-        tracker.track(&codes_request(1, 1, 100), now).expect("tracked");
+        tracker.track(&codes_request(1, 1, 100)).expect("tracked");
         // Garbage after a valid request id and list header: refused on size, not on decoding.
         let max = 100 + RESPONSE_SLACK as usize;
         let mut oversized = vec![0xfa];
@@ -275,7 +305,7 @@ mod tests {
             tracker.on_response(0x05, &oversized),
             Err(TrackError::Oversized { len: max + 14, max })
         );
-        tracker.track(&codes_request(2, 1, 100), now).expect("tracked");
+        tracker.track(&codes_request(2, 1, 100)).expect("tracked");
         let two = codes_response(2, vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
         assert_eq!(
             tracker.on_response(0x05, &two),
@@ -284,8 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_requests_are_forgotten_and_late_answers_unsolicited() {
-        let now = Instant::now();
+    fn a_full_tracker_forgets_its_oldest_request_and_drops_late_answers_quietly() {
         let mut tracker = SnapTracker::new(SnapVersion::V2, Limits::default(), 2);
         let account_request = |id| {
             SnapMessage::GetAccountRange(GetAccountRange {
@@ -296,13 +325,39 @@ mod tests {
                 response_bytes: 1000,
             })
         };
-        tracker.track(&account_request(1), now + Duration::from_secs(1)).expect("tracked");
-        tracker.track(&account_request(2), now + Duration::from_secs(5)).expect("tracked");
-        assert_eq!(tracker.track(&account_request(3), now), Err(TrackError::Full));
-        assert_eq!(tracker.next_deadline(), Some(now + Duration::from_secs(1)));
-        assert_eq!(tracker.expire(now + Duration::from_secs(2)), vec![1]);
-        assert_eq!(tracker.len(), 1);
-        let late = codes_response(1, vec![]);
-        assert!(matches!(tracker.on_response(0x01, &late), Err(TrackError::Unsolicited { .. })));
+        tracker.track(&account_request(1)).expect("tracked");
+        tracker.track(&account_request(2)).expect("tracked");
+        // Full: request 1, the oldest, is forgotten to make room.
+        tracker.track(&account_request(3)).expect("tracked");
+        assert_eq!(tracker.len(), 2);
+        let reply = |id| {
+            SnapMessage::AccountRange(snap_core::wire::AccountRange {
+                request_id: id,
+                accounts: vec![],
+                proof: vec![],
+            })
+            .to_vec()
+        };
+        // Its late answer is dropped quietly, once; a second copy is unsolicited.
+        assert_eq!(tracker.on_response(0x01, &reply(1)), Ok(Admitted::Late(1)));
+        assert!(matches!(
+            tracker.on_response(0x01, &reply(1)),
+            Err(TrackError::Unsolicited { request_id: 1, .. })
+        ));
+        // The owner may forget a request itself.
+        tracker.forget(2);
+        assert_eq!(tracker.on_response(0x01, &reply(2)), Ok(Admitted::Late(2)));
+        assert!(matches!(tracker.on_response(0x01, &reply(3)), Ok(Admitted::Response(_))));
+        assert!(tracker.is_empty());
+        // The forgotten ring is bounded.
+        for id in 10..10 + FORGOTTEN_RING as u64 + 5 {
+            tracker.track(&account_request(id)).expect("tracked");
+            tracker.forget(id);
+        }
+        assert_eq!(tracker.forgotten.len(), FORGOTTEN_RING);
+        assert!(matches!(
+            tracker.on_response(0x01, &reply(10)),
+            Err(TrackError::Unsolicited { .. })
+        ));
     }
 }

@@ -55,9 +55,15 @@ pub(crate) async fn run(args: DemoArgs, metrics: Arc<Metrics>) -> CliResult {
         limits: ServeLimits::default(),
     });
     let listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-    let (enode, serving) =
-        super::serve::start(SecretKey::random(&mut rand_core::OsRng), &network, server, listen)
-            .await?;
+    let (enode, serving) = super::serve::start(
+        SecretKey::random(&mut rand_core::OsRng),
+        &network,
+        server,
+        listen,
+        super::serve::PeerLimitArgs::default().config(),
+        metrics.clone(),
+    )
+    .await?;
     println!("demo: serving node {enode}");
     let (datadir, temporary) = match &args.datadir {
         Some(dir) => (dir.clone(), false),
@@ -81,8 +87,19 @@ pub(crate) async fn run(args: DemoArgs, metrics: Arc<Metrics>) -> CliResult {
     let (code, outcome) = result?;
     if let (Some((outcome, verify_seconds)), true) = (&outcome, code == ExitCode::SUCCESS) {
         print_summary(outcome);
+        // What was synced and verified: a datadir holding another state's sync resumes that
+        // one, whatever this run serves.
+        let synced = outcome.target.map(|t| t.root).unwrap_or_default();
+        if synced != root {
+            println!(
+                "demo: {} holds the sync of another state (root {synced}), not of the served \
+                 root {root}; pass a fresh --datadir",
+                datadir.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         println!(
-            "demo: verified root {root} in {:.2} s total (sync {:.2} s, verify {verify_seconds:.2} s)",
+            "demo: verified root {synced} in {:.2} s total (sync {:.2} s, verify {verify_seconds:.2} s)",
             started.elapsed().as_secs_f64(),
             outcome.elapsed.as_secs_f64()
         );

@@ -14,10 +14,10 @@ use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 use alloy_primitives::B256;
 use clap::{Parser, Subcommand};
 use snap_node::{
-    metrics::{Metrics, serve_metrics},
+    metrics::{Metrics, install_prometheus},
     network::Network,
 };
-use snap_tokio_adapter::{chains::ChainChoice, session::Enode};
+use snap_tokio_adapter::{chains::ChainChoice, enode::Enode};
 
 /// snap: snap-sync an Ethereum state from devp2p peers into an embedded, crash-safe store,
 /// serve it, and check it.
@@ -130,19 +130,37 @@ fn network(
 }
 
 fn init_logging() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
+}
+
+/// A panic is reported as one line, never a backtrace (the failure it causes reaches the
+/// user as an error of its own).
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!("panic: {message}{}", place.unwrap_or_default());
+    }));
 }
 
 /// Parses the command line and runs the command.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    quiet_panics();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -151,16 +169,15 @@ pub(crate) fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let metrics = Arc::new(Metrics::default());
         if let Some(addr) = cli.metrics {
-            let bound = serve_metrics(addr, metrics.clone())
-                .await
-                .map_err(|e| format!("metrics on {addr}: {e}"))?;
-            tracing::info!("metrics at http://{bound}/metrics");
+            install_prometheus(addr).map_err(|e| format!("metrics on {addr}: {e}"))?;
+            tracing::info!("metrics at http://{addr}/metrics");
         }
+        // After the exporter: the handles bind to the recorder installed.
+        let metrics = Arc::new(Metrics::default());
         match cli.command {
             Command::Sync(args) => sync::run(args, metrics).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(args, metrics).await,
             Command::Demo(args) => demo::run(args, metrics).await,
             Command::Query(args) => query::run(args).await,
             Command::Verify(args) => verify::run(&args),

@@ -121,7 +121,7 @@ impl Display {
                             ranges_line(report)
                         )
                     } else {
-                        format!("{:?} {}", report.phase, heal_line(report))
+                        format!("{:?}: {}", report.phase, heal_line(report))
                     };
                     tracing::info!("{line}");
                 }
@@ -160,7 +160,10 @@ impl Display {
                 self.log(&format!("peer gone: {} ({reason})", enode.addr));
             }
             DriverEvent::Misbehaved { enode, reason } => {
-                self.log(&format!("peer dropped: {} ({reason})", enode.addr));
+                self.log(&format!("peer dropped and banned: {} ({reason})", enode.addr));
+            }
+            DriverEvent::WrongNetwork { enode, reason } => {
+                self.log(&format!("peer {} is on another network: {reason}", enode.addr));
             }
             DriverEvent::Resumed(target) => {
                 self.log(&format!(

@@ -12,8 +12,9 @@ use snap_core::{
 };
 use snap_tokio_adapter::{
     connection::{ConnectionConfig, Event},
+    enode::Enode,
     server::NoServer,
-    session::{Command, Enode, Node, PeerHandle, SessionEvent},
+    session::{Command, Node, PeerHandle, SessionEvent},
 };
 
 use snap_node::network::Network;
@@ -84,7 +85,7 @@ async fn next(handle: &mut PeerHandle) -> Result<Event, String> {
     match tokio::time::timeout(WAIT, handle.next_event()).await {
         Err(_) => Err("the peer did not answer in time".into()),
         Ok(Some(SessionEvent::Connection(Event::Closed(reason)))) => {
-            Err(format!("closed: {reason:?}"))
+            Err(format!("the connection closed: {reason}"))
         }
         Ok(Some(SessionEvent::Connection(event))) => Ok(event),
         Ok(Some(SessionEvent::Rejected(_, error))) => Err(format!("request rejected: {error}")),
@@ -98,9 +99,6 @@ async fn ask(handle: &mut PeerHandle, request: SnapMessage) -> Result<SnapMessag
     loop {
         match next(handle).await? {
             Event::Snap(message) if message.request_id() == id => return Ok(message),
-            Event::SnapTimeout(timed_out) if timed_out == id => {
-                return Err("request timed out".into());
-            }
             _ => {}
         }
     }

@@ -4,12 +4,15 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use k256::SecretKey;
 use snap_core::serve::{InMemoryState, ServeLimits};
-use snap_node::{demo_state, network::Network, store_server::StoreServer};
+use snap_node::{demo_state, metrics::Metrics, network::Network, store_server::StoreServer};
 use snap_store::SyncStore;
 use snap_tokio_adapter::{
     connection::ConnectionConfig,
+    enode::Enode,
+    nodekey::load_or_generate_key,
+    peers::{PeerEvent, PeerSet, PeerSetConfig},
     server::{Server, StateServer},
-    session::{Enode, Node, load_or_generate_key},
+    session::Node,
 };
 use tokio::net::TcpListener;
 
@@ -49,40 +52,92 @@ pub(crate) struct ServeArgs {
     /// The node key file (created if missing; default: DIR/nodekey, or a fresh key).
     #[arg(long, value_name = "FILE")]
     nodekey: Option<PathBuf>,
+    #[command(flatten)]
+    limits: PeerLimitArgs,
 }
 
-/// Accepts peers on `listener` forever, each session answered by `node`'s server; session
-/// events are read and dropped (a serving node asks nothing).
-pub(crate) fn accept_forever(node: Node, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+/// How many peers a serving node takes.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct PeerLimitArgs {
+    /// Most peers at once; others are refused with TooManyPeers.
+    #[arg(long, default_value_t = 50)]
+    max_peers: usize,
+    /// Most peers from one IP address.
+    #[arg(long, default_value_t = 8)]
+    max_peers_per_ip: usize,
+}
+
+impl PeerLimitArgs {
+    pub(crate) fn config(self) -> PeerSetConfig {
+        PeerSetConfig {
+            max_peers: self.max_peers.max(1),
+            max_peers_per_ip: self.max_peers_per_ip.max(1),
+            ..PeerSetConfig::default()
+        }
+    }
+}
+
+impl Default for PeerLimitArgs {
+    fn default() -> Self {
+        Self { max_peers: 50, max_peers_per_ip: 8 }
+    }
+}
+
+/// Serves the peers of `set` forever (a serving node asks nothing: it logs what happens and
+/// counts it).
+pub(crate) fn serve_forever(
+    mut set: PeerSet,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match node.accept_from(&listener).await {
-                Ok(mut handle) => {
-                    tokio::spawn(async move {
-                        while let Some(event) = handle.next_event().await {
-                            tracing::debug!(peer = %handle.addr, ?event, "served session");
-                        }
-                    });
+            match set.next_event().await {
+                PeerEvent::Ready { enode, client, .. } => {
+                    metrics.peers.increment(1.0);
+                    tracing::debug!(peer = %enode.addr, %client, "peer ready");
                 }
-                Err(error) => tracing::warn!(%error, "accepting a peer"),
+                PeerEvent::Gone { enode, reason, ready, .. } => {
+                    if ready {
+                        metrics.peers.decrement(1.0);
+                    }
+                    let addr = enode.map(|e| e.addr.to_string()).unwrap_or_default();
+                    tracing::debug!(peer = %addr, %reason, "peer gone");
+                }
+                PeerEvent::Refused { addr } => {
+                    metrics.error("refused");
+                    tracing::debug!(peer = %addr, "refused: too many peers");
+                }
+                PeerEvent::AcceptError { error, retry_in } => {
+                    metrics.error("accept");
+                    tracing::warn!(
+                        "accepting a peer: {error}; retrying in {} ms",
+                        retry_in.as_millis()
+                    );
+                }
+                _ => {}
             }
         }
     })
 }
 
-/// Binds `listen`, starts serving with `server` announcing `network`, and returns our enode.
+/// Binds `listen`, starts serving with `server` announcing `network` to at most `limits`
+/// peers, and returns our enode.
 pub(crate) async fn start(
     key: SecretKey,
     network: &Network,
     server: Arc<dyn Server>,
     listen: SocketAddr,
+    limits: PeerSetConfig,
+    metrics: Arc<Metrics>,
 ) -> Result<(Enode, tokio::task::JoinHandle<()>), String> {
     let listener =
         TcpListener::bind(listen).await.map_err(|e| format!("listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let node = Node::new(key, ConnectionConfig::new(network.info.clone()), server);
     let enode = Enode { id: node.id(), addr };
-    Ok((enode, accept_forever(node, listener)))
+    let mut set = PeerSet::new(node, limits);
+    set.listen(listener);
+    Ok((enode, serve_forever(set, metrics)))
 }
 
 /// The network served and its bootnodes: the chain named, or the demo network with one
@@ -95,7 +150,7 @@ fn state_network(
         .unwrap_or_else(|| (Network::demo_server(root), Vec::new())))
 }
 
-pub(crate) async fn run(args: ServeArgs) -> CliResult {
+pub(crate) async fn run(args: ServeArgs, metrics: Arc<Metrics>) -> CliResult {
     let key_path =
         args.nodekey.clone().or_else(|| args.datadir.as_ref().map(|d| d.join("nodekey")));
     let key = match key_path {
@@ -133,7 +188,8 @@ pub(crate) async fn run(args: ServeArgs) -> CliResult {
     if let Some(port) = args.port {
         listen.set_port(port);
     }
-    let (enode, task) = start(key.clone(), &network, server, listen).await?;
+    let (enode, task) =
+        start(key.clone(), &network, server, listen, args.limits.config(), metrics).await?;
     // Discovery answers on the UDP port of our TCP listener, so our enode serves as a
     // bootnode as it is.
     let _discovery = if args.discovery.no_discovery {

@@ -18,7 +18,7 @@ use snap_node::{
     run_sync,
 };
 use snap_store::{RedbStore, verify};
-use snap_tokio_adapter::session::{Enode, load_or_generate_key};
+use snap_tokio_adapter::{enode::Enode, nodekey::load_or_generate_key};
 
 use super::{CliResult, DiscoveryArgs, NetworkArgs, parse_b256, parse_enode, progress::Display};
 
@@ -214,6 +214,8 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     let (network, chain_bootnodes) = chain.unwrap_or((Network::demo_client(), Vec::new()));
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
+    // The store first: a datadir that cannot be used fails before anything starts.
+    let store = super::open_store(&args.datadir)?;
     let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
     // Discovery runs beside the sync when there is somewhere to start from.
     let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
@@ -240,7 +242,6 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
         };
         found.map(super::discovery::log_candidates)
     };
-    let store = super::open_store(&args.datadir)?;
     // The anchors are logged for now; the target trust model consumes them once connected.
     let engine = start_engine(&args, network.info.network_id, real_network).await?;
     let _engine_server = engine.map(|(server, anchors)| {

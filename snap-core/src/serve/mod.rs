@@ -91,6 +91,10 @@ pub struct ServeLimits {
     pub account_read_work: u64,
     /// At most this many block access lists are looked up per request (1,024).
     pub max_access_list_lookups: usize,
+    /// At most this many accounts of one `GetStorageRanges` are opened (1,024; geth opens
+    /// every one, so a request naming ~300k storage-less accounts costs ~300k lookups there).
+    /// Accounts past it are left unanswered, which the requester asks for again.
+    pub max_storage_lookups: usize,
 }
 
 impl Default for ServeLimits {
@@ -103,6 +107,7 @@ impl Default for ServeLimits {
             trie_node_work_budget: 4096,
             account_read_work: 8,
             max_access_list_lookups: 1024,
+            max_storage_lookups: 1024,
         }
     }
 }

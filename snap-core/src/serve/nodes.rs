@@ -1,66 +1,76 @@
 //! Serving `GetTrieNodes` (snap/1).
 
-use alloy_primitives::Bytes;
+use alloy_primitives::{B256, Bytes};
+use nybbles::Nibbles;
 
 use super::{
     ServeError, ServeLimits,
     view::{StateError, StateView},
 };
-use crate::wire::{GetTrieNodes, PathSetRequest, TrieNodes};
+use crate::wire::{GetTrieNodes, TrieNodes, decode_compact};
 
 /// Answers `GetTrieNodes`.
 ///
 /// Nodes come back in request order, one item per requested path, with an **empty item** for a
-/// path at which no stored node sits (geth's behaviour, which its conformance suite relies on).
-/// A storage path set naming an account that does not exist gets an empty item for each of its
-/// paths, so items stay aligned with the request (geth skips such a set instead). A read that
-/// fails ends its path set. The reply stops, between two reads, once its size exceeds the byte
-/// budget, [`ServeLimits::max_trie_node_lookups`] nodes were read, or the work spent (one unit
-/// per node read, [`ServeLimits::account_read_work`] per storage path set) reaches
+/// path at which no stored node sits (geth's behaviour, which its conformance suite relies on),
+/// and likewise for a path that cannot name a node: longer than 64 nibbles, leaf-flagged, or
+/// not a valid compact encoding (geth walks such a path, finds nothing and answers an empty
+/// item too; it keeps the peer, and so do we). A storage path set naming an account that does
+/// not exist, or whose account element is not a 32-byte hash, gets an empty item for each of
+/// its paths, so items stay aligned with the request (geth skips such a set instead). A read
+/// that fails ends its path set. The reply stops, between two paths, once its size exceeds the
+/// byte budget, [`ServeLimits::max_trie_node_lookups`] paths were looked at, or the work spent
+/// (one unit per path, [`ServeLimits::account_read_work`] per storage path set) reaches
 /// [`ServeLimits::trie_node_work_budget`], a deterministic stand-in for geth's five-second
-/// clock. The first read always happens, so at least one item goes out. An unavailable root
-/// gives an empty reply.
+/// clock. The first path is always looked at, so at least one item goes out. An unavailable
+/// root gives an empty reply.
 ///
-/// Every path set is parsed before anything is read: an empty path set, or one that does not
-/// parse, is [`ServeError::BadRequest`] wherever it sits in the request, and the caller
-/// disconnects.
+/// An empty path set is [`ServeError::BadRequest`] wherever it sits in the request (geth's one
+/// trie-node error), and the caller disconnects.
 pub fn trie_nodes<S: StateView + ?Sized>(
     request: &GetTrieNodes,
     state: &S,
     limits: &ServeLimits,
 ) -> Result<TrieNodes, ServeError> {
-    let sets = request
-        .paths
-        .iter()
-        .map(|set| set.parse())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| ServeError::BadRequest(format!("trie node path set: {error}")))?;
+    if request.paths.iter().any(|set| set.0.is_empty()) {
+        return Err(ServeError::BadRequest("empty trie node path set".into()));
+    }
     let mut reply = TrieNodes { request_id: request.request_id, nodes: Vec::new() };
     let root = &request.root;
     if !state.has_root(root) {
         return Ok(reply);
     }
     let mut budget = Budget::new(limits, limits.clamp(request.response_bytes));
-    'sets: for set in &sets {
-        match set {
-            PathSetRequest::Account(path) => {
+    'sets: for set in &request.paths {
+        match set.0.as_slice() {
+            [] => {}
+            [path] => {
                 if budget.exhausted() {
                     break;
                 }
                 budget.read();
-                match state.trie_node(root, None, path) {
+                let Some(path) = node_path(path) else {
+                    budget.push(&mut reply.nodes, Bytes::new());
+                    continue;
+                };
+                match state.trie_node(root, None, &path) {
                     Ok(node) => budget.push(&mut reply.nodes, node.unwrap_or_default()),
                     Err(_) => continue,
                 }
             }
-            PathSetRequest::Storage { account, paths } => {
+            [account, paths @ ..] => {
+                let account = B256::try_from(account.as_ref()).ok();
                 budget.work = budget.work.saturating_add(limits.account_read_work);
                 for path in paths {
                     if budget.exhausted() {
                         break 'sets;
                     }
                     budget.read();
-                    match state.trie_node(root, Some(account), path) {
+                    let (Some(account), Some(path)) = (account, node_path(path)) else {
+                        budget.push(&mut reply.nodes, Bytes::new());
+                        continue;
+                    };
+                    match state.trie_node(root, Some(&account), &path) {
                         Ok(node) => budget.push(&mut reply.nodes, node.unwrap_or_default()),
                         Err(StateError::UnknownAccount(_)) => {
                             budget.push(&mut reply.nodes, Bytes::new());
@@ -72,6 +82,14 @@ pub fn trie_nodes<S: StateView + ?Sized>(
         }
     }
     Ok(reply)
+}
+
+/// The node path a compact path names, if it names one.
+fn node_path(bytes: &[u8]) -> Option<Nibbles> {
+    match decode_compact(bytes) {
+        Ok((path, false)) => Some(path),
+        _ => None,
+    }
 }
 
 /// What a trie-node reply has spent so far.

@@ -30,7 +30,8 @@ use crate::wire::{
 /// an empty origin is zero and an empty limit the maximum hash.
 ///
 /// Unlike geth, at least one slot is returned even for a byte budget of zero, so that every
-/// request for existing storage makes progress.
+/// request for existing storage makes progress, and at most
+/// [`ServeLimits::max_storage_lookups`] accounts are opened.
 pub fn storage_ranges<S: StateView + ?Sized>(
     request: &GetStorageRanges,
     state: &S,
@@ -61,7 +62,9 @@ fn collect_storage<S: StateView + ?Sized>(
     let mut reply = StorageRanges::default();
     let mut size: u64 = 0;
     let mut served_any = false;
-    for (index, account) in request.account_hashes.iter().enumerate() {
+    for (index, account) in
+        request.account_hashes.iter().enumerate().take(limits.max_storage_lookups)
+    {
         if served_any && size >= budget {
             break;
         }

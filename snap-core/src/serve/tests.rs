@@ -594,3 +594,116 @@ fn state_building_rejects_inconsistent_input() {
         InMemoryState::from_sorted(vec![(a, account)], vec![(a, slots())], []).expect("valid");
     assert_eq!(state.account_list()[0].1.storage_root, build_trie(&slots()).root);
 }
+
+/// Issue #16 item 10: a path that cannot name a node (over 64 nibbles, leaf-flagged, a bad
+/// flag nibble) or a storage set whose account is not a 32-byte hash is answered with an
+/// empty item, as geth does, not with an error that drops the peer.
+#[test]
+fn unresolvable_trie_node_paths_get_empty_items_not_errors() {
+    let state = fixed_state();
+    let root_node = state.trie_node(&state.root(), None, &Nibbles::new()).expect("read");
+    let root_node = root_node.expect("the fixed state has a root node");
+    let over_deep = {
+        // Flag 0 (even extension) and 33 bytes: 66 nibbles.
+        let mut bytes = vec![0x00];
+        bytes.extend([0x12; 33]);
+        Bytes::from(bytes)
+    };
+    let leaf_flagged = wire::encode_compact(&Nibbles::from_nibbles([1, 2]), true);
+    let bad_flag = Bytes::from_static(&[0x40, 0x12]);
+    let request = SnapMessage::GetTrieNodes(GetTrieNodes {
+        request_id: 9,
+        root: state.root(),
+        paths: vec![
+            TrieNodePathSet(vec![over_deep.clone()]),
+            TrieNodePathSet(vec![leaf_flagged]),
+            TrieNodePathSet(vec![bad_flag]),
+            TrieNodePathSet(vec![Bytes::from(vec![7; 31]), Bytes::from_static(&[0x00])]),
+            TrieNodePathSet(vec![Bytes::from(vec![7; 32]), over_deep]),
+            TrieNodePathSet::account(&Nibbles::new()),
+        ],
+        response_bytes: 100_000,
+    });
+    let reply = serve(&request, &state, &NoBals, &ServeLimits::default());
+    let Ok(SnapMessage::TrieNodes(reply)) = reply else { panic!("answered: {reply:?}") };
+    let empty = Bytes::new();
+    assert_eq!(
+        reply.nodes,
+        vec![empty.clone(), empty.clone(), empty.clone(), empty.clone(), empty, root_node]
+    );
+}
+
+/// Issue #16 item 8: a `GetStorageRanges` naming many storage-less accounts opens at most
+/// `max_storage_lookups` of them.
+#[test]
+fn storage_requests_open_a_bounded_number_of_accounts() {
+    use std::cell::Cell;
+
+    struct Counting<'a> {
+        state: &'a InMemoryState,
+        opened: Cell<usize>,
+    }
+
+    impl StateView for Counting<'_> {
+        fn has_root(&self, root: &B256) -> bool {
+            self.state.has_root(root)
+        }
+        fn accounts(&self, root: &B256, origin: &B256) -> Result<AccountIter<'_>, StateError> {
+            self.state.accounts(root, origin)
+        }
+        fn account(&self, root: &B256, hash: &B256) -> Result<Option<TrieAccount>, StateError> {
+            self.state.account(root, hash)
+        }
+        fn storage(
+            &self,
+            root: &B256,
+            account: &B256,
+            origin: &B256,
+        ) -> Result<SlotIter<'_>, StateError> {
+            self.opened.set(self.opened.get() + 1);
+            self.state.storage(root, account, origin)
+        }
+        fn code(&self, hash: &B256) -> Option<Bytes> {
+            self.state.code(hash)
+        }
+        fn trie_node(
+            &self,
+            root: &B256,
+            owner: Option<&B256>,
+            path: &Nibbles,
+        ) -> Result<Option<Bytes>, StateError> {
+            self.state.trie_node(root, owner, path)
+        }
+        fn prove(
+            &self,
+            root: &B256,
+            owner: Option<&B256>,
+            key: &B256,
+        ) -> Result<Vec<Bytes>, StateError> {
+            self.state.prove(root, owner, key)
+        }
+    }
+
+    let state = fixed_state();
+    let storage_less: Vec<B256> = state
+        .account_list()
+        .iter()
+        .filter(|(_, account)| account.storage_root == EMPTY_ROOT_HASH)
+        .map(|(hash, _)| *hash)
+        .collect();
+    assert!(!storage_less.is_empty());
+    let many: Vec<B256> = storage_less.iter().copied().cycle().take(5000).collect();
+    let view = Counting { state: &state, opened: Cell::new(0) };
+    let limits = ServeLimits { max_storage_lookups: 100, ..ServeLimits::default() };
+    let request = SnapMessage::GetStorageRanges(GetStorageRanges {
+        request_id: 1,
+        root: state.root(),
+        account_hashes: many,
+        origin: Bytes::new(),
+        limit: Bytes::new(),
+        response_bytes: 10 << 20,
+    });
+    let reply = serve(&request, &view, &NoBals, &limits).expect("served");
+    assert!(matches!(reply, SnapMessage::StorageRanges(_)));
+    assert_eq!(view.opened.get(), 100);
+}

@@ -70,16 +70,27 @@ pub fn state_server(n: u64) -> Arc<StateServer> {
     Arc::new(StateServer { state: state(n), chain: None, limits: ServeLimits::default() })
 }
 
-/// Moves bytes between two connections until both are quiet.
+/// Serves every queued peer request of `c` inline (what a session does on its pool).
+pub fn serve_pending(c: &mut Connection, now: Instant) {
+    while let Some(job) = c.next_serve_job() {
+        let result = job.run();
+        c.answer(now, result).expect("serving");
+    }
+}
+
+/// Moves bytes between two connections (serving their requests inline) until both are
+/// quiet.
 pub fn drive(a: &mut Connection, b: &mut Connection, now: Instant) {
     for _ in 0..64 {
+        serve_pending(a, now);
+        serve_pending(b, now);
         let to_b = a.take_outgoing();
         let to_a = b.take_outgoing();
         if to_b.is_empty() && to_a.is_empty() {
             return;
         }
-        b.receive(&to_b, now);
-        a.receive(&to_a, now);
+        b.receive(now, &to_b);
+        a.receive(now, &to_a);
     }
     panic!("connections did not settle");
 }
@@ -114,7 +125,7 @@ impl RawPeer {
     pub fn connect(target: &mut Connection, capabilities: Vec<Capability>, now: Instant) -> Self {
         let (mut handshake, auth) =
             Handshake::initiator(key(9), &id(2), random(9)).expect("valid target");
-        target.receive(&auth, now);
+        target.receive(now, &auth);
         let reply = target.take_outgoing();
         let outcome = handshake.feed(&reply).expect("ack").expect("complete");
         let (encoder, mut decoder) = frame_codecs(&outcome.secrets, 1 << 24);
@@ -132,7 +143,7 @@ impl RawPeer {
             id: id(9),
         };
         let bytes = peer.frame(HELLO_ID, &hello.encode_data());
-        target.receive(&bytes, now);
+        target.receive(now, &bytes);
         peer.codec.snappy = true;
         peer
     }
@@ -167,7 +178,7 @@ impl RawPeer {
         assert_eq!(code, 0x10);
         let status = chain_info().status(EthVersion::V69).encode_data(EthVersion::V69);
         let bytes = self.frame(0x10, &status);
-        target.receive(&bytes, now);
+        target.receive(now, &bytes);
     }
 }
 

@@ -1,6 +1,18 @@
 //! One devp2p connection as a sans-IO state machine: RLPx handshake, Hello, Status, then eth
-//! and snap traffic. Feed it received bytes and timer expiries; take the bytes to send and the
-//! events for the owner. No socket, no clock: `now` is always a parameter.
+//! and snap traffic. Feed it received bytes and timer expiries; take the bytes to send, the
+//! snap requests to serve and the events for the owner. No socket, no clock: `now` is always
+//! the first parameter.
+//!
+//! # Back-pressure
+//!
+//! A peer's snap requests are not answered inline: each becomes a [`ServeJob`] that the owner
+//! runs where it likes (the session runs it on a blocking thread) and hands back with
+//! [`Connection::answer`]. The connection stops consuming input while
+//! [`ConnectionConfig::max_pending_requests`] requests wait to be served, or while the bytes
+//! not yet taken for sending plus the queued requests reach
+//! [`ConnectionConfig::max_buffered_bytes`]; [`Connection::wants_input`] says so, and the owner
+//! stops reading the socket until it turns true again. A peer that pipelines requests without
+//! reading its answers therefore fills its own TCP window, never our memory.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -9,7 +21,17 @@ use std::{
 };
 
 use k256::SecretKey;
-use snap_core::wire::{DecodeError, Limits, SnapMessage, SnapVersion};
+use snap_core::{
+    serve::ServeError,
+    wire::{DecodeError, Limits, MessageId, SnapMessage, SnapVersion},
+};
+
+mod events;
+mod serve_job;
+
+pub use events::{CloseReason, CommandError, ConnectionError, Event, WrongNetwork};
+pub use serve_job::ServeJob;
+use serve_job::empty_response;
 
 use crate::{
     eth::{self, BlockHeaders, ChainInfo, EthError, EthVersion, GetBlockHeaders, Status},
@@ -17,12 +39,9 @@ use crate::{
         self, Capability, DisconnectReason, Hello, MessageCodec, P2P_VERSION, P2pError,
         SharedCapability,
     },
-    rlpx::{
-        FrameDecoder, FrameEncoder, Handshake, HandshakeRandom, NodeId, RlpxError, frame_codecs,
-        node_id,
-    },
+    rlpx::{FrameDecoder, FrameEncoder, Handshake, HandshakeRandom, NodeId, frame_codecs, node_id},
     server::Server,
-    snap::{SnapTracker, TrackError, snap_version},
+    snap::{Admitted, FORGOTTEN_RING, SnapTracker, TrackError, snap_version},
 };
 
 /// How a connection behaves; shared by all connections of a node.
@@ -42,10 +61,18 @@ pub struct ConnectionConfig {
     pub max_message: usize,
     /// Time for each handshake step (RLPx, Hello, Status).
     pub handshake_timeout: Duration,
-    /// Time a request may stay unanswered.
+    /// Time a header request may stay unanswered. Snap requests carry no timeout here: their
+    /// owner (the core's `Syncer`) times them out and forgives late answers.
     pub request_timeout: Duration,
-    /// Most snap requests in flight on one connection.
+    /// Most snap requests tracked on one connection; past it the oldest is forgotten (its
+    /// owner keeps fewer in flight, so it has given up on it).
     pub max_snap_in_flight: usize,
+    /// Most peer requests waiting to be served (or being served) before the connection stops
+    /// consuming input.
+    pub max_pending_requests: usize,
+    /// Most bytes held for the peer (unsent output plus queued requests) before the
+    /// connection stops consuming input.
+    pub max_buffered_bytes: usize,
     /// Once ready, a Ping goes out after this long; a peer silent for twice as long is
     /// dropped with [`DisconnectReason::PingTimeout`].
     pub ping_interval: Duration,
@@ -53,7 +80,8 @@ pub struct ConnectionConfig {
 
 impl ConnectionConfig {
     /// Defaults around `chain`: eth/68 and eth/69, snap/1 and snap/2, 16 MiB messages,
-    /// 10-second handshake steps, 30-second requests.
+    /// 10-second handshake steps, 30-second header requests, 8 pending peer requests and
+    /// 4 MiB buffered per connection.
     pub fn new(chain: ChainInfo) -> Self {
         Self {
             client_id: concat!("snap/v", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -65,6 +93,8 @@ impl ConnectionConfig {
             handshake_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_snap_in_flight: 64,
+            max_pending_requests: 8,
+            max_buffered_bytes: 4 * 1024 * 1024,
             ping_interval: Duration::from_secs(15),
         }
     }
@@ -87,121 +117,6 @@ impl ConnectionConfig {
             _ => None,
         }
     }
-}
-
-/// Why a connection failed on our side.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// RLPx handshake or framing.
-    #[error(transparent)]
-    Rlpx(#[from] RlpxError),
-    /// p2p layer.
-    #[error(transparent)]
-    P2p(#[from] P2pError),
-    /// eth layer.
-    #[error(transparent)]
-    Eth(#[from] EthError),
-    /// snap response tracking.
-    #[error(transparent)]
-    Snap(#[from] TrackError),
-    /// A snap request that does not decode or cannot be served.
-    #[error("bad snap request: {0}")]
-    SnapRequest(String),
-    /// A message that is not allowed at this point.
-    #[error("unexpected message {code:#x} while {phase}")]
-    Unexpected {
-        /// Absolute message code.
-        code: u64,
-        /// What the connection was doing.
-        phase: &'static str,
-    },
-    /// The node id in Hello differs from the handshake's.
-    #[error("hello identity differs from the handshake's")]
-    UnexpectedIdentity,
-    /// The peer is this node.
-    #[error("connected to self")]
-    ConnectedToSelf,
-    /// A handshake step took too long.
-    #[error("timed out while {0}")]
-    Timeout(&'static str),
-    /// The transport closed.
-    #[error("connection closed by transport")]
-    TransportClosed,
-}
-
-impl ConnectionError {
-    /// The disconnect reason we tell the peer.
-    pub fn reason(&self) -> DisconnectReason {
-        match self {
-            Self::UnexpectedIdentity => DisconnectReason::UnexpectedIdentity,
-            Self::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
-            Self::P2p(P2pError::NoSharedCapability) => DisconnectReason::UselessPeer,
-            Self::Eth(_) | Self::Snap(_) | Self::SnapRequest(_) => {
-                DisconnectReason::SubprotocolError
-            }
-            Self::Timeout(_) => DisconnectReason::PingTimeout,
-            Self::TransportClosed => DisconnectReason::TcpError,
-            _ => DisconnectReason::BreachOfProtocol,
-        }
-    }
-}
-
-/// Why a connection ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// We found fault with the peer (and told it, if framing was up).
-    Error(ConnectionError),
-    /// The peer sent Disconnect.
-    Remote(DisconnectReason),
-    /// Our owner asked to disconnect.
-    Local(DisconnectReason),
-}
-
-/// What the connection tells its owner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// Handshake, Hello and Status are done.
-    Ready {
-        /// The peer's node id.
-        remote_id: NodeId,
-        /// The peer's client name.
-        client_id: String,
-        /// The peer's Status.
-        status: Status,
-        /// Negotiated eth version.
-        eth: EthVersion,
-        /// Negotiated snap version, if the peer speaks snap.
-        snap: Option<SnapVersion>,
-    },
-    /// A tracked snap response, admitted and decoded.
-    Snap(SnapMessage),
-    /// A snap request that timed out (its id).
-    SnapTimeout(u64),
-    /// A verified BlockHeaders answering our request.
-    Headers(BlockHeaders),
-    /// A header request that timed out (its id).
-    HeadersTimeout(u64),
-    /// The connection is over; nothing more will happen.
-    Closed(CloseReason),
-}
-
-/// An owner's command that could not be sent.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CommandError {
-    /// Not past Status yet, or already closed.
-    #[error("connection is not ready")]
-    NotReady,
-    /// The peer does not speak snap (or not this message's version).
-    #[error("snap not negotiated for this message")]
-    NoSnap,
-    /// The tracker refused the request.
-    #[error(transparent)]
-    Track(#[from] TrackError),
-    /// A header request id already in flight.
-    #[error("header request id {0} already in flight")]
-    Collision(u64),
 }
 
 enum Phase {
@@ -237,6 +152,15 @@ pub struct Connection {
     client_id: String,
     tracker: Option<SnapTracker>,
     header_requests: HashMap<u64, (GetBlockHeaders, Instant)>,
+    /// Header requests timed out recently, whose late answers are dropped quietly.
+    forgotten_headers: VecDeque<u64>,
+    /// Peer requests waiting to be served, with their size on the wire.
+    queued: VecDeque<(SnapMessage, usize)>,
+    queued_bytes: usize,
+    /// The request being served: its id and the response kind it expects.
+    serving: Option<(u64, MessageId)>,
+    /// Refuse the peer with this reason once the RLPx handshake is done.
+    refusal: Option<DisconnectReason>,
     /// When the peer last sent a complete message.
     last_heard: Instant,
     /// When the next keepalive Ping is due (ready connections only).
@@ -275,6 +199,11 @@ impl Connection {
             client_id: String::new(),
             tracker: None,
             header_requests: HashMap::new(),
+            forgotten_headers: VecDeque::new(),
+            queued: VecDeque::new(),
+            queued_bytes: 0,
+            serving: None,
+            refusal: None,
             last_heard: now,
             next_ping: None,
             outgoing: Vec::new(),
@@ -310,6 +239,12 @@ impl Connection {
         Self::new(config, server, &key, handshake, now)
     }
 
+    /// Refuses the peer (too many peers, say): once the RLPx handshake is done, it is sent a
+    /// Disconnect with `reason` instead of our Hello, and the connection closes.
+    pub fn refuse(&mut self, reason: DisconnectReason) {
+        self.refusal = Some(reason);
+    }
+
     /// The peer's node id, once known.
     pub const fn remote_id(&self) -> Option<NodeId> {
         self.remote_id
@@ -325,6 +260,82 @@ impl Connection {
         std::mem::take(&mut self.outgoing)
     }
 
+    /// Bytes produced and not yet taken with [`Self::take_outgoing`].
+    pub fn outgoing_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Whether the connection consumes more input now. While it does not, the owner stops
+    /// reading from the peer, and calls [`Self::resume`] once it took outgoing bytes or
+    /// answered a request.
+    pub fn wants_input(&self) -> bool {
+        !self.is_closed() && self.has_room()
+    }
+
+    fn has_room(&self) -> bool {
+        let pending = self.queued.len() + usize::from(self.serving.is_some());
+        pending < self.config.max_pending_requests.max(1)
+            && self.outgoing.len().saturating_add(self.queued_bytes)
+                < self.config.max_buffered_bytes
+    }
+
+    /// The next peer request to serve, once the previous one is answered (requests are
+    /// answered in order, one at a time).
+    pub fn next_serve_job(&mut self) -> Option<ServeJob> {
+        if self.serving.is_some() || self.is_closed() {
+            return None;
+        }
+        let (request, len) = self.queued.pop_front()?;
+        self.queued_bytes -= len;
+        let response = request.id().response()?;
+        self.serving = Some((request.request_id(), response));
+        Some(ServeJob { request, server: self.server.clone() })
+    }
+
+    /// Sends the answer to the request of the last [`ServeJob`]. An error means the request
+    /// was malformed: the peer is dropped. A response that does not answer the request (a
+    /// server bug) is replaced by the empty answer.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        result: Result<SnapMessage, ServeError>,
+    ) -> Result<(), CommandError> {
+        let (request_id, kind) = self.serving.take().ok_or(CommandError::NotServing)?;
+        let Phase::Ready { snap: Some((_, offset)), .. } = self.phase else {
+            return Ok(());
+        };
+        match result {
+            Ok(response) => {
+                let response = if response.id() == kind && response.request_id() == request_id {
+                    response
+                } else {
+                    empty_response(kind, request_id)
+                };
+                self.send(u64::from(offset) + response.id() as u64, &response.to_vec());
+            }
+            Err(error) => self.fail(ConnectionError::SnapRequest(error.to_string())),
+        }
+        self.resume(now);
+        Ok(())
+    }
+
+    /// Consumes input buffered while the connection had no room for it.
+    pub fn resume(&mut self, now: Instant) {
+        if self.is_closed() || self.frames.is_none() {
+            return;
+        }
+        if let Err(error) = self.decode_frames(now) {
+            self.fail(error);
+        }
+    }
+
+    /// Forgets a snap request its owner gave up on: a late answer to it is dropped quietly.
+    pub fn forget(&mut self, request_id: u64) {
+        if let Some(tracker) = &mut self.tracker {
+            tracker.forget(request_id);
+        }
+    }
+
     /// The next event for the owner.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -333,12 +344,12 @@ impl Connection {
     /// When [`Self::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let requests = self.header_requests.values().map(|(_, deadline)| *deadline);
-        let snap = self.tracker.as_ref().and_then(SnapTracker::next_deadline);
-        self.phase_deadline.into_iter().chain(self.next_ping).chain(requests).chain(snap).min()
+        self.phase_deadline.into_iter().chain(self.next_ping).chain(requests).min()
     }
 
     /// Fires every deadline at or before `now`: a handshake step that is late closes the
-    /// connection; a late request becomes a timeout event (the owner decides on the peer).
+    /// connection; a late header request becomes a timeout event (the owner decides on the
+    /// peer). Snap requests are timed by their owner, not here.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_closed() {
             return;
@@ -349,6 +360,11 @@ impl Connection {
             return;
         }
         if self.next_ping.is_some_and(|due| due <= now) {
+            // While we do not read (the peer's own answers are waiting to leave), its silence
+            // is ours; the owner drops a peer that does not take our bytes.
+            if !self.has_room() {
+                self.last_heard = now;
+            }
             if now.saturating_duration_since(self.last_heard) >= 2 * self.config.ping_interval {
                 self.fail(ConnectionError::Timeout("waiting for the peer to answer a ping"));
                 return;
@@ -364,12 +380,19 @@ impl Connection {
             .collect();
         for id in late {
             self.header_requests.remove(&id);
+            if self.forgotten_headers.len() >= FORGOTTEN_RING {
+                self.forgotten_headers.pop_front();
+            }
+            self.forgotten_headers.push_back(id);
             self.events.push_back(Event::HeadersTimeout(id));
         }
-        if let Some(tracker) = &mut self.tracker {
-            for id in tracker.expire(now) {
-                self.events.push_back(Event::SnapTimeout(id));
-            }
+    }
+
+    /// The owner's transport gave up waiting for `what` (a peer that does not read, say):
+    /// the connection fails with a timeout.
+    pub fn timed_out(&mut self, what: &'static str) {
+        if !self.is_closed() {
+            self.fail(ConnectionError::Timeout(what));
         }
     }
 
@@ -389,15 +412,17 @@ impl Connection {
         self.close(CloseReason::Local(reason));
     }
 
-    /// Sends a snap request and tracks its response.
-    pub fn send_snap(&mut self, request: &SnapMessage, now: Instant) -> Result<(), CommandError> {
+    /// Sends a snap request and tracks its response (`now` is the time it is sent; its
+    /// timeout is the caller's).
+    pub fn send_snap(&mut self, now: Instant, request: &SnapMessage) -> Result<(), CommandError> {
+        let _ = now;
         let Phase::Ready { snap, .. } = self.phase else { return Err(CommandError::NotReady) };
         let (version, offset) = snap.ok_or(CommandError::NoSnap)?;
         if !version.supports(request.id()) || !request.id().is_request() {
             return Err(CommandError::NoSnap);
         }
         let tracker = self.tracker.as_mut().ok_or(CommandError::NoSnap)?;
-        tracker.track(request, now + self.config.request_timeout)?;
+        tracker.track(request)?;
         self.send(u64::from(offset) + request.id() as u64, &request.to_vec());
         Ok(())
     }
@@ -405,8 +430,8 @@ impl Connection {
     /// Sends a header request; its reply is verified against it.
     pub fn send_get_headers(
         &mut self,
-        request: GetBlockHeaders,
         now: Instant,
+        request: GetBlockHeaders,
     ) -> Result<(), CommandError> {
         let Phase::Ready { eth_offset, .. } = self.phase else {
             return Err(CommandError::NotReady);
@@ -423,20 +448,28 @@ impl Connection {
         Ok(())
     }
 
-    /// Feeds bytes received from the peer.
-    pub fn receive(&mut self, bytes: &[u8], now: Instant) {
-        if let Err(error) = self.try_receive(bytes, now) {
+    /// Feeds bytes received from the peer. Bytes beyond what the connection has room for
+    /// stay buffered (see [`Self::wants_input`]).
+    pub fn receive(&mut self, now: Instant, bytes: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        if let Err(error) = self.try_receive(now, bytes) {
             self.fail(error);
         }
     }
 
-    fn try_receive(&mut self, bytes: &[u8], now: Instant) -> Result<(), ConnectionError> {
+    fn try_receive(&mut self, now: Instant, bytes: &[u8]) -> Result<(), ConnectionError> {
         let mut bytes = bytes.to_vec();
         if let Phase::Handshake(handshake) = &mut self.phase {
             let Some(outcome) = handshake.feed(&bytes)? else { return Ok(()) };
             self.outgoing.extend_from_slice(&outcome.reply);
             self.remote_id = Some(outcome.secrets.remote_id);
             self.frames = Some(frame_codecs(&outcome.secrets, self.config.max_message));
+            if let Some(reason) = self.refusal {
+                self.disconnect(reason);
+                return Ok(());
+            }
             self.phase = Phase::Hello;
             self.phase_deadline = Some(now + self.config.handshake_timeout);
             let hello = Hello {
@@ -451,7 +484,14 @@ impl Connection {
         }
         let Some((_, decoder)) = &mut self.frames else { return Ok(()) };
         decoder.feed(&bytes);
+        self.decode_frames(now)
+    }
+
+    fn decode_frames(&mut self, now: Instant) -> Result<(), ConnectionError> {
         loop {
+            if !self.has_room() {
+                return Ok(());
+            }
             let Some((_, decoder)) = &mut self.frames else { return Ok(()) };
             let Some(frame) = decoder.next_frame()? else { return Ok(()) };
             // Hello is never compressed; everything after it is once both sides speak v5.
@@ -489,7 +529,11 @@ impl Connection {
                 if code == u64::from(eth_offset) + u64::from(eth::STATUS) =>
             {
                 let status = Status::decode_data(eth, data)?;
-                self.config.chain.validate(eth, &status)?;
+                if let Err(error) = self.config.chain.validate(eth, &status) {
+                    let ours = self.config.chain.status(eth);
+                    let wrong = WrongNetwork { theirs: status, ours, error };
+                    return Err(ConnectionError::WrongNetwork(Box::new(wrong)));
+                }
                 self.phase = Phase::Ready { eth, eth_offset, snap };
                 self.phase_deadline = None;
                 self.next_ping = Some(now + self.config.ping_interval);
@@ -513,12 +557,7 @@ impl Connection {
                 if let Some((version, offset)) = snap {
                     let end = u64::from(offset) + u64::from(version.message_space());
                     if (u64::from(offset)..end).contains(&code) {
-                        return self.on_snap(
-                            version,
-                            offset,
-                            (code - u64::from(offset)) as u8,
-                            data,
-                        );
+                        return self.on_snap(version, (code - u64::from(offset)) as u8, data);
                     }
                 }
                 Err(unexpected(&self.phase))
@@ -570,12 +609,17 @@ impl Connection {
                     "BlockHeaders",
                     alloy_rlp::Error::Custom("no request id"),
                 ))?;
-                let (request, _) = self.header_requests.remove(&request_id).ok_or(
-                    ConnectionError::Unexpected {
+                let Some((request, _)) = self.header_requests.remove(&request_id) else {
+                    if let Some(at) = self.forgotten_headers.iter().position(|i| *i == request_id) {
+                        self.forgotten_headers.remove(at);
+                        self.events.push_back(Event::Late(request_id));
+                        return Ok(());
+                    }
+                    return Err(ConnectionError::Unexpected {
                         code: code(id),
                         phase: "without a header request",
-                    },
-                )?;
+                    });
+                };
                 let reply = BlockHeaders::decode_data(data)?;
                 reply.verify(&request)?;
                 self.events.push_back(Event::Headers(reply));
@@ -601,21 +645,22 @@ impl Connection {
     fn on_snap(
         &mut self,
         version: SnapVersion,
-        offset: u8,
         id: u8,
         data: &[u8],
     ) -> Result<(), ConnectionError> {
         if id % 2 == 1 {
             let tracker = self.tracker.as_mut().ok_or(TrackError::UnknownMessage(id))?;
-            let message = tracker.on_response(id, data)?;
-            self.events.push_back(Event::Snap(message));
+            let event = match tracker.on_response(id, data)? {
+                Admitted::Response(message) => Event::Snap(message),
+                Admitted::Late(request_id) => Event::Late(request_id),
+            };
+            self.events.push_back(event);
             return Ok(());
         }
         let request = SnapMessage::decode(version, id, data, &self.config.limits)
             .map_err(|e: DecodeError| ConnectionError::SnapRequest(e.to_string()))?;
-        let response =
-            self.server.snap(&request).map_err(|e| ConnectionError::SnapRequest(e.to_string()))?;
-        self.send(u64::from(offset) + response.id() as u64, &response.to_vec());
+        self.queued_bytes += data.len();
+        self.queued.push_back((request, data.len()));
         Ok(())
     }
 
@@ -656,6 +701,8 @@ impl Connection {
         self.phase = Phase::Closed;
         self.phase_deadline = None;
         self.header_requests.clear();
+        self.queued.clear();
+        self.queued_bytes = 0;
         self.next_ping = None;
         self.tracker = None;
         self.events.push_back(Event::Closed(reason));
