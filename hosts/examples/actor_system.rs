@@ -6,7 +6,7 @@
 
 use std::{sync::mpsc, time::Duration};
 
-use snap_core::sync::{MemoryStore, SyncConfig};
+use snap_core::sync::{SyncConfig, host::MemoryStore};
 use snap_hosts::{
     Header,
     actors::{ActorSystem, ControllerMessage, OwnerMessage},

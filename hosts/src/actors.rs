@@ -18,7 +18,8 @@ use std::{
 };
 
 use snap_core::sync::{
-    Counters, Input, MemoryStore, PeerId, ProgressReport, SyncConfig, SyncEvent, Syncer, Target,
+    Counters, Input, PeerId, ProgressReport, SyncConfig, SyncEvent, Syncer, Target,
+    host::MemoryStore,
 };
 
 use crate::{Header, peer::BlockingPeer, workers::Owner};

@@ -9,7 +9,7 @@
 //!   peer go and a new one come), and a controller receives progress.
 //!
 //! Both use plain threads and channels: blocking peer clients ([`peer::BlockingPeer`]) on
-//! worker threads ([`workers`]), and the core's reference store (`snap_core::sync::MemoryStore`)
+//! worker threads ([`workers`]), and the core's reference store (`snap_core::sync::host::MemoryStore`)
 //! as the database. No async runtime is involved.
 
 #![forbid(unsafe_code)]

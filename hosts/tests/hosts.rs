@@ -6,7 +6,7 @@ use std::{sync::mpsc, time::Duration};
 
 use snap_core::{
     serve::InMemoryState,
-    sync::{MemoryStore, RateConfig, SyncConfig},
+    sync::{RateConfig, SyncConfig, host::MemoryStore},
 };
 use snap_hosts::{
     Header,

@@ -25,6 +25,7 @@
 //! 4. The same inputs give the same outputs.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod bal;
 pub mod dump;

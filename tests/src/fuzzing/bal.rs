@@ -5,7 +5,7 @@
 //!   (it re-encodes to the same bytes, in the EIP's order).
 //! - Blocks: the fuzzer's operations (balance, nonce, code, slot writes and clears, reads,
 //!   touches) on a few addresses become one canonical BAL per block and a model state. The
-//!   lists are encoded, decoded and applied with `snap_core::sync::apply_blocks` twice: all
+//!   lists are encoded, decoded and applied with `snap_core::sync::host::apply_blocks` twice: all
 //!   blocks in one batch, and in groups of the fuzzer's choosing. Both stores must equal the
 //!   model (EIP-161: an account ending without nonce, balance and code is gone, unless the
 //!   block gave it storage).
@@ -20,7 +20,7 @@ use snap_core::{
         AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
         StorageChange,
     },
-    sync::{MemoryStore, WriteBatch, accounts_to_read, apply_blocks},
+    sync::{WriteBatch, host::MemoryStore, host::accounts_to_read, host::apply_blocks},
 };
 
 /// One change within a block (addresses and slots from small sets, so they collide).

@@ -7,7 +7,7 @@ use alloy_primitives::{B256, Bytes};
 
 use crate::{
     bal::{BlockAccessList, BlockDiff},
-    sync::{PeerId, contract::Misbehaviour},
+    sync::contract::{Misbehaviour, PeerId},
     wire::verify_bal,
 };
 

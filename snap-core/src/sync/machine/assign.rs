@@ -6,7 +6,10 @@ use alloy_primitives::Bytes;
 
 use super::{Syncer, Work};
 use crate::{
-    sync::{Output, PeerId, rates::RequestKind},
+    sync::{
+        contract::{Output, PeerId},
+        rates::RequestKind,
+    },
     wire::{GetAccountRange, GetByteCodes, GetStorageRanges, GetTrieNodes, SnapMessage},
 };
 

@@ -22,10 +22,13 @@ use crate::{
             fetch::BalWant,
             rebuild::{TrieRebuild, differing_ranges},
         },
-        chain::{BlockRecord, Header, Inserted},
-        contract::{FlatEntry, Lookup, LookupId, Misbehaviour, RestartReason},
+        chain::{BlockRecord, Inserted},
+        contract::{
+            CatchUpStrategy, FlatEntry, Header, Lookup, LookupId, Misbehaviour, PeerId,
+            RestartReason,
+        },
         heal::Healer,
-        progress::{CatchUpStrategy, RangeCursor},
+        progress::{ProgressRecord, RangeCursor},
         range::HashRange,
         rates::RequestKind,
         storage::Storage,
@@ -141,7 +144,7 @@ impl Syncer {
         self.target = target;
         self.epoch += 1;
         self.peers.clear_marks();
-        self.accounts = crate::sync::ProgressRecord::fresh(target, self.config.account_tasks)
+        self.accounts = ProgressRecord::fresh(target, self.config.account_tasks)
             .account_tasks
             .into_iter()
             .map(AccountTask::new)
@@ -432,7 +435,7 @@ impl Syncer {
 
     pub(super) fn on_bals(
         &mut self,
-        peer: crate::sync::PeerId,
+        peer: PeerId,
         wants: &[BalWant],
         response: &BlockAccessLists,
     ) -> Result<Processed, Misbehaviour> {

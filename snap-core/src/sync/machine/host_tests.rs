@@ -10,7 +10,7 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use crate::{
     serve::{InMemoryState, NoBals, ServeLimits, serve},
     sync::{
-        Input, MemoryStore, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target,
+        Input, Output, PeerId, Phase, SyncConfig, SyncEvent, Syncer, Target, host::MemoryStore,
         rng::SplitMix64, test_epoch,
     },
     wire::{SnapMessage, SnapVersion},

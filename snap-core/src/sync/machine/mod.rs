@@ -18,20 +18,19 @@ mod retarget;
 mod tests;
 
 use super::{
-    PeerId,
     accounts::AccountTask,
     catchup::{CatchUp, fetch::BalWant},
-    chain::Header,
     codes::CodeQueue,
     config::SyncConfig,
     contract::{
-        BatchId, Input, Lookup, LookupId, Misbehaviour, Output, Phase, SyncEvent, WriteBatch,
+        BatchId, CatchUpStrategy, Counters, Header, Input, Lookup, LookupId, Misbehaviour, Output,
+        PeerId, Phase, ProgressReport, SyncEvent, Target, WriteBatch,
     },
     heal::{HealItem, Healer},
     peers::Peers,
-    progress::{CatchUpStrategy, Counters, ProgressDecodeError, ProgressRecord, Target},
+    progress::{ProgressDecodeError, ProgressRecord, RangeCursor},
     rates::RequestKind,
-    report::{ProgressMeter, ProgressReport},
+    report::ProgressMeter,
     requests::RequestTable,
     storage::{ChunkRequest, Storage, StorageConfig, StorageJob},
 };
@@ -229,7 +228,7 @@ impl Syncer {
                 .accounts
                 .iter()
                 .filter(|task| !task.done)
-                .map(|task| super::RangeCursor { next: task.next, last: task.last })
+                .map(|task| RangeCursor { next: task.next, last: task.last })
                 .collect(),
             storage_tasks: self.storage.records(),
             storage_completed: self.storage.completed_accounts(),

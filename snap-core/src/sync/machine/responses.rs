@@ -9,10 +9,9 @@ use nybbles::Nibbles;
 use super::{Processed, StorageWork, Syncer, Work};
 use crate::{
     sync::{
-        PeerId,
         accounts::{HeldAccount, Waiting, has_code, has_storage},
         codes::Need,
-        contract::{LookupAnswer, LookupId, Misbehaviour},
+        contract::{LookupAnswer, LookupId, Misbehaviour, PeerId, Phase},
         heal::{HealContext, HealItem, Healer, NodesOutcome},
         range::HashRange,
         rates::RequestKind,
@@ -25,7 +24,7 @@ use crate::{
 
 impl Syncer {
     pub(super) fn on_response(&mut self, now: Instant, peer: PeerId, message: SnapMessage) {
-        if self.phase == crate::sync::Phase::Done || !self.peers.contains(peer) {
+        if self.phase == Phase::Done || !self.peers.contains(peer) {
             return;
         }
         let size = message.encoded_len() as u64;

@@ -2,10 +2,8 @@
 
 use super::Syncer;
 use crate::sync::{
-    Output, Phase, SyncEvent, Target,
-    contract::{Lookup, LookupId},
+    contract::{CatchUpStrategy, Lookup, LookupId, Output, Phase, SyncEvent, Target},
     heal::Healer,
-    progress::CatchUpStrategy,
 };
 
 impl Syncer {

@@ -18,8 +18,9 @@ use alloy_primitives::{B256, Bytes, U256};
 use snap_core::{
     serve::{InMemoryState, ServeLimits, serve},
     sync::{
-        CatchUpMode, CatchUpStrategy, Counters, Header, Input, Lookup, MemoryStore, Misbehaviour,
-        Output, PeerId, Phase, ProgressRecord, SyncConfig, SyncEvent, Syncer, WriteBatch,
+        CatchUpMode, CatchUpStrategy, Counters, Header, Input, Lookup, Misbehaviour, Output,
+        PeerId, Phase, ProgressRecord, SyncConfig, SyncEvent, Syncer, WriteBatch,
+        host::MemoryStore,
     },
     wire::{SnapMessage, SnapVersion},
 };

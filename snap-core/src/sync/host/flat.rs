@@ -5,7 +5,10 @@
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
 
-use super::contract::{FlatCursor, FlatEntry};
+use crate::sync::{
+    contract::{FlatCursor, FlatEntry},
+    range::next_hash,
+};
 
 /// Ordered iteration over a store's flat state.
 pub trait FlatSource {
@@ -58,11 +61,8 @@ pub fn read_flat<S: FlatSource + ?Sized>(
 pub fn cursor_after(last: &FlatEntry) -> Option<FlatCursor> {
     match last {
         FlatEntry::Account(hash, _) => Some(FlatCursor { account: *hash, slot: Some(B256::ZERO) }),
-        FlatEntry::Slot(account, slot, _) => super::range::next_hash(slot)
+        FlatEntry::Slot(account, slot, _) => next_hash(slot)
             .map(|next| FlatCursor { account: *account, slot: Some(next) })
-            .or_else(|| {
-                super::range::next_hash(account)
-                    .map(|next| FlatCursor { account: next, slot: None })
-            }),
+            .or_else(|| next_hash(account).map(|next| FlatCursor { account: next, slot: None })),
     }
 }

@@ -8,10 +8,8 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use nybbles::Nibbles;
 
-use super::{
-    contract::{Lookup, LookupAnswer, WriteBatch},
-    flat::{FlatSource, read_flat},
-};
+use super::flat::{FlatSource, read_flat};
+use crate::sync::contract::{Lookup, LookupAnswer, WriteBatch};
 use crate::{
     serve::InMemoryState,
     trie::{PrunedRange, build_trie},
