@@ -71,7 +71,8 @@ pub enum Input {
     Response {
         /// The sender.
         peer: PeerId,
-        /// The message (a response; a request here is a violation).
+        /// The message: a response. A request message here is the peer's violation
+        /// ([`Misbehaviour::UnexpectedMessage`]); a host routes requests to its server.
         message: SnapMessage,
     },
     /// The host applied the write batch with this id, atomically.
@@ -260,14 +261,17 @@ impl WriteBatch {
 #[non_exhaustive]
 pub enum Misbehaviour {
     /// A response whose request id matches nothing in flight to this peer (never asked, already
-    /// answered, timed out or asked of another peer).
+    /// answered, or asked of another peer; a late answer to a recently timed-out request is
+    /// dropped quietly).
     #[error("unsolicited response (request id {0})")]
     Unsolicited(u64),
     /// A response of another kind than the request with that id.
     #[error("response kind does not match request {0}")]
     WrongResponseKind(u64),
-    /// The peer sent a request message where a response was expected, or a message of a
-    /// version it did not negotiate. (Requests are answered by the host's server, not the core.)
+    /// The peer sent a request message where a response to the core's request was due (the
+    /// host passed it as [`Input::Response`]). Requests to this node are the host's server's
+    /// business and never reach the core; one that does is the peer answering a request with a
+    /// request.
     #[error("unexpected message {0:?}")]
     UnexpectedMessage(crate::wire::MessageId),
     /// A range failed its Merkle proof.

@@ -8,9 +8,6 @@ use std::{
 
 use super::{contract::PeerId, rates::RequestKind, rng::SplitMix64};
 
-// Public so that any host can match responses to requests the same way (by id, peer and kind,
-// with bounds and deadlines).
-
 /// One request in flight, carrying `T`: what the machine needs to pick the work up again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct InFlight<T> {
@@ -33,8 +30,6 @@ pub(crate) enum Unmatched {
     UnknownId,
     /// The id belongs to a request sent to another peer.
     WrongPeer,
-    /// The response is of another kind than the request with that id.
-    WrongKind,
 }
 
 /// Requests in flight, bounded per peer and in total.
@@ -111,20 +106,13 @@ impl<T> RequestTable<T> {
         Ok(id)
     }
 
-    /// Takes the request that a response from `peer` of `kind` with `id` answers. The request
-    /// stays in flight when the response does not match it.
-    pub(crate) fn take(
-        &mut self,
-        peer: PeerId,
-        id: u64,
-        kind: RequestKind,
-    ) -> Result<InFlight<T>, Unmatched> {
+    /// Takes the request that a response from `peer` with `id` answers. The request stays in
+    /// flight when the id is another peer's. (Whether the response is of the kind that answers
+    /// it is the request's own check.)
+    pub(crate) fn take(&mut self, peer: PeerId, id: u64) -> Result<InFlight<T>, Unmatched> {
         let request = self.in_flight.get(&id).ok_or(Unmatched::UnknownId)?;
         if request.peer != peer {
             return Err(Unmatched::WrongPeer);
-        }
-        if request.kind != kind {
-            return Err(Unmatched::WrongKind);
         }
         Ok(self.remove(id).expect("present: looked up above"))
     }
@@ -181,16 +169,13 @@ mod tests {
         let now = epoch();
         let mut table = RequestTable::new(7, 4, 16);
         let id = table.insert(PeerId(1), RequestKind::AccountRange, now, SECOND, "task 0").unwrap();
-        assert_eq!(table.take(PeerId(2), id, RequestKind::AccountRange), Err(Unmatched::WrongPeer));
-        assert_eq!(table.take(PeerId(1), id, RequestKind::ByteCodes), Err(Unmatched::WrongKind));
-        assert_eq!(
-            table.take(PeerId(1), id ^ 1, RequestKind::AccountRange),
-            Err(Unmatched::UnknownId)
-        );
-        let request = table.take(PeerId(1), id, RequestKind::AccountRange).unwrap();
+        assert_eq!(table.take(PeerId(2), id), Err(Unmatched::WrongPeer));
+        assert_eq!(table.take(PeerId(1), id ^ 1), Err(Unmatched::UnknownId));
+        let request = table.take(PeerId(1), id).unwrap();
         assert_eq!(request.work, "task 0");
+        assert_eq!(request.kind, RequestKind::AccountRange);
         assert_eq!(
-            table.take(PeerId(1), id, RequestKind::AccountRange),
+            table.take(PeerId(1), id),
             Err(Unmatched::UnknownId),
             "a duplicate is unsolicited"
         );
