@@ -28,6 +28,7 @@
 #![warn(unreachable_pub)]
 
 pub mod bal;
+#[cfg(feature = "dump")]
 pub mod dump;
 pub mod serve;
 pub mod sync;

@@ -3,6 +3,7 @@
 //! and the snap/2 catch-up steps a host may run on its own data (applying block access lists,
 //! rebuilding and checking the tries).
 
+mod apply;
 mod flat;
 mod memory_store;
 
@@ -10,5 +11,6 @@ pub use super::catchup::{
     apply::{Applied, accounts_to_read, apply_blocks},
     rebuild::{Rebuilt, TrieRebuild},
 };
+pub use apply::{BatchStore, apply_batch, apply_pruned};
 pub use flat::{FlatSource, cursor_after, read_flat};
 pub use memory_store::MemoryStore;
