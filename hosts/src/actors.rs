@@ -22,7 +22,8 @@ use snap_core::sync::{
     host::MemoryStore,
 };
 
-use crate::{Header, peer::BlockingPeer, workers::Owner};
+pub use crate::peer::ClientFactory;
+use crate::{Header, workers::Owner};
 
 /// What the controller hears from the owner.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,9 +56,6 @@ pub enum OwnerMessage {
     /// Stop now (progress is committed batch by batch; a restart resumes).
     Stop,
 }
-
-/// A factory of blocking clients for one peer slot: called again to restart a crashed worker.
-pub type ClientFactory = Box<dyn FnMut() -> Box<dyn BlockingPeer> + Send>;
 
 /// The running system: the owner actor's thread and its mailbox.
 #[derive(Debug)]

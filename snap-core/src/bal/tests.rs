@@ -3,6 +3,7 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use proptest::{collection::vec, prelude::*};
 
 use super::*;
+use alloy_rlp::Decodable;
 
 /// keccak256(rlp([])): the EIP's commitment of a block without state changes.
 const EMPTY_BAL_HASH: B256 =

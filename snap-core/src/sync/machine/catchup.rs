@@ -62,7 +62,7 @@ pub(super) struct Probe {
     epoch: u64,
 }
 
-impl Request for Bals {
+impl Request<Syncer> for Bals {
     const KIND: RequestKind = RequestKind::BlockAccessLists;
     type Response = BlockAccessLists;
 
@@ -99,7 +99,7 @@ impl Request for Bals {
     }
 }
 
-impl Request for Probe {
+impl Request<Syncer> for Probe {
     const KIND: RequestKind = RequestKind::AccountRange;
     type Response = AccountRange;
 

@@ -23,7 +23,7 @@ pub(super) struct Heal {
     epoch: u64,
 }
 
-impl Request for Heal {
+impl Request<Syncer> for Heal {
     const KIND: RequestKind = RequestKind::TrieNodes;
     type Response = TrieNodes;
 

@@ -9,6 +9,7 @@ use std::{
 use alloy_primitives::{B256, Bytes};
 
 mod catchup;
+mod exchange;
 mod heal;
 #[cfg(test)]
 mod host_tests;
@@ -62,7 +63,7 @@ pub struct Syncer {
     target: Target,
     phase: Phase,
     peers: Peers,
-    requests: RequestTable<Box<dyn AnyRequest>>,
+    requests: RequestTable<Box<dyn AnyRequest<Self>>>,
     expired: BTreeMap<PeerId, VecDeque<u64>>,
     accounts: Vec<AccountTask>,
     storage: Storage,

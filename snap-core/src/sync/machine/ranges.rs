@@ -63,7 +63,7 @@ fn storage_ranges(message: SnapMessage) -> Option<StorageRanges> {
     }
 }
 
-impl Request for Accounts {
+impl Request<Syncer> for Accounts {
     const KIND: RequestKind = RequestKind::AccountRange;
     type Response = AccountRange;
 
@@ -92,7 +92,7 @@ impl Request for Accounts {
     }
 }
 
-impl Request for SmallStorage {
+impl Request<Syncer> for SmallStorage {
     const KIND: RequestKind = RequestKind::StorageRanges;
     type Response = StorageRanges;
 
@@ -133,7 +133,7 @@ impl Request for SmallStorage {
     }
 }
 
-impl Request for StorageChunk {
+impl Request<Syncer> for StorageChunk {
     const KIND: RequestKind = RequestKind::StorageRanges;
     type Response = StorageRanges;
 
@@ -170,7 +170,7 @@ impl Request for StorageChunk {
     }
 }
 
-impl Request for Codes {
+impl Request<Syncer> for Codes {
     const KIND: RequestKind = RequestKind::ByteCodes;
     type Response = ByteCodes;
 
