@@ -5,12 +5,11 @@
 //! calls `handle_timeout` at the instant `poll_timeout` returns. Every [`WriteBatch`] carries
 //! only verified data and the encoded [`ProgressRecord`] that covers it; the host applies each
 //! atomically and acknowledges it, and `Syncer::resume` continues from the last applied record.
-//! The crate documentation states the whole contract; [`host`] holds what a host's store uses
-//! to keep it.
+//! The crate documentation states the whole contract, with a host loop.
 //!
-//! This module exports the contract only: the values that cross the boundary
-//! ([`contract`](self) types), the configuration, the persisted progress record and the
-//! store-side helpers in [`host`]. Everything else is the machine's own.
+//! This module exports the contract only: the values that cross the boundary, the
+//! configuration, the persisted progress record, and [`host`], what a host's store uses to keep
+//! the contract. Everything else is the machine's own.
 
 mod accounts;
 mod catchup;

@@ -40,7 +40,8 @@ impl RequestKind {
     }
 }
 
-/// Tunables of the [`RateTracker`].
+/// Tunables of the per-peer rate estimates: how request sizes and timeouts follow what each
+/// peer delivers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateConfig {
     /// Weight of one new measurement in the moving averages (0..=1).

@@ -1,7 +1,7 @@
 //! The host's store: applies write batches atomically through the core's reference applier
-//! (`snap_core::sync::host::apply_batch`), answers the syncer's lookups from what it has applied, and
-//! checks, before applying, that everything written is the data of a target the sync was
-//! given and that progress never goes backwards.
+//! (`snap_core::sync::host::apply_batch`), answers the syncer's lookups from what it has
+//! applied, and checks, before applying, that everything written is the data of a target the
+//! sync was given and that progress never goes backwards.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

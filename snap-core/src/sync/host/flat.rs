@@ -1,6 +1,6 @@
-//! Reading the flat state in trie order, the way [`Lookup::Flat`](super::Lookup::Flat) asks for
-//! it: one function every host can answer the lookup with, given ordered iteration over its
-//! accounts and slots.
+//! Reading the flat state in trie order, the way
+//! [`Lookup::Flat`](crate::sync::Lookup::Flat) asks for it: one function every host can answer
+//! the lookup with, given ordered iteration over its accounts and slots.
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
@@ -56,8 +56,8 @@ pub fn read_flat<S: FlatSource + ?Sized>(
     entries
 }
 
-/// Where a [`Lookup::Flat`](super::Lookup::Flat) continues after `last`, the last entry a full
-/// answer held.
+/// Where a [`Lookup::Flat`](crate::sync::Lookup::Flat) continues after `last`, the last entry
+/// a full answer held.
 pub fn cursor_after(last: &FlatEntry) -> Option<FlatCursor> {
     match last {
         FlatEntry::Account(hash, _) => Some(FlatCursor { account: *hash, slot: Some(B256::ZERO) }),
