@@ -109,7 +109,7 @@ impl Store {
         self.written.nodes += batch.nodes.writes.len() as u64;
         self.written.deletes += batch.nodes.deletes.len() as u64;
         self.written.pruned += batch.pruned.len() as u64;
-        apply_batch(self, batch);
+        apply_batch(self, &batch);
         self.record = Some(record);
         Ok(())
     }

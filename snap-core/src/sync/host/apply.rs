@@ -66,30 +66,31 @@ pub trait BatchStore {
 }
 
 /// Applies `batch` to `store` in the contract's order (see the module documentation). The host
-/// makes the call atomic (one transaction), then acknowledges the batch.
-pub fn apply_batch<S: BatchStore + ?Sized>(store: &mut S, batch: WriteBatch) {
+/// makes the call atomic (one transaction), then acknowledges the batch. Values are handed
+/// over as [`Bytes`] clones (reference counts, not copies).
+pub fn apply_batch<S: BatchStore + ?Sized>(store: &mut S, batch: &WriteBatch) {
     if batch.clear_tries {
         store.clear_nodes();
     }
     for range in &batch.pruned {
         apply_pruned(store, range);
     }
-    for key in batch.nodes.deletes {
-        store.delete_node(key);
+    for key in &batch.nodes.deletes {
+        store.delete_node(*key);
     }
-    for (hash, account) in batch.accounts {
-        store.put_account(hash, account);
+    for (hash, account) in &batch.accounts {
+        store.put_account(*hash, *account);
     }
-    for (account, slot, value) in batch.storage {
-        store.put_slot(account, slot, value);
+    for (account, slot, value) in &batch.storage {
+        store.put_slot(*account, *slot, value.clone());
     }
-    for (hash, code) in batch.codes {
-        store.put_code(hash, code);
+    for (hash, code) in &batch.codes {
+        store.put_code(*hash, code.clone());
     }
-    for (key, node) in batch.nodes.writes {
-        store.put_node(key, node);
+    for (key, node) in &batch.nodes.writes {
+        store.put_node(*key, node.clone());
     }
-    store.set_progress(batch.progress);
+    store.set_progress(batch.progress.clone());
 }
 
 /// Deletes what one pruned range names: the owner's nodes in it, and its flat entries (for the

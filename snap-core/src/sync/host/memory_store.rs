@@ -49,7 +49,7 @@ impl MemoryStore {
     /// Applies a batch exactly as the contract says ([`apply_batch`]); the batch's progress
     /// record becomes the store's.
     pub fn apply(&mut self, batch: WriteBatch) {
-        apply_batch(self, batch);
+        apply_batch(self, &batch);
     }
 
     /// Answers a lookup from what was applied.

@@ -33,7 +33,7 @@ impl ModelStore {
     /// Applies one batch, atomically (nothing here can fail half-way), through the core's
     /// reference applier.
     pub fn apply(&mut self, batch: WriteBatch) {
-        apply_batch(self, batch);
+        apply_batch(self, &batch);
     }
 
     /// Whether the store holds bytecode `hash`.
