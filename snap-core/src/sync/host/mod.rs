@@ -1,7 +1,7 @@
 //! What a host's store uses to keep the contract: the reference store, the one way to apply a
-//! [`WriteBatch`](super::WriteBatch), the one way to answer [`Lookup::Flat`](super::Lookup::Flat),
-//! and the snap/2 catch-up steps a host may run on its own data (applying block access lists,
-//! rebuilding and checking the tries).
+//! [`WriteBatch`](super::WriteBatch), the one way to answer
+//! [`Lookup::Flat`](super::Lookup::Flat), and the snap/2 catch-up steps a host may run on its
+//! own data (applying block access lists, rebuilding and checking the tries).
 
 mod apply;
 mod flat;
