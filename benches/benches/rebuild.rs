@@ -10,7 +10,9 @@ use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, KECCAK_EMPTY, TrieAccount};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nybbles::Nibbles;
-use snap_core::sync::{FlatCursor, Lookup, LookupAnswer, MemoryStore, TrieRebuild, WriteBatch};
+use snap_core::sync::{
+    FlatCursor, Lookup, LookupAnswer, WriteBatch, host::MemoryStore, host::TrieRebuild,
+};
 
 const ACCOUNTS: u64 = 200_000;
 const SLOTS_PER_CONTRACT: u64 = 20;

@@ -6,13 +6,13 @@
 
 use std::{sync::mpsc, time::Duration};
 
-use snap_core::sync::{MemoryStore, SyncConfig};
+use snap_core::sync::{SyncConfig, host::MemoryStore};
 use snap_hosts::{
     Header,
     actors::{ActorSystem, ControllerMessage, OwnerMessage},
     peer::{Faults, ServedStates, SimulatedPeer},
 };
-use snap_sim::sim::{StateSpec, TargetState};
+use snap_sim::sim::{StateSpec, TargetState, check_exact};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(20_000);
@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let store = system.join().map_err(|_| "the owner panicked")?;
-    store.check_exact(&next)?;
+    check_exact(&store, &next)?;
     println!("store is exact");
     Ok(())
 }

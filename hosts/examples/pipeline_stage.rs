@@ -12,7 +12,7 @@ use snap_hosts::{
     peer::{Faults, ServedStates, SimulatedPeer},
     pipeline::{Database, ExecInput, SnapSyncStage},
 };
-use snap_sim::sim::{StateSpec, TargetState};
+use snap_sim::sim::{StateSpec, TargetState, check_exact};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let accounts = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(20_000);
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         if output.done {
             let state = if output.target.root == next.root() { &next } else { &first.state };
-            db.tables().check_exact(state)?;
+            check_exact(db.tables(), state)?;
             println!("state complete and exact at root {}", output.target.root);
             return Ok(());
         }

@@ -18,10 +18,12 @@ use std::{
 };
 
 use snap_core::sync::{
-    Counters, Input, MemoryStore, PeerId, ProgressReport, SyncConfig, SyncEvent, Syncer, Target,
+    Counters, Input, PeerId, ProgressReport, SyncConfig, SyncEvent, Syncer, Target,
+    host::MemoryStore,
 };
 
-use crate::{Header, peer::BlockingPeer, workers::Owner};
+pub use crate::peer::ClientFactory;
+use crate::{Header, workers::Owner};
 
 /// What the controller hears from the owner.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,9 +56,6 @@ pub enum OwnerMessage {
     /// Stop now (progress is committed batch by batch; a restart resumes).
     Stop,
 }
-
-/// A factory of blocking clients for one peer slot: called again to restart a crashed worker.
-pub type ClientFactory = Box<dyn FnMut() -> Box<dyn BlockingPeer> + Send>;
 
 /// The running system: the owner actor's thread and its mailbox.
 #[derive(Debug)]

@@ -9,8 +9,8 @@
 //!   peer go and a new one come), and a controller receives progress.
 //!
 //! Both use plain threads and channels: blocking peer clients ([`peer::BlockingPeer`]) on
-//! worker threads ([`workers`]), and the core's reference store (`snap_core::sync::MemoryStore`)
-//! as the database. No async runtime is involved.
+//! worker threads ([`workers`]), and the core's reference store
+//! (`snap_core::sync::host::MemoryStore`) as the database. No async runtime is involved.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

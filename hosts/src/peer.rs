@@ -34,6 +34,9 @@ pub trait BlockingPeer: Send + 'static {
     fn request(&mut self, request: &SnapMessage) -> Result<SnapMessage, PeerError>;
 }
 
+/// A factory of blocking clients for one peer slot: called again to restart a crashed worker.
+pub type ClientFactory = Box<dyn FnMut() -> Box<dyn BlockingPeer> + Send>;
+
 /// The states simulated peers serve, addressed by root, shared by all of them. New states can
 /// be added while they run (the chain moving).
 #[derive(Clone, Debug, Default)]
@@ -93,17 +96,14 @@ impl SimulatedPeer {
 
     /// One client factory per fault set (a supervisor calls a factory again to restart a
     /// crashed worker).
-    pub fn factories(
-        states: &ServedStates,
-        faults: &[Faults],
-    ) -> Vec<crate::actors::ClientFactory> {
+    pub fn factories(states: &ServedStates, faults: &[Faults]) -> Vec<ClientFactory> {
         faults
             .iter()
             .map(|&faults| {
                 let states = states.clone();
                 Box::new(move || {
                     Box::new(Self::new(states.clone(), faults)) as Box<dyn BlockingPeer>
-                }) as crate::actors::ClientFactory
+                }) as ClientFactory
             })
             .collect()
     }

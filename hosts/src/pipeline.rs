@@ -14,8 +14,8 @@ use std::{
 };
 
 use snap_core::sync::{
-    Counters, Input, MemoryStore, PeerId, ProgressDecodeError, ProgressRecord, SyncConfig,
-    SyncEvent, Syncer, Target,
+    Counters, Input, PeerId, ProgressDecodeError, ProgressRecord, SyncConfig, SyncEvent, Syncer,
+    Target, host::MemoryStore,
 };
 
 use crate::{Header, peer::BlockingPeer, workers::Owner};

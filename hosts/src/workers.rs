@@ -9,7 +9,7 @@ use std::{
 };
 
 use snap_core::{
-    sync::{Input, MemoryStore, Output, PeerId, SyncEvent, Syncer},
+    sync::{Input, Output, PeerId, SyncEvent, Syncer, host::MemoryStore},
     wire::SnapMessage,
 };
 

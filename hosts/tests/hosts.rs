@@ -6,7 +6,7 @@ use std::{sync::mpsc, time::Duration};
 
 use snap_core::{
     serve::InMemoryState,
-    sync::{MemoryStore, RateConfig, SyncConfig},
+    sync::{RateConfig, SyncConfig, host::MemoryStore},
 };
 use snap_hosts::{
     Header,
@@ -14,7 +14,7 @@ use snap_hosts::{
     peer::{Faults, ServedStates, SimulatedPeer},
     pipeline::{Database, ExecInput, SnapSyncStage},
 };
-use snap_sim::sim::{StateSpec, TargetState};
+use snap_sim::sim::{StateSpec, TargetState, check_exact};
 
 /// A state and the next one (a third of the balances and a fifth of the slots changed).
 fn states(seed: u64) -> (InMemoryState, InMemoryState) {
@@ -79,7 +79,7 @@ fn pipeline_stage_killed_between_commits_and_rerun_ends_on_the_moved_target() {
     };
     assert!(calls > 4, "the stage was interrupted and re-run ({calls} calls)");
     assert_eq!(output.target.root, next.root());
-    db.tables().check_exact(&next).unwrap();
+    check_exact(db.tables(), &next).unwrap();
 }
 
 #[test]
@@ -127,5 +127,5 @@ fn actor_system_survives_crashing_and_stalling_workers_and_ends_on_the_moved_tar
     assert!(restarts >= 2, "workers crashed and were restarted ({restarts})");
     assert!(progress >= 1);
     assert_eq!(done.root, next.root());
-    store.check_exact(&next).unwrap();
+    check_exact(&store, &next).unwrap();
 }

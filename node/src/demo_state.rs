@@ -20,5 +20,5 @@ pub fn generated(seed: u64, accounts: usize, slots: usize) -> Result<InMemorySta
 pub fn from_dump_file(path: &Path) -> Result<InMemoryState, String> {
     let json = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let dump = StateDump::from_json(&json).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(InMemoryState::from_dump(&dump))
+    Ok(dump.to_state())
 }

@@ -5,13 +5,13 @@
 //! Everything derived (storage root, code hash, account key) is recomputed here, so a dump whose
 //! derived fields are wrong still yields the state its raw facts describe.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, ops::Range};
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use serde_json::{Map, Value};
 
-use crate::trie::build_trie;
+use crate::{serve::InMemoryState, trie::build_trie};
 
 /// Why a JSON document could not be read as a state.
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +157,46 @@ impl StateDump {
     pub fn state_root(&self) -> B256 {
         let leaves = self.account_leaves();
         if leaves.is_empty() { EMPTY_ROOT_HASH } else { build_trie(&leaves).root }
+    }
+
+    /// The state this dump holds, ready to serve. Slot values are packed
+    /// into one shared buffer, so a large state costs one allocation for all its values.
+    pub fn to_state(&self) -> InMemoryState {
+        let mut accounts = Vec::with_capacity(self.accounts.len());
+        let mut leaves = Vec::new();
+        let mut packed = Vec::new();
+        for (hash, account) in &self.accounts {
+            accounts.push((
+                *hash,
+                TrieAccount {
+                    nonce: account.nonce,
+                    balance: account.balance,
+                    storage_root: EMPTY_ROOT_HASH,
+                    code_hash: account.code_hash(),
+                },
+            ));
+            let slots: Vec<(B256, Range<usize>)> = account
+                .storage_leaves()
+                .into_iter()
+                .map(|(slot, value)| {
+                    let start = packed.len();
+                    packed.extend_from_slice(&value);
+                    (slot, start..packed.len())
+                })
+                .collect();
+            leaves.push((*hash, slots));
+        }
+        let packed = Bytes::from(packed);
+        let storage = leaves.into_iter().map(|(hash, slots)| {
+            (hash, slots.into_iter().map(|(slot, range)| (slot, packed.slice(range))).collect())
+        });
+        let codes = self
+            .accounts
+            .values()
+            .filter(|account| !account.code.is_empty())
+            .map(|account| account.code.clone());
+        InMemoryState::from_sorted(accounts, storage, codes)
+            .expect("a dump's accounts and slots are keyed by sorted maps")
     }
 }
 

@@ -83,7 +83,7 @@ pub trait SyncStore {
 
     /// Answers a `Syncer` lookup from what is applied: codes stored, nodes stored at their path
     /// with the hash asked, flat accounts by hash, and the flat state from a cursor in trie order
-    /// (each account followed by its slots, as `snap_core::sync::read_flat` defines it).
+    /// (each account followed by its slots, as `snap_core::sync::host::read_flat` defines it).
     fn answer(&self, lookup: &Lookup) -> Result<LookupAnswer, StoreError> {
         match lookup {
             Lookup::Codes(hashes) => Ok(LookupAnswer::Codes(
@@ -108,7 +108,7 @@ pub trait SyncStore {
     }
 }
 
-/// `snap_core::sync::read_flat` over a fallible store: up to `limit` entries from `from` on,
+/// `snap_core::sync::host::read_flat` over a fallible store: up to `limit` entries from `from` on,
 /// each account followed by its slots.
 fn read_flat<S: SyncStore + ?Sized>(
     store: &S,

@@ -12,8 +12,8 @@ use nybbles::Nibbles;
 use proptest::prelude::*;
 use snap_core::{
     sync::{
-        BatchId, FlatCursor, FlatEntry, Lookup, LookupAnswer, MemoryStore, NodeQuery, WriteBatch,
-        cursor_after,
+        BatchId, FlatCursor, FlatEntry, Lookup, LookupAnswer, NodeQuery, WriteBatch,
+        host::MemoryStore, host::cursor_after,
     },
     trie::{NodeChanges, NodeKey, PrunedRange},
 };

@@ -188,7 +188,7 @@ fn hivechain_head_state_is_served_from_the_store() {
     };
     let text = std::fs::read_to_string(dir.join("headstate.json")).expect("readable headstate");
     let dump = StateDump::from_geth_dump(&text).expect("a geth state dump");
-    let state = InMemoryState::from_dump(&dump);
+    let state = dump.to_state();
     assert_eq!(state.root(), snap_sim::testdata::HIVECHAIN_HEAD_STATE_ROOT);
     check_state(&state);
 }

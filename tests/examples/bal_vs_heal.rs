@@ -8,7 +8,10 @@ use snap_core::{
     sync::{CatchUpMode, CatchUpStrategy},
     wire::SnapVersion,
 };
-use snap_sim::sim::bal::{BalChain, BalPeer, BalSetup, HostEvent, Served, When, run};
+use snap_sim::sim::{
+    bal::{BalChain, BalPeer, BalSetup, HostEvent, Served, When, run},
+    check_exact,
+};
 
 fn main() -> Result<(), String> {
     let seeds: u64 = std::env::args().nth(1).and_then(|v| v.parse().ok()).unwrap_or(10);
@@ -42,9 +45,9 @@ fn main() -> Result<(), String> {
             };
             let last = chain.states.last().ok_or("no blocks")?;
             let healed = run(&heal, seed, chain.headers[0], served, script())?;
-            healed.store.check_exact(last)?;
+            check_exact(&healed.store, last)?;
             let applied = run(&bal, seed, chain.headers[0], served, script())?;
-            applied.store.check_exact(last)?;
+            check_exact(&applied.store, last)?;
             if applied.strategy() != Some(CatchUpStrategy::Bal) {
                 return Err(format!("seed {seed}: snap/2 was not used"));
             }

@@ -32,7 +32,7 @@ fn load(test: &str) -> Option<Fixture> {
     let dir = hivechain_dir(test)?;
     let text = std::fs::read_to_string(dir.join("headstate.json")).expect("readable headstate");
     let dump = StateDump::from_geth_dump(&text).expect("a geth state dump");
-    let state = InMemoryState::from_dump(&dump);
+    let state = dump.to_state();
     assert_eq!(state.root(), HEAD_ROOT);
     Some(Fixture { dump, state })
 }
@@ -386,7 +386,7 @@ fn hivechain_genesis_alloc_is_served_whole() {
     };
     let text = std::fs::read_to_string(dir.join("genesis.json")).expect("readable genesis");
     let dump = StateDump::from_genesis(&text).expect("a genesis alloc");
-    let state = InMemoryState::from_dump(&dump);
+    let state = dump.to_state();
     // The dump computes its root through its own path (storage roots from raw slots).
     assert_eq!(state.root(), dump.state_root());
     assert!(dump.accounts.values().any(|a| !a.storage.is_empty() || !a.code.is_empty()));

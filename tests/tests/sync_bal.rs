@@ -12,7 +12,10 @@ use snap_core::{
     },
     wire::SnapVersion,
 };
-use snap_sim::sim::bal::{BalChain, BalOutcome, BalPeer, BalSetup, HostEvent, Served, When, run};
+use snap_sim::sim::{
+    bal::{BalChain, BalOutcome, BalPeer, BalSetup, HostEvent, Served, When, run},
+    check_exact,
+};
 
 /// `0..default`, or `0..$SNAP_SIM_BAL_SEEDS` for a longer sweep.
 fn seeds(default: u64) -> std::ops::Range<u64> {
@@ -26,7 +29,7 @@ fn served(chain: &BalChain) -> Served<'_> {
 
 fn exact(out: &BalOutcome, state: &InMemoryState, seed: u64) {
     assert_eq!(out.target_root, state.root(), "seed {seed}: Done on the final target");
-    out.store.check_exact(state).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    check_exact(&out.store, state).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let mismatch = out.events.iter().find(|e| matches!(e, SyncEvent::RootMismatch { .. }));
     assert!(mismatch.is_none(), "seed {seed}: {mismatch:?}");
 }
@@ -158,7 +161,7 @@ fn a_rebuilt_root_that_does_not_match_names_the_ranges_and_repairs_them() {
             vec![HashRange { first, last }],
             "seed {seed}: exactly the victim's sixteenth"
         );
-        out.store.check_exact(&chain.states[3]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        check_exact(&out.store, &chain.states[3]).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     }
 }
 

@@ -184,7 +184,7 @@ fn syncs_hivechain_head_state_exactly() {
     let Some(dir) = hivechain_dir("syncs_hivechain_head_state_exactly") else { return };
     let json = std::fs::read_to_string(dir.join("headstate.json")).unwrap();
     let dump = StateDump::from_geth_dump(&json).unwrap();
-    let state = InMemoryState::from_dump(&dump);
+    let state = dump.to_state();
     let tries = TargetTries::of(&dump);
     assert_eq!(state.root(), HIVECHAIN_HEAD_STATE_ROOT);
     assert_eq!(tries.account.root, state.root());
@@ -205,7 +205,7 @@ fn syncs_hivechain_with_tiny_requests_and_chunked_storage() {
     };
     let json = std::fs::read_to_string(dir.join("headstate.json")).unwrap();
     let dump = StateDump::from_geth_dump(&json).unwrap();
-    let state = InMemoryState::from_dump(&dump);
+    let state = dump.to_state();
     // Tiny byte budgets force many account requests, storage cut short and chunked.
     let config = SyncConfig {
         min_request_bytes: 1,

@@ -4,7 +4,7 @@
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 
-use super::BlockAccessList;
+use super::{AccountChanges, BalError, check_order};
 
 /// What one account looks like after the block, as far as the block changed it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,9 +45,16 @@ pub struct BlockDiff {
 }
 
 impl BlockDiff {
-    pub(super) fn from_list(list: &BlockAccessList) -> Self {
+    /// The post-block changes of `list`, which must be in canonical order (every list of a
+    /// valid block is; [`super::decode`] checks it for lists from peers).
+    pub fn of(list: &[AccountChanges]) -> Result<Self, BalError> {
+        check_order(list)?;
+        Ok(Self::of_canonical(list))
+    }
+
+    /// [`Self::of`] for a list already checked.
+    pub(crate) fn of_canonical(list: &[AccountChanges]) -> Self {
         let mut accounts: Vec<AccountDiff> = list
-            .accounts
             .iter()
             .map(|changes| {
                 let mut storage: Vec<(B256, U256)> = changes
@@ -55,15 +62,15 @@ impl BlockDiff {
                     .iter()
                     .filter_map(|slot| {
                         let last = slot.changes.last()?;
-                        Some((keccak256(slot.slot.to_be_bytes::<32>()), last.value))
+                        Some((keccak256(slot.slot.to_be_bytes::<32>()), last.new_value))
                     })
                     .collect();
                 storage.sort_unstable_by_key(|(hash, _)| *hash);
                 AccountDiff {
                     hash: keccak256(changes.address),
-                    balance: changes.balance_changes.last().map(|c| c.balance),
-                    nonce: changes.nonce_changes.last().map(|c| c.nonce),
-                    code: changes.code_changes.last().map(|c| c.code.clone()),
+                    balance: changes.balance_changes.last().map(|c| c.post_balance),
+                    nonce: changes.nonce_changes.last().map(|c| c.new_nonce),
+                    code: changes.code_changes.last().map(|c| c.new_code.clone()),
                     storage,
                 }
             })

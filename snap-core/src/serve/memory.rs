@@ -1,9 +1,6 @@
 //! [`InMemoryState`]: one complete state held in memory, with its tries' stored nodes.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    ops::Range,
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount};
@@ -13,7 +10,6 @@ use super::{
     lean_trie::LeanTrie,
     view::{AccountIter, SlotIter, StateError, StateView},
 };
-use crate::dump::StateDump;
 
 /// Why an [`InMemoryState`] could not be built from the data given.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -102,46 +98,6 @@ impl InMemoryState {
         let account_trie = LeanTrie::build(&accounts);
         let codes = codes.into_iter().map(|code| (keccak256(&code), code)).collect();
         Ok(Self { accounts, storage: tries, codes, account_trie })
-    }
-
-    /// Builds the state held by a geth state dump or genesis alloc. Slot values are packed
-    /// into one shared buffer, so a large state costs one allocation for all its values.
-    pub fn from_dump(dump: &StateDump) -> Self {
-        let mut accounts = Vec::with_capacity(dump.accounts.len());
-        let mut leaves = Vec::new();
-        let mut packed = Vec::new();
-        for (hash, account) in &dump.accounts {
-            accounts.push((
-                *hash,
-                TrieAccount {
-                    nonce: account.nonce,
-                    balance: account.balance,
-                    storage_root: EMPTY_ROOT_HASH,
-                    code_hash: account.code_hash(),
-                },
-            ));
-            let slots: Vec<(B256, Range<usize>)> = account
-                .storage_leaves()
-                .into_iter()
-                .map(|(slot, value)| {
-                    let start = packed.len();
-                    packed.extend_from_slice(&value);
-                    (slot, start..packed.len())
-                })
-                .collect();
-            leaves.push((*hash, slots));
-        }
-        let packed = Bytes::from(packed);
-        let storage = leaves.into_iter().map(|(hash, slots)| {
-            (hash, slots.into_iter().map(|(slot, range)| (slot, packed.slice(range))).collect())
-        });
-        let codes = dump
-            .accounts
-            .values()
-            .filter(|account| !account.code.is_empty())
-            .map(|account| account.code.clone());
-        Self::from_sorted(accounts, storage, codes)
-            .expect("a dump's accounts and slots are keyed by sorted maps")
     }
 
     /// The state root.

@@ -5,37 +5,7 @@
 use alloy_primitives::B256;
 use alloy_rlp::{RlpDecodable, RlpEncodable};
 
-use super::progress::Target;
-
-/// A block header as the sync needs it: the host decodes the real header and passes these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Header {
-    /// The block number.
-    pub number: u64,
-    /// The block hash.
-    pub hash: B256,
-    /// The parent block's hash.
-    pub parent_hash: B256,
-    /// The state root after the block.
-    pub state_root: B256,
-    /// `block_access_list_hash` (EIP-7928), for blocks after the fork that added it.
-    pub bal_hash: Option<B256>,
-}
-
-impl Header {
-    /// The state this header's block ends in, as a sync target.
-    pub const fn target(&self) -> Target {
-        Target { root: self.state_root, number: self.number }
-    }
-
-    fn record(&self) -> BlockRecord {
-        BlockRecord {
-            hash: self.hash,
-            state_root: self.state_root,
-            bal_hash: self.bal_hash.unwrap_or(B256::ZERO),
-        }
-    }
-}
+use super::contract::Header;
 
 /// One block of the window as the progress record keeps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
@@ -49,6 +19,15 @@ pub struct BlockRecord {
 }
 
 impl BlockRecord {
+    /// The record of `header`'s block.
+    pub(crate) fn of(header: &Header) -> Self {
+        Self {
+            hash: header.hash,
+            state_root: header.state_root,
+            bal_hash: header.bal_hash.unwrap_or(B256::ZERO),
+        }
+    }
+
     /// The BAL commitment, if the header has one.
     pub fn bal_hash(&self) -> Option<B256> {
         (self.bal_hash != B256::ZERO).then_some(self.bal_hash)
@@ -85,7 +64,7 @@ impl HeaderWindow {
 
     /// Starts the window at `header` (the sync's first target).
     pub(crate) fn starting_at(header: &Header) -> Self {
-        Self { base: header.number, blocks: vec![header.record()] }
+        Self { base: header.number, blocks: vec![BlockRecord::of(header)] }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -141,7 +120,7 @@ impl HeaderWindow {
             };
         }
         if header.number == tip + 1 {
-            self.blocks.push(header.record());
+            self.blocks.push(BlockRecord::of(header));
             return Inserted::Extended;
         }
         let keep = (header.number - self.base) as usize;
@@ -151,7 +130,7 @@ impl HeaderWindow {
             .enumerate()
             .map(|(offset, block)| (header.number + offset as u64, block))
             .collect();
-        self.blocks.push(header.record());
+        self.blocks.push(BlockRecord::of(header));
         Inserted::Reorg { ancestor: header.number - 1, orphaned }
     }
 }

@@ -1,22 +1,55 @@
 //! The values that cross the `Syncer`'s boundary: inputs, outputs, write batches, misbehaviours
 //! and events.
 
+use std::time::Duration;
+
 use alloy_primitives::{B256, Bytes};
+use alloy_rlp::{RlpDecodable, RlpEncodable};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
 
-use super::{
-    PeerId,
-    chain::Header,
-    progress::{CatchUpStrategy, Counters, Target},
-    range::HashRange,
-    report::ProgressReport,
-};
+use super::range::HashRange;
 use crate::{
     bal::BalError,
     trie::{PrunedRange, generate::NodeChanges, proof::ProofError},
     wire::{BalHashMismatch, SnapMessage, SnapVersion},
 };
+
+/// A peer as the host identifies it: opaque to the core, chosen by the host, never reused for
+/// another connection while the core may still know the old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u64);
+
+/// The state a sync is converging to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
+pub struct Target {
+    /// The state root.
+    pub root: B256,
+    /// The number of the block whose state root this is.
+    pub number: u64,
+}
+
+/// A block header as the sync needs it: the host decodes the real header and passes these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// The block number.
+    pub number: u64,
+    /// The block hash.
+    pub hash: B256,
+    /// The parent block's hash.
+    pub parent_hash: B256,
+    /// The state root after the block.
+    pub state_root: B256,
+    /// `block_access_list_hash` (EIP-7928), for blocks after the fork that added it.
+    pub bal_hash: Option<B256>,
+}
+
+impl Header {
+    /// The state this header's block ends in, as a sync target.
+    pub const fn target(&self) -> Target {
+        Target { root: self.state_root, number: self.number }
+    }
+}
 
 /// Something that happened outside the core. Each comes with `now` through
 /// `Syncer::handle_input`.
@@ -38,7 +71,8 @@ pub enum Input {
     Response {
         /// The sender.
         peer: PeerId,
-        /// The message (a response; a request here is a violation).
+        /// The message: a response. A request message here is the peer's violation
+        /// ([`Misbehaviour::UnexpectedMessage`]); a host routes requests to its server.
         message: SnapMessage,
     },
     /// The host applied the write batch with this id, atomically.
@@ -227,14 +261,17 @@ impl WriteBatch {
 #[non_exhaustive]
 pub enum Misbehaviour {
     /// A response whose request id matches nothing in flight to this peer (never asked, already
-    /// answered, timed out or asked of another peer).
+    /// answered, or asked of another peer; a late answer to a recently timed-out request is
+    /// dropped quietly).
     #[error("unsolicited response (request id {0})")]
     Unsolicited(u64),
     /// A response of another kind than the request with that id.
     #[error("response kind does not match request {0}")]
     WrongResponseKind(u64),
-    /// The peer sent a request message where a response was expected, or a message of a
-    /// version it did not negotiate. (Requests are answered by the host's server, not the core.)
+    /// The peer sent a request message where a response to the core's request was due (the
+    /// host passed it as [`Input::Response`]). Requests to this node are the host's server's
+    /// business and never reach the core; one that does is the peer answering a request with a
+    /// request.
     #[error("unexpected message {0:?}")]
     UnexpectedMessage(crate::wire::MessageId),
     /// A range failed its Merkle proof.
@@ -390,4 +427,126 @@ pub enum Output {
     },
     /// Something to show or log.
     Event(SyncEvent),
+}
+
+/// How a sync makes its flat state consistent with a moving target once ranges are in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CatchUpStrategy {
+    /// Not chosen yet: decided when the ranges are complete.
+    #[default]
+    Undecided,
+    /// snap/1: walk the target trie and fetch what the store lacks with `GetTrieNodes`.
+    Heal,
+    /// snap/2: apply every block's access list since the base, then rebuild the tries from the
+    /// flat state and check the root.
+    Bal,
+}
+
+/// Totals of what was downloaded and written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
+pub struct Counters {
+    /// Accounts written.
+    pub accounts: u64,
+    /// Bytes of account data received.
+    pub account_bytes: u64,
+    /// Storage slots written.
+    pub slots: u64,
+    /// Bytes of storage data received.
+    pub slot_bytes: u64,
+    /// Bytecodes written.
+    pub codes: u64,
+    /// Bytes of bytecode received.
+    pub code_bytes: u64,
+    /// Trie nodes written by healing.
+    pub nodes: u64,
+    /// Bytes of trie nodes received by healing.
+    pub node_bytes: u64,
+    /// Flat accounts written (or rewritten) by healing.
+    pub healed_accounts: u64,
+    /// Flat storage slots written (or rewritten) by healing.
+    pub healed_slots: u64,
+    /// Block access lists applied.
+    pub bals: u64,
+    /// Bytes of block access lists received.
+    pub bal_bytes: u64,
+    /// Flat accounts written or deleted by applying block access lists.
+    pub bal_accounts: u64,
+    /// Flat storage slots written or deleted by applying block access lists.
+    pub bal_slots: u64,
+    /// Leaves hashed by rebuilding the tries from the flat state.
+    pub rebuilt_leaves: u64,
+}
+
+impl Counters {
+    /// Every counter with its name, in declaration order.
+    pub const fn named(&self) -> [(&'static str, u64); 15] {
+        [
+            ("accounts", self.accounts),
+            ("account_bytes", self.account_bytes),
+            ("slots", self.slots),
+            ("slot_bytes", self.slot_bytes),
+            ("codes", self.codes),
+            ("code_bytes", self.code_bytes),
+            ("nodes", self.nodes),
+            ("node_bytes", self.node_bytes),
+            ("healed_accounts", self.healed_accounts),
+            ("healed_slots", self.healed_slots),
+            ("bals", self.bals),
+            ("bal_bytes", self.bal_bytes),
+            ("bal_accounts", self.bal_accounts),
+            ("bal_slots", self.bal_slots),
+            ("rebuilt_leaves", self.rebuilt_leaves),
+        ]
+    }
+
+    /// The first counter that is lower here than in `earlier`, with both values: counters only
+    /// ever grow, so any is a regression.
+    pub fn first_below(&self, earlier: &Self) -> Option<(&'static str, u64, u64)> {
+        earlier
+            .named()
+            .into_iter()
+            .zip(self.named())
+            .find(|((_, before), (_, now))| now < before)
+            .map(|((name, before), (_, now))| (name, before, now))
+    }
+}
+
+/// A snapshot of a sync's progress, emitted periodically as an event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgressReport {
+    /// The current phase.
+    pub phase: Phase,
+    /// Fraction of the account key space written, `0.0..=1.0`.
+    pub fraction_done: f64,
+    /// Totals so far (including what earlier runs wrote before a resume).
+    pub counters: Counters,
+    /// Accounts written per second over the last interval.
+    pub accounts_per_second: f64,
+    /// Slots written per second over the last interval.
+    pub slots_per_second: f64,
+    /// Bytes received per second over the last interval.
+    pub bytes_per_second: f64,
+    /// Estimated time until the range phase completes, once it can be estimated.
+    pub eta: Option<Duration>,
+    /// Large contracts still being fetched, with the fraction of their key space left, largest
+    /// remainder first.
+    pub largest_pending_contracts: Vec<(B256, f64)>,
+    /// Bytecodes wanted or in flight.
+    pub codes_outstanding: usize,
+    /// Peers connected.
+    pub peers: usize,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Time since this `Syncer` started.
+    pub elapsed: Duration,
+    /// The target being synced.
+    pub target: Target,
+    /// Trie nodes healing fetched and holds until their subtrees complete.
+    pub heal_pending: usize,
+    /// Trie-node paths healing has queued to check or fetch.
+    pub heal_queued: usize,
+    /// snap/2: blocks whose access lists are still to apply (up to the target).
+    pub bals_left: u64,
+    /// snap/2: fraction of the account key space the rebuild has read, `0.0..=1.0`.
+    pub rebuild_fraction: f64,
 }

@@ -1,10 +1,15 @@
-//! The `Syncer` state machine and its parts.
+//! The `Syncer` state machine, and the contract between it and its host.
 //!
 //! [`Syncer`] downloads the state for a [`Target`] from untrusted peers. The host feeds it
 //! [`Input`]s with the current time, drains [`Output`]s with `poll_output` until `None`, and
 //! calls `handle_timeout` at the instant `poll_timeout` returns. Every [`WriteBatch`] carries
 //! only verified data and the encoded [`ProgressRecord`] that covers it; the host applies each
 //! atomically and acknowledges it, and `Syncer::resume` continues from the last applied record.
+//! The crate documentation states the whole contract, with a host loop.
+//!
+//! This module exports the contract only: the values that cross the boundary, the
+//! configuration, the persisted progress record, and [`host`], what a host's store uses to keep
+//! the contract. Everything else is the machine's own.
 
 mod accounts;
 mod catchup;
@@ -12,10 +17,9 @@ mod chain;
 mod codes;
 mod config;
 mod contract;
-mod flat;
 mod heal;
+pub mod host;
 mod machine;
-mod memory_store;
 mod peers;
 mod progress;
 mod range;
@@ -25,32 +29,20 @@ mod requests;
 pub(crate) mod rng;
 mod storage;
 
-pub use catchup::{
-    apply::{Applied, accounts_to_read, apply_blocks},
-    rebuild::{Rebuilt, TrieRebuild},
-};
-pub use chain::{BlockRecord, Header};
+pub use chain::BlockRecord;
 pub use config::{CatchUpMode, SyncConfig};
 pub use contract::{
-    BatchId, FlatCursor, FlatEntry, Input, Lookup, LookupAnswer, LookupId, Misbehaviour, NodeQuery,
-    Output, Phase, RestartReason, SyncEvent, WriteBatch,
+    BatchId, CatchUpStrategy, Counters, FlatCursor, FlatEntry, Header, Input, Lookup, LookupAnswer,
+    LookupId, Misbehaviour, NodeQuery, Output, PeerId, Phase, ProgressReport, RestartReason,
+    SyncEvent, Target, WriteBatch,
 };
-pub use flat::{FlatSource, cursor_after, read_flat};
 pub use machine::Syncer;
-pub use memory_store::MemoryStore;
 pub use progress::{
-    CatchUpRecord, CatchUpStrategy, Counters, PROGRESS_VERSION, ProgressDecodeError,
-    ProgressRecord, RangeCursor, StorageTaskRecord, Target,
+    CatchUpRecord, PROGRESS_VERSION, ProgressDecodeError, ProgressRecord, RangeCursor,
+    StorageTaskRecord,
 };
-pub use range::{HashRange, estimate_remaining, fraction_of_space, next_hash, plan_chunks};
-pub use rates::{RateConfig, RateTracker, RequestKind};
-pub use report::ProgressReport;
-pub use requests::{InFlight, RequestTable, Unmatched};
-
-/// A peer as the host identifies it: opaque to the core, chosen by the host, never reused for
-/// another connection while the core may still know the old one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PeerId(pub u64);
+pub use range::HashRange;
+pub use rates::RateConfig;
 
 /// The one base instant the core's tests measure virtual time from (the core itself never reads
 /// the clock).
@@ -59,3 +51,10 @@ pub struct PeerId(pub u64);
 pub(crate) fn test_epoch() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+/// Hosts move the machine between threads (a tokio task, a worker pool): it must stay `Send`.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<Syncer>();
+    assert_send::<crate::pivot::PivotSelector>();
+};

@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    PeerId,
+    contract::PeerId,
     rates::{RateConfig, RateTracker, RequestKind},
 };
 use crate::wire::SnapVersion;

@@ -40,20 +40,12 @@ use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 
 use super::{
     chain::BlockRecord,
+    contract::{CatchUpStrategy, Counters, Target},
     range::{HashRange, fraction_of_space},
 };
 
 /// The current encoding version, the first byte of an encoded record.
 pub const PROGRESS_VERSION: u8 = 3;
-
-/// The state a sync is converging to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
-pub struct Target {
-    /// The state root.
-    pub root: B256,
-    /// The number of the block whose state root this is.
-    pub number: u64,
-}
 
 /// A part of the key space still to download, from `next` to `last` inclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
@@ -82,75 +74,6 @@ pub struct StorageTaskRecord {
     pub state_root: B256,
     /// The chunks not yet finished.
     pub chunks: Vec<RangeCursor>,
-}
-
-/// Totals of what was downloaded and written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, RlpEncodable, RlpDecodable)]
-pub struct Counters {
-    /// Accounts written.
-    pub accounts: u64,
-    /// Bytes of account data received.
-    pub account_bytes: u64,
-    /// Storage slots written.
-    pub slots: u64,
-    /// Bytes of storage data received.
-    pub slot_bytes: u64,
-    /// Bytecodes written.
-    pub codes: u64,
-    /// Bytes of bytecode received.
-    pub code_bytes: u64,
-    /// Trie nodes written by healing.
-    pub nodes: u64,
-    /// Bytes of trie nodes received by healing.
-    pub node_bytes: u64,
-    /// Flat accounts written (or rewritten) by healing.
-    pub healed_accounts: u64,
-    /// Flat storage slots written (or rewritten) by healing.
-    pub healed_slots: u64,
-    /// Block access lists applied.
-    pub bals: u64,
-    /// Bytes of block access lists received.
-    pub bal_bytes: u64,
-    /// Flat accounts written or deleted by applying block access lists.
-    pub bal_accounts: u64,
-    /// Flat storage slots written or deleted by applying block access lists.
-    pub bal_slots: u64,
-    /// Leaves hashed by rebuilding the tries from the flat state.
-    pub rebuilt_leaves: u64,
-}
-
-impl Counters {
-    /// Every counter with its name, in declaration order.
-    pub const fn named(&self) -> [(&'static str, u64); 15] {
-        [
-            ("accounts", self.accounts),
-            ("account_bytes", self.account_bytes),
-            ("slots", self.slots),
-            ("slot_bytes", self.slot_bytes),
-            ("codes", self.codes),
-            ("code_bytes", self.code_bytes),
-            ("nodes", self.nodes),
-            ("node_bytes", self.node_bytes),
-            ("healed_accounts", self.healed_accounts),
-            ("healed_slots", self.healed_slots),
-            ("bals", self.bals),
-            ("bal_bytes", self.bal_bytes),
-            ("bal_accounts", self.bal_accounts),
-            ("bal_slots", self.bal_slots),
-            ("rebuilt_leaves", self.rebuilt_leaves),
-        ]
-    }
-
-    /// The first counter that is lower here than in `earlier`, with both values: counters only
-    /// ever grow, so any is a regression.
-    pub fn first_below(&self, earlier: &Self) -> Option<(&'static str, u64, u64)> {
-        earlier
-            .named()
-            .into_iter()
-            .zip(self.named())
-            .find(|((_, before), (_, now))| now < before)
-            .map(|((name, before), (_, now))| (name, before, now))
-    }
 }
 
 /// Version 1 of [`Counters`], without the healing counters.
@@ -278,19 +201,7 @@ impl From<ProgressRecordV2> for ProgressRecord {
     }
 }
 
-/// How a sync makes its flat state consistent with a moving target once ranges are in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CatchUpStrategy {
-    /// Not chosen yet: decided when the ranges are complete.
-    #[default]
-    Undecided,
-    /// snap/1: walk the target trie and fetch what the store lacks with `GetTrieNodes`.
-    Heal,
-    /// snap/2: apply every block's access list since the base, then rebuild the tries from the
-    /// flat state and check the root.
-    Bal,
-}
-
+/// The strategy as the record stores it: 0 (not chosen), 1 (healing), 2 (BAL application).
 impl Encodable for CatchUpStrategy {
     fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
         let code: u8 = match self {

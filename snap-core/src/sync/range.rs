@@ -47,12 +47,12 @@ impl HashRange {
 }
 
 /// The hash right after `hash`, or `None` for the maximum hash.
-pub fn next_hash(hash: &B256) -> Option<B256> {
+pub(crate) fn next_hash(hash: &B256) -> Option<B256> {
     U256::from_be_bytes(hash.0).checked_add(U256::from(1)).map(B256::from)
 }
 
 /// The width of `first..=last` as a fraction of the whole key space.
-pub fn fraction_of_space(first: &B256, last: &B256) -> f64 {
+pub(crate) fn fraction_of_space(first: &B256, last: &B256) -> f64 {
     let first = U256::from_be_bytes(first.0);
     let last = U256::from_be_bytes(last.0);
     let width: f64 = last.saturating_sub(first).into();
@@ -64,7 +64,7 @@ pub fn fraction_of_space(first: &B256, last: &B256) -> f64 {
 ///
 /// Returns `None` when no estimate can be made: `last_key` is zero, or the estimate does not fit
 /// in a `u64`.
-pub fn estimate_remaining(fetched: u64, last_key: &B256) -> Option<u64> {
+pub(crate) fn estimate_remaining(fetched: u64, last_key: &B256) -> Option<u64> {
     let last = U256::from_be_bytes(last_key.0);
     if last.is_zero() {
         return None;
@@ -80,7 +80,7 @@ pub fn estimate_remaining(fetched: u64, last_key: &B256) -> Option<u64> {
 /// expected to hold at least `min_keys_per_chunk` keys. Without an estimate, `max_chunks` chunks.
 ///
 /// Returns no chunks when `last_key` is the maximum hash.
-pub fn plan_chunks(
+pub(crate) fn plan_chunks(
     fetched: u64,
     last_key: &B256,
     max_chunks: usize,

@@ -17,7 +17,7 @@ use std::{
 
 /// The kinds of request whose throughput is measured separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RequestKind {
+pub(crate) enum RequestKind {
     /// `GetAccountRange`, measured in response bytes.
     AccountRange,
     /// `GetStorageRanges`, measured in response bytes.
@@ -40,7 +40,8 @@ impl RequestKind {
     }
 }
 
-/// Tunables of the [`RateTracker`].
+/// Tunables of the per-peer rate estimates: how request sizes and timeouts follow what each
+/// peer delivers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateConfig {
     /// Weight of one new measurement in the moving averages (0..=1).
@@ -88,7 +89,7 @@ struct PeerRates {
 
 /// Throughput and round-trip estimates for a set of peers, keyed by the host's peer id `P`.
 #[derive(Clone, Debug)]
-pub struct RateTracker<P> {
+pub(crate) struct RateTracker<P> {
     config: RateConfig,
     peers: BTreeMap<P, PeerRates>,
     rtt_target: Duration,
@@ -98,14 +99,14 @@ pub struct RateTracker<P> {
 
 impl<P: Ord + Clone> RateTracker<P> {
     /// A tracker with no peers: the round-trip target starts at its maximum, fully confident.
-    pub fn new(config: RateConfig) -> Self {
+    pub(crate) fn new(config: RateConfig) -> Self {
         let rtt_target = config.rtt_max;
         Self { config, peers: BTreeMap::new(), rtt_target, confidence: 1.0, last_tuned: None }
     }
 
     /// Starts tracking `peer` from the mean capacities and the median round trip of the known
     /// peers, and lowers the confidence in the round-trip target (a new peer is unmeasured).
-    pub fn add_peer(&mut self, peer: P) {
+    pub(crate) fn add_peer(&mut self, peer: P) {
         let start = PeerRates { capacity: self.mean_capacities(), rtt: self.median_rtt() };
         self.peers.insert(peer, start);
         let n = self.peers.len() as f64;
@@ -118,13 +119,13 @@ impl<P: Ord + Clone> RateTracker<P> {
     }
 
     /// Stops tracking `peer`.
-    pub fn remove_peer(&mut self, peer: &P) {
+    pub(crate) fn remove_peer(&mut self, peer: &P) {
         self.peers.remove(peer);
     }
 
     /// Records the outcome of one request: `items` delivered after `elapsed`. Zero items (a
     /// timeout or an empty reply) drops the capacity for `kind` to zero.
-    pub fn update(&mut self, peer: &P, kind: RequestKind, elapsed: Duration, items: u64) {
+    pub(crate) fn update(&mut self, peer: &P, kind: RequestKind, elapsed: Duration, items: u64) {
         let impact = self.config.measurement_impact;
         let Some(rates) = self.peers.get_mut(peer) else { return };
         let slot = &mut rates.capacity[kind.index()];
@@ -142,7 +143,7 @@ impl<P: Ord + Clone> RateTracker<P> {
 
     /// How many items (or bytes) `peer` should be asked for so that it answers within
     /// `target_rtt`: always at least one. Zero for an unknown peer.
-    pub fn capacity(&self, peer: &P, kind: RequestKind, target_rtt: Duration) -> u64 {
+    pub(crate) fn capacity(&self, peer: &P, kind: RequestKind, target_rtt: Duration) -> u64 {
         let Some(rates) = self.peers.get(peer) else { return 0 };
         let estimate = 1.0
             + self.config.capacity_overestimation
@@ -153,19 +154,19 @@ impl<P: Ord + Clone> RateTracker<P> {
     }
 
     /// The round-trip target requests are sized for.
-    pub fn target_rtt(&self) -> Duration {
+    pub(crate) fn target_rtt(&self) -> Duration {
         self.rtt_target.mul_f64(0.9)
     }
 
     /// How long to wait for a response before giving its work to another peer.
-    pub fn target_timeout(&self) -> Duration {
+    pub(crate) fn target_timeout(&self) -> Duration {
         let ttl = self.rtt_target.as_secs_f64() * self.config.ttl_scaling / self.confidence;
         Duration::from_secs_f64(ttl.min(self.config.ttl_limit.as_secs_f64()))
     }
 
     /// Moves the round-trip target towards the peers' median round trip and raises the
     /// confidence, at most once per round-trip target. Call it whenever time passes.
-    pub fn tune(&mut self, now: Instant) {
+    pub(crate) fn tune(&mut self, now: Instant) {
         if self.peers.is_empty() {
             return;
         }

@@ -1,53 +1,9 @@
-//! Progress as a person wants to see it: how far, how fast, how long still, and what is left.
+//! Measuring progress for the periodic [`ProgressReport`](super::contract::ProgressReport):
+//! rates from successive counter snapshots, and the time left.
 
 use std::time::{Duration, Instant};
 
-use alloy_primitives::B256;
-
-use super::{
-    contract::Phase,
-    progress::{Counters, Target},
-};
-
-/// A snapshot of a sync's progress, emitted periodically as an event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProgressReport {
-    /// The current phase.
-    pub phase: Phase,
-    /// Fraction of the account key space written, `0.0..=1.0`.
-    pub fraction_done: f64,
-    /// Totals so far (including what earlier runs wrote before a resume).
-    pub counters: Counters,
-    /// Accounts written per second over the last interval.
-    pub accounts_per_second: f64,
-    /// Slots written per second over the last interval.
-    pub slots_per_second: f64,
-    /// Bytes received per second over the last interval.
-    pub bytes_per_second: f64,
-    /// Estimated time until the range phase completes, once it can be estimated.
-    pub eta: Option<Duration>,
-    /// Large contracts still being fetched, with the fraction of their key space left, largest
-    /// remainder first.
-    pub largest_pending_contracts: Vec<(B256, f64)>,
-    /// Bytecodes wanted or in flight.
-    pub codes_outstanding: usize,
-    /// Peers connected.
-    pub peers: usize,
-    /// Requests in flight.
-    pub in_flight: usize,
-    /// Time since this `Syncer` started.
-    pub elapsed: Duration,
-    /// The target being synced.
-    pub target: Target,
-    /// Trie nodes healing fetched and holds until their subtrees complete.
-    pub heal_pending: usize,
-    /// Trie-node paths healing has queued to check or fetch.
-    pub heal_queued: usize,
-    /// snap/2: blocks whose access lists are still to apply (up to the target).
-    pub bals_left: u64,
-    /// snap/2: fraction of the account key space the rebuild has read, `0.0..=1.0`.
-    pub rebuild_fraction: f64,
-}
+use super::contract::Counters;
 
 /// Turns successive counter snapshots into rates and an ETA.
 #[derive(Clone, Debug)]

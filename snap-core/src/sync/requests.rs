@@ -6,14 +6,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{PeerId, rates::RequestKind, rng::SplitMix64};
-
-// Public so that any host can match responses to requests the same way (by id, peer and kind,
-// with bounds and deadlines).
+use super::{contract::PeerId, rates::RequestKind, rng::SplitMix64};
 
 /// One request in flight, carrying `T`: what the machine needs to pick the work up again.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InFlight<T> {
+pub(crate) struct InFlight<T> {
     /// The peer the request went to.
     pub peer: PeerId,
     /// The kind of request, which fixes the kind of response that may answer it.
@@ -28,19 +25,17 @@ pub struct InFlight<T> {
 
 /// Why a response could not be matched to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unmatched {
+pub(crate) enum Unmatched {
     /// No request with that id is in flight (never sent, already answered, or timed out).
     UnknownId,
     /// The id belongs to a request sent to another peer.
     WrongPeer,
-    /// The response is of another kind than the request with that id.
-    WrongKind,
 }
 
 /// Requests in flight, bounded per peer and in total.
 #[derive(Debug)]
 #[must_use]
-pub struct RequestTable<T> {
+pub(crate) struct RequestTable<T> {
     ids: SplitMix64,
     in_flight: BTreeMap<u64, InFlight<T>>,
     per_peer: BTreeMap<PeerId, usize>,
@@ -50,7 +45,7 @@ pub struct RequestTable<T> {
 
 impl<T> RequestTable<T> {
     /// An empty table drawing request ids from `seed`.
-    pub fn new(seed: u64, max_per_peer: usize, max_total: usize) -> Self {
+    pub(crate) fn new(seed: u64, max_per_peer: usize, max_total: usize) -> Self {
         Self {
             ids: SplitMix64::new(seed),
             in_flight: BTreeMap::new(),
@@ -61,34 +56,34 @@ impl<T> RequestTable<T> {
     }
 
     /// Whether one more request may go to `peer` without breaking a bound.
-    pub fn has_room_for(&self, peer: PeerId) -> bool {
+    pub(crate) fn has_room_for(&self, peer: PeerId) -> bool {
         self.in_flight.len() < self.max_total
             && self.per_peer.get(&peer).copied().unwrap_or(0) < self.max_per_peer
     }
 
     /// Requests in flight in total.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.in_flight.len()
     }
 
     /// Whether no request is in flight.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.in_flight.is_empty()
     }
 
     /// Requests of `kind` in flight.
-    pub fn count_kind(&self, kind: RequestKind) -> usize {
+    pub(crate) fn count_kind(&self, kind: RequestKind) -> usize {
         self.in_flight.values().filter(|request| request.kind == kind).count()
     }
 
     /// Requests in flight to `peer`.
-    pub fn len_for(&self, peer: PeerId) -> usize {
+    pub(crate) fn len_for(&self, peer: PeerId) -> usize {
         self.per_peer.get(&peer).copied().unwrap_or(0)
     }
 
     /// Records a request and returns its fresh, non-zero, unused id, or gives the work back when
     /// a bound would be broken.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         peer: PeerId,
         kind: RequestKind,
@@ -111,26 +106,19 @@ impl<T> RequestTable<T> {
         Ok(id)
     }
 
-    /// Takes the request that a response from `peer` of `kind` with `id` answers. The request
-    /// stays in flight when the response does not match it.
-    pub fn take(
-        &mut self,
-        peer: PeerId,
-        id: u64,
-        kind: RequestKind,
-    ) -> Result<InFlight<T>, Unmatched> {
+    /// Takes the request that a response from `peer` with `id` answers. The request stays in
+    /// flight when the id is another peer's. (Whether the response is of the kind that answers
+    /// it is the request's own check.)
+    pub(crate) fn take(&mut self, peer: PeerId, id: u64) -> Result<InFlight<T>, Unmatched> {
         let request = self.in_flight.get(&id).ok_or(Unmatched::UnknownId)?;
         if request.peer != peer {
             return Err(Unmatched::WrongPeer);
-        }
-        if request.kind != kind {
-            return Err(Unmatched::WrongKind);
         }
         Ok(self.remove(id).expect("present: looked up above"))
     }
 
     /// Takes every request whose deadline is at or before `now`, oldest id order.
-    pub fn expire(&mut self, now: Instant) -> Vec<(u64, InFlight<T>)> {
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(u64, InFlight<T>)> {
         let expired: Vec<u64> = self
             .in_flight
             .iter()
@@ -141,7 +129,7 @@ impl<T> RequestTable<T> {
     }
 
     /// Takes every request in flight to `peer`.
-    pub fn remove_peer(&mut self, peer: PeerId) -> Vec<(u64, InFlight<T>)> {
+    pub(crate) fn remove_peer(&mut self, peer: PeerId) -> Vec<(u64, InFlight<T>)> {
         let ids: Vec<u64> = self
             .in_flight
             .iter()
@@ -152,7 +140,7 @@ impl<T> RequestTable<T> {
     }
 
     /// The earliest deadline of any request in flight.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.in_flight.values().map(|request| request.deadline).min()
     }
 
@@ -181,16 +169,13 @@ mod tests {
         let now = epoch();
         let mut table = RequestTable::new(7, 4, 16);
         let id = table.insert(PeerId(1), RequestKind::AccountRange, now, SECOND, "task 0").unwrap();
-        assert_eq!(table.take(PeerId(2), id, RequestKind::AccountRange), Err(Unmatched::WrongPeer));
-        assert_eq!(table.take(PeerId(1), id, RequestKind::ByteCodes), Err(Unmatched::WrongKind));
-        assert_eq!(
-            table.take(PeerId(1), id ^ 1, RequestKind::AccountRange),
-            Err(Unmatched::UnknownId)
-        );
-        let request = table.take(PeerId(1), id, RequestKind::AccountRange).unwrap();
+        assert_eq!(table.take(PeerId(2), id), Err(Unmatched::WrongPeer));
+        assert_eq!(table.take(PeerId(1), id ^ 1), Err(Unmatched::UnknownId));
+        let request = table.take(PeerId(1), id).unwrap();
         assert_eq!(request.work, "task 0");
+        assert_eq!(request.kind, RequestKind::AccountRange);
         assert_eq!(
-            table.take(PeerId(1), id, RequestKind::AccountRange),
+            table.take(PeerId(1), id),
             Err(Unmatched::UnknownId),
             "a duplicate is unsolicited"
         );

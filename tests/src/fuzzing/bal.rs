@@ -5,7 +5,7 @@
 //!   (it re-encodes to the same bytes, in the EIP's order).
 //! - Blocks: the fuzzer's operations (balance, nonce, code, slot writes and clears, reads,
 //!   touches) on a few addresses become one canonical BAL per block and a model state. The
-//!   lists are encoded, decoded and applied with `snap_core::sync::apply_blocks` twice: all
+//!   lists are encoded, decoded and applied with `snap_core::sync::host::apply_blocks` twice: all
 //!   blocks in one batch, and in groups of the fuzzer's choosing. Both stores must equal the
 //!   model (EIP-161: an account ending without nonce, balance and code is gone, unless the
 //!   block gave it storage).
@@ -17,10 +17,10 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use arbitrary::Arbitrary;
 use snap_core::{
     bal::{
-        AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
-        StorageChange,
+        self, AccountChanges, BalanceChange, BlockAccessList, BlockDiff, CodeChange, NonceChange,
+        SlotChanges, StorageChange,
     },
-    sync::{MemoryStore, WriteBatch, accounts_to_read, apply_blocks},
+    sync::{WriteBatch, host::MemoryStore, host::accounts_to_read, host::apply_blocks},
 };
 
 /// One change within a block (addresses and slots from small sets, so they collide).
@@ -87,27 +87,27 @@ impl Model {
         let mut fields_changed = Vec::new();
         let mut gains_storage = Vec::new();
         for (index, op) in ops.iter().enumerate() {
-            let index = index as u32 + 1;
+            let index = index as u64 + 1;
             let fresh = |storage_root| Account { storage_root, ..Account::default() };
             match *op {
                 Op::Balance(a, balance) => {
                     let (a, balance) = (address(a), U256::from(balance));
                     self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH)).balance =
                         balance;
-                    entry(&mut list, a).balance_changes.push(BalanceChange { index, balance });
+                    entry(&mut list, a).balance_changes.push(BalanceChange::new(index, balance));
                     fields_changed.push(a);
                 }
                 Op::Nonce(a, nonce) => {
                     let (a, nonce) = (address(a), u64::from(nonce));
                     self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH)).nonce = nonce;
-                    entry(&mut list, a).nonce_changes.push(NonceChange { index, nonce });
+                    entry(&mut list, a).nonce_changes.push(NonceChange::new(index, nonce));
                     fields_changed.push(a);
                 }
                 Op::Code(a, byte) => {
                     let (a, code) = (address(a), code(byte));
                     let account = self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH));
                     account.code = (!code.is_empty()).then(|| code.clone());
-                    entry(&mut list, a).code_changes.push(CodeChange { index, code });
+                    entry(&mut list, a).code_changes.push(CodeChange::new(index, code));
                     fields_changed.push(a);
                 }
                 Op::Slot(a, slot, value) => {
@@ -120,10 +120,10 @@ impl Model {
                     }
                     let account = entry(&mut list, a);
                     match account.storage_changes.iter_mut().find(|s| s.slot == slot) {
-                        Some(changes) => changes.changes.push(StorageChange { index, value }),
+                        Some(changes) => changes.changes.push(StorageChange::new(index, value)),
                         None => account.storage_changes.push(SlotChanges {
                             slot,
-                            changes: vec![StorageChange { index, value }],
+                            changes: vec![StorageChange::new(index, value)],
                         }),
                     }
                 }
@@ -145,7 +145,7 @@ impl Model {
                 && list[&a]
                     .storage_changes
                     .iter()
-                    .any(|s| s.changes.last().is_some_and(|c| !c.value.is_zero()));
+                    .any(|s| s.changes.last().is_some_and(|c| !c.new_value.is_zero()));
             if empty && !gained {
                 self.accounts.remove(&a);
                 self.storage.retain(|(owner, _), _| *owner != a);
@@ -159,7 +159,7 @@ impl Model {
             account.storage_reads.dedup();
             account.storage_reads.retain(|slot| !written.contains(slot));
         }
-        BlockAccessList { accounts }
+        accounts
     }
 
     fn hashed(&self) -> (BTreeMap<B256, TrieAccount>, BTreeMap<(B256, B256), Bytes>) {
@@ -191,7 +191,7 @@ impl Model {
 
 /// Applies `lists` to `store` in groups of the given sizes.
 fn apply_in_groups(store: &mut MemoryStore, lists: &[BlockAccessList], groups: &[u8]) {
-    let diffs: Vec<_> = lists.iter().map(BlockAccessList::diff).collect();
+    let diffs: Vec<_> = lists.iter().map(|list| BlockDiff::of(list).expect("canonical")).collect();
     let mut sizes = groups.iter().map(|g| usize::from(*g).max(1)).cycle();
     let mut start = 0;
     while start < diffs.len() {
@@ -211,9 +211,9 @@ fn apply_in_groups(store: &mut MemoryStore, lists: &[BlockAccessList], groups: &
 
 /// Runs one input.
 pub fn check(input: Input) {
-    if let Ok(list) = BlockAccessList::decode(&input.raw) {
-        assert_eq!(list.encode(), input.raw, "an accepted list is canonical");
-        let _ = list.diff();
+    if let Ok(list) = bal::decode(&input.raw) {
+        assert_eq!(bal::encode(&list), input.raw, "an accepted list is canonical");
+        let _ = BlockDiff::of(&list).expect("an accepted list is in canonical order");
     }
     let mut model = Model::default();
     let mut initial = WriteBatch::default();
@@ -239,7 +239,7 @@ pub fn check(input: Input) {
     let mut lists = Vec::new();
     for ops in input.blocks.iter().take(16) {
         let list = model.block(&ops[..ops.len().min(24)]);
-        let decoded = BlockAccessList::decode(&list.encode()).expect("a built list decodes");
+        let decoded = bal::decode(&bal::encode(&list)).expect("a built list decodes");
         assert_eq!(decoded, list);
         lists.push(decoded);
     }
@@ -251,7 +251,7 @@ pub fn check(input: Input) {
     assert_eq!(grouped.accounts(), &accounts, "accounts after groups");
     assert_eq!(grouped.storage(), &storage, "slots after groups");
     for list in &lists {
-        for (hash, code) in list.diff().codes() {
+        for (hash, code) in BlockDiff::of(list).expect("canonical").codes() {
             assert_eq!(together.codes().get(&hash), Some(code), "deployed code stored");
         }
     }

@@ -123,8 +123,7 @@ pub fn check(input: Input) {
                 .iter()
                 .find(|state| state.root() == out.target_root)
                 .expect("Done reports a root of the chain");
-            out.store
-                .check_exact(state)
+            crate::sim::check_exact(&out.store, state)
                 .unwrap_or_else(|e| panic!("not exact: {e}; events {:?}", out.events));
             let mismatch = out.saw(|e| matches!(e, SyncEvent::RootMismatch { .. }));
             assert!(damaged || !mismatch, "a rebuilt root did not match: {:?}", out.events);

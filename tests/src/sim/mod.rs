@@ -19,6 +19,7 @@
 pub mod bal;
 mod chain;
 mod config;
+mod exact;
 mod network;
 mod outcome;
 mod peer;
@@ -31,6 +32,7 @@ mod view;
 
 pub use chain::{Chain, ChainStats};
 pub use config::{Faults, SimConfig};
+pub use exact::check_exact;
 pub use network::{Event, EventQueue, NetConfig};
 pub use outcome::{MoveRecord, Outcome, Probe, RequestCounts, RunOptions, Summary};
 pub use peer::{Behaviour, Expectation, Peer, PeerStats, Reply};

@@ -840,7 +840,7 @@ fn load_dump(path: &str, node_oracle: bool) -> Result<TargetState, String> {
     let json = std::fs::read_to_string(path).map_err(|error| format!("reading {path}: {error}"))?;
     let dump = snap_core::dump::StateDump::from_geth_dump(&json)
         .map_err(|error| format!("parsing {path}: {error}"))?;
-    TargetState::from_state(InMemoryState::from_dump(&dump), node_oracle)
+    TargetState::from_state(dump.to_state(), node_oracle)
 }
 
 fn next_crash_step(rng: &mut SimRng, now: u64, every: u64) -> u64 {

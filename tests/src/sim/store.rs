@@ -1,7 +1,7 @@
-//! The host's store: applies write batches atomically (pruned ranges first, then node
-//! deletions, then every write), answers the syncer's lookups from what it has applied, and
-//! checks, before applying, that everything written is the data of a target the sync was
-//! given and that progress never goes backwards.
+//! The host's store: applies write batches atomically through the core's reference applier
+//! (`snap_core::sync::host::apply_batch`), answers the syncer's lookups from what it has
+//! applied, and checks, before applying, that everything written is the data of a target the
+//! sync was given and that progress never goes backwards.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,8 +9,11 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
 use snap_core::{
-    sync::{Counters, NodeQuery, ProgressRecord, WriteBatch},
-    trie::PrunedRange,
+    sync::{
+        Counters, NodeQuery, ProgressRecord, WriteBatch,
+        host::{BatchStore, apply_batch},
+    },
+    trie::NodeKey,
 };
 
 use super::state::TargetState;
@@ -106,120 +109,9 @@ impl Store {
         self.written.nodes += batch.nodes.writes.len() as u64;
         self.written.deletes += batch.nodes.deletes.len() as u64;
         self.written.pruned += batch.pruned.len() as u64;
-        match self.mode {
-            StoreMode::Keep => {
-                for range in &batch.pruned {
-                    self.written.pruned_items += self.prune(range);
-                }
-                for key in batch.nodes.deletes {
-                    self.nodes.remove(&(key.owner, key.path));
-                }
-                self.accounts.extend(batch.accounts);
-                self.slots.extend(batch.storage.into_iter().map(|(a, s, v)| ((a, s), v)));
-                self.codes.extend(batch.codes);
-                self.nodes.extend(
-                    batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
-                );
-            }
-            StoreMode::Discard => {
-                for key in batch.nodes.deletes {
-                    self.node_prints.remove(&path_print(&key.owner, &key.path));
-                }
-                for (key, node) in &batch.nodes.writes {
-                    self.node_prints
-                        .insert(path_print(&key.owner, &key.path), hash_print(&keccak256(node)));
-                }
-            }
-        }
-        self.progress = Some(batch.progress);
+        apply_batch(self, &batch);
         self.record = Some(record);
         Ok(())
-    }
-
-    /// Deletes everything `range` covers; returns how many entries went.
-    fn prune(&mut self, range: &PrunedRange) -> u64 {
-        let mut removed = 0;
-        let owner = range.owner;
-        let nodes: Vec<(B256, Nibbles)> = self
-            .nodes
-            .range((owner, range.from)..)
-            .map(|(key, _)| *key)
-            .take_while(|(o, path)| *o == owner && range.to.is_none_or(|to| *path < to))
-            .collect();
-        for key in nodes {
-            self.nodes.remove(&key);
-            removed += 1;
-        }
-        let (first, end) = range.key_bounds();
-        let in_range = |key: &B256| end.is_none_or(|end| *key < end);
-        if owner.is_zero() {
-            let accounts: Vec<B256> =
-                self.accounts.range(first..).map(|(hash, _)| *hash).take_while(in_range).collect();
-            self.written.pruned_accounts += accounts.len() as u64;
-            removed += accounts.len() as u64;
-            for hash in accounts {
-                self.accounts.remove(&hash);
-            }
-            // The storage of every account in the range goes too, whether or not the account
-            // entry itself is stored (its storage may have been written before it).
-            let mut owners: BTreeSet<B256> = self
-                .slots
-                .range((first, B256::ZERO)..)
-                .map(|((owner, _), _)| *owner)
-                .take_while(in_range)
-                .collect();
-            owners.extend(
-                self.nodes
-                    .range((first, Nibbles::new())..)
-                    .map(|((owner, _), _)| *owner)
-                    .take_while(in_range)
-                    .filter(|owner| !owner.is_zero()),
-            );
-            for hash in owners {
-                let storage = self.delete_storage(&hash);
-                if storage > 0 {
-                    self.written.pruned_with_storage += 1;
-                    self.pruned.insert(hash);
-                }
-                removed += storage;
-            }
-        } else {
-            let slots: Vec<(B256, B256)> = self
-                .slots
-                .range((owner, first)..)
-                .map(|(key, _)| *key)
-                .take_while(|(o, slot)| *o == owner && in_range(slot))
-                .collect();
-            for key in slots {
-                self.slots.remove(&key);
-                removed += 1;
-            }
-        }
-        removed
-    }
-
-    /// Deletes every slot and storage-trie node of `account`.
-    fn delete_storage(&mut self, account: &B256) -> u64 {
-        let slots: Vec<(B256, B256)> = self
-            .slots
-            .range((*account, B256::ZERO)..)
-            .map(|(key, _)| *key)
-            .take_while(|(owner, _)| owner == account)
-            .collect();
-        let nodes: Vec<(B256, Nibbles)> = self
-            .nodes
-            .range((*account, Nibbles::new())..)
-            .map(|(key, _)| *key)
-            .take_while(|(owner, _)| owner == account)
-            .collect();
-        let removed = (slots.len() + nodes.len()) as u64;
-        for key in slots {
-            self.slots.remove(&key);
-        }
-        for key in nodes {
-            self.nodes.remove(&key);
-        }
-        removed
     }
 
     /// Whether the store holds, at the query's owner and path, a node with the query's hash.
@@ -359,6 +251,137 @@ impl Store {
     }
 }
 
+/// The store's side of the core's reference applier ([`apply_batch`]), which fixes the order
+/// and the account-to-storage cascade. Keep mode deletes and writes for real, counting what
+/// pruned ranges remove. Discard mode keeps only node fingerprints: it applies node deletions,
+/// node writes and `clear_tries`, and leaves range deletions undone (fingerprints have no
+/// order to delete a range by; with a fixed target every stored node is the target's and a
+/// correct prune never covers one, which the keeping store's end check proves).
+impl BatchStore for Store {
+    fn clear_nodes(&mut self) {
+        self.nodes.clear();
+        self.node_prints.clear();
+    }
+
+    fn delete_nodes_in(&mut self, owner: B256, from: &Nibbles, to: Option<&Nibbles>) {
+        let nodes: Vec<(B256, Nibbles)> = self
+            .nodes
+            .range((owner, *from)..)
+            .map(|(key, _)| *key)
+            .take_while(|(o, path)| *o == owner && to.is_none_or(|to| path < to))
+            .collect();
+        self.written.pruned_items += nodes.len() as u64;
+        for key in nodes {
+            self.nodes.remove(&key);
+        }
+    }
+
+    fn delete_accounts_in(&mut self, first: B256, end: Option<B256>) {
+        let in_range = |key: &B256| end.is_none_or(|end| *key < end);
+        let accounts: Vec<B256> =
+            self.accounts.range(first..).map(|(hash, _)| *hash).take_while(in_range).collect();
+        self.written.pruned_accounts += accounts.len() as u64;
+        self.written.pruned_items += accounts.len() as u64;
+        for hash in accounts {
+            self.accounts.remove(&hash);
+        }
+    }
+
+    fn delete_storage_in(&mut self, first: B256, end: Option<B256>) {
+        let in_range = |key: &B256| end.is_none_or(|end| *key < end);
+        // Whether or not the account entry itself is stored (its storage may have been written
+        // before it).
+        let mut owners: BTreeSet<B256> = self
+            .slots
+            .range((first, B256::ZERO)..)
+            .map(|((owner, _), _)| *owner)
+            .take_while(in_range)
+            .collect();
+        owners.extend(
+            self.nodes
+                .range((first, Nibbles::new())..)
+                .map(|((owner, _), _)| *owner)
+                .take_while(in_range)
+                .filter(|owner| !owner.is_zero()),
+        );
+        for account in owners {
+            let slots: Vec<(B256, B256)> = self
+                .slots
+                .range((account, B256::ZERO)..)
+                .map(|(key, _)| *key)
+                .take_while(|(owner, _)| *owner == account)
+                .collect();
+            let nodes: Vec<(B256, Nibbles)> = self
+                .nodes
+                .range((account, Nibbles::new())..)
+                .map(|(key, _)| *key)
+                .take_while(|(owner, _)| *owner == account && !owner.is_zero())
+                .collect();
+            let removed = (slots.len() + nodes.len()) as u64;
+            for key in slots {
+                self.slots.remove(&key);
+            }
+            for key in nodes {
+                self.nodes.remove(&key);
+            }
+            if removed > 0 {
+                self.written.pruned_with_storage += 1;
+                self.pruned.insert(account);
+            }
+            self.written.pruned_items += removed;
+        }
+    }
+
+    fn delete_slots_in(&mut self, owner: B256, first: B256, end: Option<B256>) {
+        let slots: Vec<(B256, B256)> = self
+            .slots
+            .range((owner, first)..)
+            .map(|(key, _)| *key)
+            .take_while(|(o, slot)| *o == owner && end.is_none_or(|end| *slot < end))
+            .collect();
+        self.written.pruned_items += slots.len() as u64;
+        for key in slots {
+            self.slots.remove(&key);
+        }
+    }
+
+    fn delete_node(&mut self, key: NodeKey) {
+        self.node_prints.remove(&path_print(&key.owner, &key.path));
+        self.nodes.remove(&(key.owner, key.path));
+    }
+
+    fn put_account(&mut self, hash: B256, account: TrieAccount) {
+        if self.keeps_data() {
+            self.accounts.insert(hash, account);
+        }
+    }
+
+    fn put_slot(&mut self, account: B256, slot: B256, value: Bytes) {
+        if self.keeps_data() {
+            self.slots.insert((account, slot), value);
+        }
+    }
+
+    fn put_code(&mut self, hash: B256, code: Bytes) {
+        if self.keeps_data() {
+            self.codes.insert(hash, code);
+        }
+    }
+
+    fn put_node(&mut self, key: NodeKey, node: Bytes) {
+        if self.keeps_data() {
+            self.nodes.insert((key.owner, key.path), node);
+        } else {
+            self.node_prints
+                .insert(path_print(&key.owner, &key.path), hash_print(&keccak256(node)));
+        }
+    }
+
+    fn set_progress(&mut self, record: Bytes) {
+        self.progress = Some(record);
+    }
+}
+
 /// A 64-bit fingerprint of a node's place.
 fn path_print(owner: &B256, path: &Nibbles) -> u64 {
     let mut bytes = owner.to_vec();
@@ -425,8 +448,8 @@ fn check_progress(previous: &ProgressRecord, next: &ProgressRecord) -> Result<()
 mod tests {
     use alloy_primitives::U256;
     use snap_core::{
-        sync::{BatchId, Target},
-        trie::NodeKey,
+        sync::{BatchId, Target, host::apply_pruned},
+        trie::PrunedRange,
     };
 
     use super::*;
@@ -631,7 +654,7 @@ mod tests {
         store.apply(only_storage, &[&target]).unwrap();
         let owners: BTreeSet<B256> = store.slots.keys().map(|(owner, _)| *owner).collect();
         let victim = *owners.iter().nth(owners.len() / 2).unwrap();
-        store.prune(&PrunedRange::subtree(B256::ZERO, Nibbles::unpack(victim)));
+        apply_pruned(&mut store, &PrunedRange::subtree(B256::ZERO, Nibbles::unpack(victim)));
         assert!(store.slots.keys().all(|(owner, _)| *owner != victim));
         assert!(store.nodes.keys().all(|(owner, _)| *owner != victim));
         assert_eq!(store.pruned_with_storage().iter().collect::<Vec<_>>(), vec![&victim]);
@@ -649,7 +672,7 @@ mod tests {
             let (accounts, slots, nodes) =
                 (store.accounts.clone(), store.slots.clone(), store.nodes.clone());
             let range = PrunedRange::subtree(B256::ZERO, prefix);
-            store.prune(&range);
+            apply_pruned(&mut store, &range);
             let gone: Vec<B256> =
                 accounts.keys().filter(|hash| range.contains_key(hash)).copied().collect();
             let kept = |key: &(B256, Nibbles)| {
@@ -672,7 +695,7 @@ mod tests {
             let mut store = Store::new(StoreMode::Keep);
             store.apply(full(&target, 1), &[&target]).unwrap();
             let range = PrunedRange::below(owner, prefix);
-            store.prune(&range);
+            apply_pruned(&mut store, &range);
             assert_eq!(store.accounts.len(), accounts.len());
             assert_eq!(
                 store.slots.keys().collect::<Vec<_>>(),

@@ -98,7 +98,7 @@ mod tests {
     use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 
     use super::*;
-    use crate::{bal::AccountDiff, sync::MemoryStore};
+    use crate::{bal::AccountDiff, sync::host::MemoryStore};
 
     fn account(balance: u64) -> TrieAccount {
         TrieAccount {

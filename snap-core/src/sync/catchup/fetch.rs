@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use alloy_primitives::{B256, Bytes};
 
 use crate::{
-    bal::{BlockAccessList, BlockDiff},
-    sync::{PeerId, contract::Misbehaviour},
+    bal::{self, BlockDiff},
+    sync::contract::{Misbehaviour, PeerId},
     wire::verify_bal,
 };
 
@@ -128,8 +128,8 @@ impl BalFetcher {
                 continue;
             }
             verify_bal(list, &want.commitment).map_err(Misbehaviour::BadBal)?;
-            let bal = BlockAccessList::decode(list).map_err(Misbehaviour::InvalidBal)?;
-            decoded.push(Some((bal.diff(), list.len() as u64)));
+            let bal = bal::decode(list).map_err(Misbehaviour::InvalidBal)?;
+            decoded.push(Some((BlockDiff::of_canonical(&bal), list.len() as u64)));
         }
         let mut delivery = Delivery::default();
         for (index, want) in wants.iter().enumerate() {
@@ -195,9 +195,8 @@ mod tests {
     fn list(byte: u8) -> Bytes {
         let mut account = AccountChanges::new(alloy_primitives::Address::repeat_byte(byte));
         let balance = alloy_primitives::U256::from(byte);
-        account.balance_changes.push(BalanceChange { index: 1, balance });
-        let bal = BlockAccessList { accounts: vec![account] };
-        Bytes::from(bal.encode())
+        account.balance_changes.push(BalanceChange::new(1, balance));
+        Bytes::from(bal::encode(&[account]))
     }
 
     #[test]

@@ -10,8 +10,9 @@ pub(crate) mod rebuild;
 use alloy_primitives::{B256, Bytes};
 
 use super::{
-    chain::{BlockRecord, Header, HeaderWindow},
-    progress::{CatchUpRecord, CatchUpStrategy},
+    chain::{BlockRecord, HeaderWindow},
+    contract::{CatchUpStrategy, Header},
+    progress::CatchUpRecord,
 };
 use fetch::BalFetcher;
 use rebuild::TrieRebuild;

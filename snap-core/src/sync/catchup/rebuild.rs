@@ -10,7 +10,7 @@ use alloy_trie::{EMPTY_ROOT_HASH, TrieAccount, nodes::TrieNode};
 use crate::{
     sync::{
         contract::{FlatCursor, FlatEntry, WriteBatch},
-        flat::cursor_after,
+        host::cursor_after,
         range::{HashRange, fraction_of_space},
     },
     trie::generate::{NodeChanges, TrieGenerator},

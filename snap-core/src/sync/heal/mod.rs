@@ -37,8 +37,7 @@ use nybbles::Nibbles;
 
 use super::{
     codes::{CodeQueue, Need},
-    contract::{Misbehaviour, NodeQuery, WriteBatch},
-    progress::Counters,
+    contract::{Counters, Misbehaviour, NodeQuery, WriteBatch},
 };
 use crate::{
     trie::{NodeKey, ProofError, PrunedRange},

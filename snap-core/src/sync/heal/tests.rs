@@ -6,7 +6,7 @@ use nybbles::Nibbles;
 
 use super::{HealContext, HealItem, Healer, NodesOutcome, request_order};
 use crate::{
-    sync::{Misbehaviour, WriteBatch, codes::CodeQueue, progress::Counters},
+    sync::{Counters, Misbehaviour, WriteBatch, codes::CodeQueue},
     trie::{BuiltTrie, build_trie},
     wire::PathSetRequest,
 };

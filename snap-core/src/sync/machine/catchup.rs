@@ -1,6 +1,7 @@
-//! snap/2 catch-up and the header stream: following headers, handling reorgs, choosing the
-//! strategy, applying block access lists in block order, rebuilding the tries and checking the
-//! root.
+//! snap/2 catch-up: fetching every block's access list, applying them in block order (after
+//! repairing what orphaned blocks touched), rebuilding the tries from the flat state and
+//! checking the root; after a mismatch, probing the target's root node to find the ranges to
+//! download again.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,24 +12,26 @@ use alloy_primitives::{B256, keccak256};
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
 
-use super::{Processed, Syncer, Work};
+use super::{
+    Syncer,
+    request::{Processed, Request},
+};
 use crate::{
     sync::{
-        CatchUpMode, Output, Phase, SyncEvent,
         accounts::AccountTask,
         catchup::{
-            Applying, CatchUp, Mismatch,
+            Applying, Mismatch,
             apply::{accounts_to_read, apply_blocks},
             fetch::BalWant,
             rebuild::{TrieRebuild, differing_ranges},
         },
-        chain::{BlockRecord, Header, Inserted},
-        contract::{FlatEntry, Lookup, LookupId, Misbehaviour, RestartReason},
-        heal::Healer,
-        progress::{CatchUpStrategy, RangeCursor},
+        contract::{
+            FlatEntry, Lookup, LookupId, Misbehaviour, Output, PeerId, Phase, RestartReason,
+            SyncEvent,
+        },
+        progress::RangeCursor,
         range::HashRange,
         rates::RequestKind,
-        storage::Storage,
     },
     trie::{PrunedRange, proof::verify_range},
     wire::{
@@ -47,144 +50,88 @@ const CANONICAL: u64 = 1 << 32;
 /// newer block's list may merely not be imported yet): the sync restarts at the tip.
 const EXPIRED_AFTER: u64 = 64;
 
-impl Syncer {
-    /// A header arrived: extend the window and follow it, or handle the reorg it reveals.
-    pub(super) fn on_header(&mut self, header: Header) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        if self.catch_up.window.is_empty() {
-            // The window can only start at the first target: BAL catch-up must know every
-            // block since the oldest root anything was downloaded from.
-            let unmoved = self.catch_up.window.base() == self.target.number
-                && self.catch_up.highest_taken == self.target.number;
-            if unmoved
-                && header.number == self.target.number
-                && header.state_root == self.target.root
-            {
-                let strategy = self.catch_up.strategy;
-                self.catch_up = CatchUp { strategy, ..CatchUp::starting_at(&header) };
-            } else {
-                // Without the target's own header the sync follows bare targets.
-                self.on_new_target(header.target());
-            }
-            return;
-        }
-        match self.catch_up.window.insert(&header) {
-            Inserted::Extended => self.on_new_target(header.target()),
-            Inserted::Known | Inserted::Unlinked => {}
-            Inserted::Reorg { ancestor, orphaned } => self.on_reorg(&header, ancestor, orphaned),
-            Inserted::BelowBase => self.on_base_orphaned(&header),
+/// Block access lists by block hash (never stale: a block's list is its list whatever the
+/// target).
+#[derive(Debug)]
+pub(super) struct Bals(Vec<BalWant>);
+
+/// The proof of the target's root node, asked after a rebuilt root did not match, under target
+/// `epoch`.
+#[derive(Debug)]
+pub(super) struct Probe {
+    epoch: u64,
+}
+
+impl Request<Syncer> for Bals {
+    const KIND: RequestKind = RequestKind::BlockAccessLists;
+    type Response = BlockAccessLists;
+
+    fn response(message: SnapMessage) -> Option<BlockAccessLists> {
+        match message {
+            SnapMessage::BlockAccessLists(response) => Some(response),
+            _ => None,
         }
     }
 
-    /// A reorg replaced blocks from `ancestor + 1` on. Blocks the sync used (downloaded from or
-    /// applied) must be undone: snap/1 healing does it from the new root; snap/2 fetches their
-    /// access lists and downloads again every account they touched.
-    fn on_reorg(&mut self, header: &Header, ancestor: u64, orphaned: Vec<(u64, BlockRecord)>) {
-        let event = SyncEvent::Reorg { ancestor, orphaned: orphaned.len() };
-        self.outputs.push_back(Output::Event(event));
-        let used = self.catch_up.highest_taken.max(self.catch_up.applied);
-        let affected: Vec<BlockRecord> =
-            orphaned.iter().filter(|(n, _)| *n <= used).map(|(_, b)| *b).collect();
-        if affected.is_empty() {
-            self.on_new_target(header.target());
-            return;
-        }
-        let strategy = self.catch_up.strategy;
-        if strategy == CatchUpStrategy::Heal {
-            self.take_target(header.target());
-            return;
-        }
-        if affected.iter().all(|b| b.bal_hash().is_some()) {
-            self.catch_up.orphaned.extend(affected);
-            // Lists fetched ahead for the orphaned branch are of no use any more.
-            let catch_up = &mut self.catch_up;
-            let (window, orphaned) = (&catch_up.window, &catch_up.orphaned);
-            catch_up.fetcher.retain(|block| {
-                orphaned.iter().any(|b| b.hash == *block)
-                    || window.blocks().iter().any(|b| b.hash == *block)
-            });
-            self.catch_up.applied = self.catch_up.applied.min(ancestor);
-            self.catch_up.abandon_steps();
-            self.take_target(header.target());
-        } else if strategy == CatchUpStrategy::Undecided
-            && !self.peers.speaking(SnapVersion::V1).is_empty()
-        {
-            self.choose(CatchUpStrategy::Heal);
-            self.take_target(header.target());
+    fn is_stale(&self, _: &Syncer) -> bool {
+        false
+    }
+
+    fn on_response(
+        &self,
+        syncer: &mut Syncer,
+        peer: PeerId,
+        response: BlockAccessLists,
+        _: u64,
+    ) -> Result<Processed, Misbehaviour> {
+        let fetcher = &mut syncer.catch_up.fetcher;
+        let delivery = fetcher.on_answer(peer, &self.0, &response.access_lists)?;
+        syncer.counters.bal_bytes += delivery.bytes;
+        Ok(if delivery.lists == 0 {
+            Processed::Unavailable
         } else {
-            self.restart(header, RestartReason::OrphanedBalsUnavailable);
+            Processed::Delivered(delivery.lists)
+        })
+    }
+
+    fn give_back(self, syncer: &mut Syncer) {
+        syncer.catch_up.fetcher.give_back(&self.0);
+    }
+}
+
+impl Request<Syncer> for Probe {
+    const KIND: RequestKind = RequestKind::AccountRange;
+    type Response = AccountRange;
+
+    fn response(message: SnapMessage) -> Option<AccountRange> {
+        match message {
+            SnapMessage::AccountRange(response) => Some(response),
+            _ => None,
         }
     }
 
-    /// A branch forked below the sync's first target: nothing tells what the orphaned base
-    /// changed, so only healing (which trusts nothing stored) can continue.
-    fn on_base_orphaned(&mut self, header: &Header) {
-        let heal_possible = !self.peers.speaking(SnapVersion::V1).is_empty();
-        match self.catch_up.strategy {
-            CatchUpStrategy::Heal => {}
-            CatchUpStrategy::Undecided if heal_possible => self.choose(CatchUpStrategy::Heal),
-            _ => return self.restart(header, RestartReason::BaseOrphaned),
-        }
-        let strategy = self.catch_up.strategy;
-        self.catch_up = CatchUp { strategy, ..CatchUp::starting_at(header) };
-        self.take_target(header.target());
+    fn is_stale(&self, syncer: &Syncer) -> bool {
+        self.epoch != syncer.epoch
     }
 
-    /// Throws the sync's state away and starts over at `header`: one batch deletes every
-    /// flat entry and trie node (codes stay; they are keyed by hash).
-    pub(super) fn restart(&mut self, header: &Header, reason: RestartReason) {
-        self.batch.prune(PrunedRange { owner: B256::ZERO, from: Nibbles::new(), to: None });
-        self.batch.clear_tries = true;
-        let target = header.target();
-        self.target = target;
-        self.epoch += 1;
-        self.peers.clear_marks();
-        self.accounts = crate::sync::ProgressRecord::fresh(target, self.config.account_tasks)
-            .account_tasks
-            .into_iter()
-            .map(AccountTask::new)
-            .collect();
-        self.storage = Storage::new(super::storage_config(&self.config));
-        self.healer = Healer::new(target.root);
-        self.catch_up = CatchUp::starting_at(header);
-        self.outputs.push_back(Output::Event(SyncEvent::Restarted { target, reason }));
-        if self.phase != Phase::Ranges {
-            self.set_phase(Phase::Ranges);
-        }
+    fn on_response(
+        &self,
+        syncer: &mut Syncer,
+        _: PeerId,
+        response: AccountRange,
+        _: u64,
+    ) -> Result<Processed, Misbehaviour> {
+        syncer.on_probe(&response)
     }
 
-    fn choose(&mut self, strategy: CatchUpStrategy) {
-        self.catch_up.strategy = strategy;
-        if strategy == CatchUpStrategy::Heal {
-            self.catch_up.orphaned.clear();
-            self.catch_up.fetcher.clear();
+    fn give_back(self, syncer: &mut Syncer) {
+        if let Some(mismatch) = syncer.catch_up.mismatch.as_mut() {
+            mismatch.probing = false;
         }
-        self.outputs.push_back(Output::Event(SyncEvent::Strategy(strategy)));
     }
+}
 
-    /// The strategy, chosen now if it was not: snap/2 when every block since the first target
-    /// commits to a BAL and a snap/2 peer is there (or no snap/1 one is).
-    pub(super) fn decide_strategy(&mut self) -> CatchUpStrategy {
-        if self.catch_up.strategy != CatchUpStrategy::Undecided {
-            return self.catch_up.strategy;
-        }
-        let strategy = match self.config.catch_up {
-            CatchUpMode::Heal => CatchUpStrategy::Heal,
-            CatchUpMode::Bal => CatchUpStrategy::Bal,
-            CatchUpMode::Auto => {
-                let window = &self.catch_up.window;
-                let bals = !window.is_empty() && window.has_bals_through(self.target.number);
-                let v2 = !self.peers.speaking(SnapVersion::V2).is_empty();
-                let v1 = !self.peers.speaking(SnapVersion::V1).is_empty();
-                if bals && (v2 || !v1) { CatchUpStrategy::Bal } else { CatchUpStrategy::Heal }
-            }
-        };
-        self.choose(strategy);
-        strategy
-    }
-
+impl Syncer {
     /// The snap/2 application phase: repair what orphaned blocks touched, then apply every
     /// block's access list up to the target, then start the rebuild.
     pub(super) fn drive_applying(&mut self) {
@@ -239,12 +186,7 @@ impl Syncer {
         }
         let fetcher = &self.catch_up.fetcher;
         let hashes = accounts_to_read(blocks.iter().filter_map(|(_, hash)| fetcher.fetched(hash)));
-        let lookup = self.next_lookup;
-        self.next_lookup += 1;
-        self.outputs.push_back(Output::Lookup {
-            id: LookupId(lookup),
-            lookup: Lookup::Accounts(hashes.clone()),
-        });
+        let lookup = self.ask(Lookup::Accounts(hashes.clone()));
         self.catch_up.applying = Some(Applying { lookup, blocks, hashes });
     }
 
@@ -310,21 +252,6 @@ impl Syncer {
         }
     }
 
-    /// The window's tip as a header (for a restart there).
-    fn tip_header(&self) -> Option<Header> {
-        let window = &self.catch_up.window;
-        let tip = window.tip()?;
-        let block = window.get(tip)?;
-        let parent = tip.checked_sub(1).and_then(|n| window.get(n)).map_or(B256::ZERO, |b| b.hash);
-        Some(Header {
-            number: tip,
-            hash: block.hash,
-            parent_hash: parent,
-            state_root: block.state_root,
-            bal_hash: block.bal_hash(),
-        })
-    }
-
     /// The rebuild phase: stream the flat state through the trie generators, one lookup at a
     /// time and within the bound on unacknowledged batches.
     pub(super) fn drive_rebuild(&mut self) {
@@ -348,12 +275,9 @@ impl Syncer {
         }
         let Some(rebuild) = self.catch_up.rebuild.as_mut() else { return };
         let Some(from) = rebuild.next_lookup() else { return };
-        let id = self.next_lookup;
-        self.next_lookup += 1;
-        rebuild.awaiting = Some(id);
+        rebuild.awaiting = Some(self.next_lookup);
         let limit = self.config.rebuild_lookup_entries.max(1);
-        self.outputs
-            .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Flat { from, limit } });
+        self.ask(Lookup::Flat { from, limit });
     }
 
     /// The store answered a rebuild lookup.
@@ -380,7 +304,6 @@ impl Syncer {
     /// Sends what snap/2 catch-up needs: access lists to snap/2 peers, and after a root
     /// mismatch one small account range whose proof carries the target's root node.
     pub(super) fn assign_catch_up(&mut self, now: Instant) {
-        let timeout = self.peers.timeout();
         while self.catch_up.fetcher.has_queued() {
             let Some(peer) = self.pick(RequestKind::BlockAccessLists, now) else { break };
             let wants =
@@ -391,63 +314,39 @@ impl Syncer {
                 continue;
             }
             let block_hashes = wants.iter().map(|want| want.block).collect();
-            let work = Work::Bals(wants);
-            match self.requests.insert(peer, RequestKind::BlockAccessLists, now, timeout, work) {
-                Ok(request_id) => self.send(
-                    peer,
-                    SnapMessage::GetBlockAccessLists(GetBlockAccessLists {
-                        request_id,
-                        block_hashes,
-                        response_bytes: self.config.max_request_bytes.saturating_mul(4),
-                    }),
-                ),
-                Err(work) => {
-                    self.give_back(work);
-                    break;
-                }
+            let response_bytes = self.config.max_request_bytes.saturating_mul(4);
+            let sent = self.issue(peer, now, Bals(wants), |request_id| {
+                SnapMessage::GetBlockAccessLists(GetBlockAccessLists {
+                    request_id,
+                    block_hashes,
+                    response_bytes,
+                })
+            });
+            if !sent {
+                break;
             }
         }
         if self.catch_up.mismatch.as_ref().is_some_and(|m| !m.probing) {
             let Some(peer) = self.pick(RequestKind::AccountRange, now) else { return };
-            let work = Work::Probe { epoch: self.epoch };
-            if let Ok(request_id) =
-                self.requests.insert(peer, RequestKind::AccountRange, now, timeout, work)
-            {
-                if let Some(mismatch) = self.catch_up.mismatch.as_mut() {
-                    mismatch.probing = true;
-                }
-                self.send(
-                    peer,
-                    SnapMessage::GetAccountRange(GetAccountRange {
-                        request_id,
-                        root: self.target.root,
-                        origin: B256::ZERO,
-                        limit: B256::ZERO,
-                        response_bytes: 1,
-                    }),
-                );
+            if let Some(mismatch) = self.catch_up.mismatch.as_mut() {
+                mismatch.probing = true;
             }
+            let root = self.target.root;
+            self.issue(peer, now, Probe { epoch: self.epoch }, |request_id| {
+                SnapMessage::GetAccountRange(GetAccountRange {
+                    request_id,
+                    root,
+                    origin: B256::ZERO,
+                    limit: B256::ZERO,
+                    response_bytes: 1,
+                })
+            });
         }
-    }
-
-    pub(super) fn on_bals(
-        &mut self,
-        peer: crate::sync::PeerId,
-        wants: &[BalWant],
-        response: &BlockAccessLists,
-    ) -> Result<Processed, Misbehaviour> {
-        let delivery = self.catch_up.fetcher.on_answer(peer, wants, &response.access_lists)?;
-        self.counters.bal_bytes += delivery.bytes;
-        Ok(if delivery.lists == 0 {
-            Processed::Unavailable
-        } else {
-            Processed::Delivered(delivery.lists)
-        })
     }
 
     /// A peer proved the target's first accounts: compare its root node with the rebuilt one,
     /// report the ranges that differ and download them again.
-    pub(super) fn on_probe(&mut self, response: &AccountRange) -> Result<Processed, Misbehaviour> {
+    fn on_probe(&mut self, response: &AccountRange) -> Result<Processed, Misbehaviour> {
         if response.accounts.is_empty() && response.proof.is_empty() {
             return Ok(Processed::Unavailable);
         }

@@ -8,33 +8,35 @@ use std::{
 
 use alloy_primitives::{B256, Bytes};
 
-mod assign;
 mod catchup;
+mod exchange;
+mod heal;
 #[cfg(test)]
 mod host_tests;
-mod responses;
-mod retarget;
+mod ranges;
+mod request;
+mod targets;
 #[cfg(test)]
 mod tests;
 
 use super::{
-    PeerId,
     accounts::AccountTask,
-    catchup::{CatchUp, fetch::BalWant},
-    chain::Header,
+    catchup::CatchUp,
     codes::CodeQueue,
     config::SyncConfig,
     contract::{
-        BatchId, Input, Lookup, LookupId, Misbehaviour, Output, Phase, SyncEvent, WriteBatch,
+        BatchId, CatchUpStrategy, Counters, Header, Input, Lookup, LookupAnswer, LookupId,
+        Misbehaviour, Output, PeerId, Phase, ProgressReport, SyncEvent, Target, WriteBatch,
     },
-    heal::{HealItem, Healer},
+    heal::Healer,
     peers::Peers,
-    progress::{CatchUpStrategy, Counters, ProgressDecodeError, ProgressRecord, Target},
+    progress::{ProgressDecodeError, ProgressRecord, RangeCursor},
     rates::RequestKind,
-    report::{ProgressMeter, ProgressReport},
+    report::ProgressMeter,
     requests::RequestTable,
-    storage::{ChunkRequest, Storage, StorageConfig, StorageJob},
+    storage::{Storage, StorageConfig},
 };
+use request::AnyRequest;
 
 /// How many recently timed-out request ids are remembered per peer, so that a late answer is
 /// dropped quietly instead of being punished as unsolicited.
@@ -45,46 +47,6 @@ const BATCH_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// How long a peer that answered empty is not asked again for the same kind of data.
 const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
-
-/// The work a request carries, to be given back if it fails, with the target epoch it was
-/// asked under (a root can come back after another target: the epoch tells the requests apart).
-#[derive(Clone, Debug)]
-enum Work {
-    Accounts {
-        task: usize,
-        epoch: u64,
-    },
-    Storage {
-        jobs: Vec<StorageJob>,
-        epoch: u64,
-    },
-    Chunk(ChunkRequest),
-    Codes(Vec<B256>),
-    Heal {
-        items: Vec<HealItem>,
-        epoch: u64,
-    },
-    /// Block access lists: keyed by block hash, so never stale.
-    Bals(Vec<BalWant>),
-    /// The proof of the target's root node after a rebuilt root did not match.
-    Probe {
-        epoch: u64,
-    },
-}
-
-/// The storage work a `StorageRanges` response answers.
-enum StorageWork {
-    Small(Vec<StorageJob>),
-    Chunk(ChunkRequest),
-}
-
-/// The outcome of processing one response.
-enum Processed {
-    /// Items (or bytes) delivered, for the peer's rate.
-    Delivered(u64),
-    /// The peer answered empty: it lacks the state.
-    Unavailable,
-}
 
 /// How the storage part is configured.
 fn storage_config(config: &SyncConfig) -> StorageConfig {
@@ -101,7 +63,7 @@ pub struct Syncer {
     target: Target,
     phase: Phase,
     peers: Peers,
-    requests: RequestTable<Work>,
+    requests: RequestTable<Box<dyn AnyRequest<Self>>>,
     expired: BTreeMap<PeerId, VecDeque<u64>>,
     accounts: Vec<AccountTask>,
     storage: Storage,
@@ -229,7 +191,7 @@ impl Syncer {
                 .accounts
                 .iter()
                 .filter(|task| !task.done)
-                .map(|task| super::RangeCursor { next: task.next, last: task.last })
+                .map(|task| RangeCursor { next: task.next, last: task.last })
                 .collect(),
             storage_tasks: self.storage.records(),
             storage_completed: self.storage.completed_accounts(),
@@ -263,17 +225,7 @@ impl Syncer {
     /// Lets time pass: requests past their deadline are given to other peers, timers fire.
     /// Early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (id, request) in self.requests.expire(now) {
-            let elapsed = now.saturating_duration_since(request.sent_at);
-            self.peers.record(request.peer, request.kind, elapsed, 0);
-            self.peers.mark_unavailable(request.peer, request.kind, now);
-            let ids = self.expired.entry(request.peer).or_default();
-            ids.push_back(id);
-            if ids.len() > EXPIRED_IDS_PER_PEER {
-                ids.pop_front();
-            }
-            self.give_back(request.work);
-        }
+        self.expire_requests(now);
         self.drive(now);
     }
 
@@ -309,59 +261,31 @@ impl Syncer {
         .min()
     }
 
-    fn drop_peer(&mut self, peer: PeerId) {
-        self.peers.disconnect(peer);
-        self.expired.remove(&peer);
-        for (_, request) in self.requests.remove_peer(peer) {
-            self.give_back(request.work);
-        }
-    }
-
+    /// Stops using a peer that broke the protocol and tells the host to disconnect it.
     fn penalize(&mut self, peer: PeerId, reason: Misbehaviour) {
         self.drop_peer(peer);
         self.outputs.push_back(Output::Disconnect { peer, reason });
     }
 
-    /// Work of a failed or useless request becomes available again, unless it was for a root
-    /// the sync left (its accounts are fetched again under the new root).
-    fn give_back(&mut self, work: Work) {
-        match work {
-            Work::Accounts { task, .. } => {
-                if let Some(task) = self.accounts.get_mut(task) {
-                    task.in_flight = false;
-                }
-            }
-            Work::Storage { jobs, epoch } => {
-                if epoch == self.epoch {
-                    self.storage.give_back_small(jobs);
-                }
-            }
-            Work::Chunk(request) => self.storage.give_back_chunk(&request),
-            Work::Codes(hashes) => self.codes.give_back(&hashes),
-            Work::Heal { items, epoch } => {
-                if epoch == self.epoch {
-                    self.healer.give_back(items);
-                }
-            }
-            Work::Bals(wants) => self.catch_up.fetcher.give_back(&wants),
-            Work::Probe { .. } => {
-                if let Some(mismatch) = self.catch_up.mismatch.as_mut() {
-                    mismatch.probing = false;
-                }
-            }
-        }
-    }
-
-    /// Asks the store which of these codes it holds.
-    fn ask_codes(&mut self, hashes: Vec<B256>) {
-        if hashes.is_empty() {
-            return;
-        }
+    /// Asks the store a question; the answer comes back as [`Input::LookupDone`] with the id.
+    fn ask(&mut self, lookup: Lookup) -> u64 {
         let id = self.next_lookup;
         self.next_lookup += 1;
-        self.outputs
-            .push_back(Output::Lookup { id: LookupId(id), lookup: Lookup::Codes(hashes.clone()) });
-        self.lookups.insert(id, hashes);
+        self.outputs.push_back(Output::Lookup { id: LookupId(id), lookup });
+        id
+    }
+
+    /// The store answered a lookup: the phase that asked uses it. Unknown ids (answers to a
+    /// lookup of an earlier run or an abandoned step) are ignored.
+    fn on_lookup(&mut self, id: LookupId, answer: LookupAnswer) {
+        match answer {
+            LookupAnswer::Codes(held) => self.on_codes_held(id, &held),
+            LookupAnswer::Nodes(held) => {
+                self.heal(|healer, ctx| healer.on_lookup(id.0, &held, ctx))
+            }
+            LookupAnswer::Accounts(accounts) => self.on_accounts_read(id, accounts),
+            LookupAnswer::Flat(entries) => self.on_flat_read(id, entries),
+        }
     }
 
     /// Whether the sync is downloading or catching up, as opposed to flushing or done.
@@ -378,7 +302,12 @@ impl Syncer {
         self.peers.tune(now);
         if self.is_fetching() && self.unacknowledged.len() < self.config.max_unacknowledged_batches
         {
-            self.assign(now);
+            // Account ranges, then storage, then the heal walk, then bytecodes: the best
+            // capacity goes to the work that unblocks the most.
+            self.assign_accounts(now);
+            self.assign_storage(now);
+            self.assign_healing(now);
+            self.assign_codes(now);
         }
         let ranges_done = self.accounts.iter().all(|task| task.done)
             && self.storage.is_idle()

@@ -7,8 +7,8 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 
 use crate::{
     serve::{InMemoryState, NoBals, ServeLimits, serve},
-    sync::{Input, Output, PeerId, SyncConfig, Syncer, Target, test_epoch},
-    wire::SnapVersion,
+    sync::{Input, Misbehaviour, Output, PeerId, SyncConfig, Syncer, Target, test_epoch},
+    wire::{ByteCodes, SnapMessage, SnapVersion},
 };
 
 fn state(accounts: u64) -> InMemoryState {
@@ -72,4 +72,81 @@ fn deadlines_are_never_in_the_past_while_writes_are_held_back() {
     }
     assert_eq!(writes, 1, "one batch out, none acknowledged: back-pressure holds the rest");
     assert_eq!(syncer.unacknowledged_batches(), 1);
+}
+
+/// Connects two peers and returns the syncer with the first request sent and to whom.
+fn first_request(state: &InMemoryState) -> (Syncer, PeerId, SnapMessage) {
+    let now = test_epoch();
+    let config = SyncConfig { account_tasks: 1, max_requests_per_peer: 1, ..SyncConfig::default() };
+    let mut syncer = Syncer::new(config, Target { root: state.root(), number: 1 }, now);
+    syncer.handle_input(
+        now,
+        Input::PeerConnected { peer: PeerId(1), versions: vec![SnapVersion::V1] },
+    );
+    let sent: Vec<(PeerId, SnapMessage)> = std::iter::from_fn(|| syncer.poll_output())
+        .filter_map(|output| match output {
+            Output::Send { peer, message } => Some((peer, message)),
+            _ => None,
+        })
+        .collect();
+    let (peer, message) = sent.into_iter().next().expect("a request to the only peer");
+    (syncer, peer, message)
+}
+
+/// The requests a second peer, connected now, is sent.
+fn sent_to_second_peer(syncer: &mut Syncer) -> Vec<SnapMessage> {
+    let now = test_epoch();
+    syncer.handle_input(
+        now,
+        Input::PeerConnected { peer: PeerId(2), versions: vec![SnapVersion::V1] },
+    );
+    std::iter::from_fn(|| syncer.poll_output())
+        .filter_map(|output| match output {
+            Output::Send { peer: PeerId(2), message } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A request message where a response was due is the peer's violation: it is disconnected
+/// with `UnexpectedMessage`, and the work it held goes to another peer.
+#[test]
+fn a_request_in_place_of_a_response_is_a_violation() {
+    let state = state(100);
+    let (mut syncer, peer, request) = first_request(&state);
+    syncer.handle_input(test_epoch(), Input::Response { peer, message: request.clone() });
+    let outputs: Vec<Output> = std::iter::from_fn(|| syncer.poll_output()).collect();
+    assert!(
+        outputs.iter().any(|output| matches!(
+            output,
+            Output::Disconnect { peer: p, reason: Misbehaviour::UnexpectedMessage(id) }
+                if *p == peer && *id == request.id()
+        )),
+        "{outputs:?}"
+    );
+    assert_eq!(syncer.in_flight(), 0);
+    let resent = sent_to_second_peer(&mut syncer);
+    assert!(matches!(resent.as_slice(), [SnapMessage::GetAccountRange(_)]), "{resent:?}");
+}
+
+/// A response of another kind than the request with its id is `WrongResponseKind`, and the
+/// work goes to another peer.
+#[test]
+fn a_response_of_the_wrong_kind_is_a_violation() {
+    let state = state(100);
+    let (mut syncer, peer, request) = first_request(&state);
+    let id = request.request_id();
+    let wrong = SnapMessage::ByteCodes(ByteCodes { request_id: id, codes: Vec::new() });
+    syncer.handle_input(test_epoch(), Input::Response { peer, message: wrong });
+    let outputs: Vec<Output> = std::iter::from_fn(|| syncer.poll_output()).collect();
+    assert!(
+        outputs.iter().any(|output| matches!(
+            output,
+            Output::Disconnect { peer: p, reason: Misbehaviour::WrongResponseKind(i) }
+                if *p == peer && *i == id
+        )),
+        "{outputs:?}"
+    );
+    let resent = sent_to_second_peer(&mut syncer);
+    assert!(matches!(resent.as_slice(), [SnapMessage::GetAccountRange(_)]), "{resent:?}");
 }

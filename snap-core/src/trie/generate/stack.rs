@@ -42,7 +42,7 @@ pub(super) struct Reported {
 
 impl Reported {
     /// The node's path from the root.
-    pub fn path(&self) -> Nibbles {
+    pub(crate) fn path(&self) -> Nibbles {
         self.key.slice(..self.depth)
     }
 }
@@ -68,7 +68,7 @@ pub(super) struct StackBuilder {
 impl StackBuilder {
     /// Adds a leaf. `key` must be greater than every key pushed since the last `finish` and
     /// have 64 nibbles (the caller checks). Finished nodes are appended to `out`.
-    pub fn push(&mut self, key: Nibbles, value: &[u8], out: &mut Vec<Reported>) {
+    pub(crate) fn push(&mut self, key: Nibbles, value: &[u8], out: &mut Vec<Reported>) {
         if let Some(held_key) = self.held_key.take() {
             let shared = held_key.common_prefix_length(&key);
             self.close_above(&held_key, shared, out);
@@ -80,7 +80,7 @@ impl StackBuilder {
 
     /// Closes everything, reporting every remaining node up to and including the root, and
     /// returns the root reference (`None` for no leaves). The builder is empty afterwards.
-    pub fn finish(&mut self, out: &mut Vec<Reported>) -> Option<RlpNode> {
+    pub(crate) fn finish(&mut self, out: &mut Vec<Reported>) -> Option<RlpNode> {
         let key = self.held_key.take()?;
         // Close every branch down to depth 0; what remains is the topmost node.
         let (node, depth) = self.close_to(&key, None, out);

@@ -1,6 +1,7 @@
-//! The harness's host store: a tiny model that applies write batches exactly as the contract
-//! describes (pruned ranges, then node deletions, then writes), answers lookups from what it
-//! applied, and is compared with the target state when the sync says it is done.
+//! The harness's host store: a tiny model that applies write batches through the core's
+//! reference applier (`snap_core::sync::host::apply_batch`) over its own map operations,
+//! answers lookups from what it applied, and is compared with the target state when the sync
+//! says it is done.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,11 @@ use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use nybbles::Nibbles;
 use snap_core::{
-    sync::{NodeQuery, ProgressRecord, WriteBatch},
-    trie::PrunedRange,
+    sync::{
+        NodeQuery, ProgressRecord, WriteBatch,
+        host::{BatchStore, apply_batch},
+    },
+    trie::NodeKey,
 };
 
 use crate::sim::TargetState;
@@ -26,39 +30,10 @@ pub struct ModelStore {
 }
 
 impl ModelStore {
-    /// Applies one batch, atomically (nothing here can fail half-way).
+    /// Applies one batch, atomically (nothing here can fail half-way), through the core's
+    /// reference applier.
     pub fn apply(&mut self, batch: WriteBatch) {
-        for range in &batch.pruned {
-            self.prune(range);
-        }
-        for key in &batch.nodes.deletes {
-            self.nodes.remove(&(key.owner, key.path));
-        }
-        self.accounts.extend(batch.accounts);
-        self.slots.extend(
-            batch.storage.into_iter().map(|(account, slot, value)| ((account, slot), value)),
-        );
-        self.codes.extend(batch.codes);
-        self.nodes.extend(
-            batch.nodes.writes.into_iter().map(|(key, node)| ((key.owner, key.path), node)),
-        );
-        self.progress = Some(batch.progress);
-    }
-
-    fn prune(&mut self, range: &PrunedRange) {
-        let owner = range.owner;
-        self.nodes.retain(|(node_owner, path), _| *node_owner != owner || !range.contains(path));
-        if owner.is_zero() {
-            self.accounts.retain(|hash, _| !range.contains_key(hash));
-            // The range deletes the storage of every account hash in it, slots and storage-trie
-            // nodes, whether or not a flat account is stored for it (the contract's rule).
-            self.slots.retain(|(account, _), _| !range.contains_key(account));
-            self.nodes.retain(|(node_owner, _), _| {
-                node_owner.is_zero() || !range.contains_key(node_owner)
-            });
-        } else {
-            self.slots.retain(|(account, slot), _| *account != owner || !range.contains_key(slot));
-        }
+        apply_batch(self, &batch);
     }
 
     /// Whether the store holds bytecode `hash`.
@@ -134,9 +109,65 @@ impl ModelStore {
     }
 }
 
+/// The model's plain operations, written the simplest way (filters over whole maps), so the
+/// reference applier's rules are checked against an implementation independent of the core's
+/// `MemoryStore`.
+impl BatchStore for ModelStore {
+    fn clear_nodes(&mut self) {
+        self.nodes.clear();
+    }
+
+    fn delete_nodes_in(&mut self, owner: B256, from: &Nibbles, to: Option<&Nibbles>) {
+        self.nodes.retain(|(node_owner, path), _| {
+            *node_owner != owner || path < from || to.is_some_and(|to| path >= to)
+        });
+    }
+
+    fn delete_accounts_in(&mut self, first: B256, end: Option<B256>) {
+        self.accounts.retain(|hash, _| !in_bounds(hash, first, end));
+    }
+
+    fn delete_storage_in(&mut self, first: B256, end: Option<B256>) {
+        self.slots.retain(|(account, _), _| !in_bounds(account, first, end));
+        self.nodes.retain(|(owner, _), _| owner.is_zero() || !in_bounds(owner, first, end));
+    }
+
+    fn delete_slots_in(&mut self, owner: B256, first: B256, end: Option<B256>) {
+        self.slots.retain(|(account, slot), _| *account != owner || !in_bounds(slot, first, end));
+    }
+
+    fn delete_node(&mut self, key: NodeKey) {
+        self.nodes.remove(&(key.owner, key.path));
+    }
+
+    fn put_account(&mut self, hash: B256, account: TrieAccount) {
+        self.accounts.insert(hash, account);
+    }
+
+    fn put_slot(&mut self, account: B256, slot: B256, value: Bytes) {
+        self.slots.insert((account, slot), value);
+    }
+
+    fn put_code(&mut self, hash: B256, code: Bytes) {
+        self.codes.insert(hash, code);
+    }
+
+    fn put_node(&mut self, key: NodeKey, node: Bytes) {
+        self.nodes.insert((key.owner, key.path), node);
+    }
+
+    fn set_progress(&mut self, record: Bytes) {
+        self.progress = Some(record);
+    }
+}
+
+fn in_bounds(key: &B256, first: B256, end: Option<B256>) -> bool {
+    *key >= first && end.is_none_or(|end| *key < end)
+}
+
 #[cfg(test)]
 mod tests {
-    use snap_core::trie::NodeKey;
+    use snap_core::trie::PrunedRange;
 
     use super::*;
     use crate::fuzzing::syncer::world::World;

@@ -2,7 +2,7 @@
 //! blocks carry real block access lists ([`BalChain`]), with headers fed in order (reorgs
 //! included), scripted crashes and store damage, and peers that retain lists for a window, lack
 //! some, cut answers short, or serve wrong or reordered lists. The store is the contract's
-//! `MemoryStore`; the caller checks the end state exactly (`MemoryStore::check_exact`).
+//! `MemoryStore`; the caller checks the end state exactly ([`check_exact`](crate::sim::check_exact)).
 //!
 //! Peers answer at once and in order (no network model): this runner is about catch-up logic,
 //! the main simulator about transport faults.
@@ -18,8 +18,9 @@ use alloy_primitives::{B256, Bytes, U256};
 use snap_core::{
     serve::{InMemoryState, ServeLimits, serve},
     sync::{
-        CatchUpMode, CatchUpStrategy, Counters, Header, Input, Lookup, MemoryStore, Misbehaviour,
-        Output, PeerId, Phase, ProgressRecord, SyncConfig, SyncEvent, Syncer, WriteBatch,
+        CatchUpMode, CatchUpStrategy, Counters, Header, Input, Lookup, Misbehaviour, Output,
+        PeerId, Phase, ProgressRecord, SyncConfig, SyncEvent, Syncer, WriteBatch,
+        host::MemoryStore,
     },
     wire::{SnapMessage, SnapVersion},
 };

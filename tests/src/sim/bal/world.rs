@@ -8,7 +8,7 @@ use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 
 use snap_core::{
     bal::{
-        AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
+        self, AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
         StorageChange,
     },
     serve::InMemoryState,
@@ -53,9 +53,8 @@ impl BalBuilder {
             let written: Vec<U256> = account.storage_changes.iter().map(|s| s.slot).collect();
             account.storage_reads.retain(|slot| !written.contains(slot));
         }
-        let list = BlockAccessList { accounts };
-        list.check_order().expect("built in canonical order");
-        list
+        bal::check_order(&accounts).expect("built in canonical order");
+        accounts
     }
 }
 
@@ -98,14 +97,14 @@ impl BalWorld {
     pub fn step(&self, rng: &mut SimRng, changes: u64) -> (Self, BlockAccessList) {
         let mut next = self.clone();
         let mut bal = BalBuilder::default();
-        for index in 1..=changes as u32 {
+        for index in 1..=changes {
             match rng.next_u64() % 7 {
                 0 => {
                     // A new account.
                     let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
                     let balance = U256::from(1 + rng.next_u64() % 1000);
                     next.accounts.insert(address, Account { balance, ..Account::default() });
-                    bal.entry(address).balance_changes.push(BalanceChange { index, balance });
+                    bal.entry(address).balance_changes.push(BalanceChange::new(index, balance));
                 }
                 1 => {
                     // A contract deployed with a slot.
@@ -121,11 +120,12 @@ impl BalWorld {
                     };
                     next.accounts.insert(address, account);
                     let entry = bal.entry(address);
-                    entry.nonce_changes.push(NonceChange { index, nonce: 1 });
-                    entry.code_changes.push(CodeChange { index, code });
-                    entry
-                        .storage_changes
-                        .push(SlotChanges { slot, changes: vec![StorageChange { index, value }] });
+                    entry.nonce_changes.push(NonceChange::new(index, 1));
+                    entry.code_changes.push(CodeChange::new(index, code));
+                    entry.storage_changes.push(SlotChanges {
+                        slot,
+                        changes: vec![StorageChange::new(index, value)],
+                    });
                 }
                 2 => {
                     // A nonce-0 account without code or storage emptied: gone (EIP-161).
@@ -136,7 +136,7 @@ impl BalWorld {
                     };
                     next.accounts.remove(&address);
                     let entry = bal.entry(address);
-                    entry.balance_changes.push(BalanceChange { index, balance: U256::ZERO });
+                    entry.balance_changes.push(BalanceChange::new(index, U256::ZERO));
                 }
                 3 | 4 => {
                     // Slots written and cleared in a contract.
@@ -158,10 +158,10 @@ impl BalWorld {
                     }
                     let entry = bal.entry(address);
                     match entry.storage_changes.iter_mut().find(|s| s.slot == slot) {
-                        Some(changes) => changes.changes.push(StorageChange { index, value }),
+                        Some(changes) => changes.changes.push(StorageChange::new(index, value)),
                         None => entry.storage_changes.push(SlotChanges {
                             slot,
-                            changes: vec![StorageChange { index, value }],
+                            changes: vec![StorageChange::new(index, value)],
                         }),
                     }
                     entry.storage_reads.push(U256::from(rng.next_u64() % 5000));
@@ -179,15 +179,15 @@ impl BalWorld {
                     sender.balance += U256::from(3);
                     let (nonce, balance) = (sender.nonce, sender.balance);
                     let entry = bal.entry(from);
-                    entry.nonce_changes.push(NonceChange { index, nonce });
-                    entry.balance_changes.push(BalanceChange { index, balance });
+                    entry.nonce_changes.push(NonceChange::new(index, nonce));
+                    entry.balance_changes.push(BalanceChange::new(index, balance));
                     let receiver = next.accounts.get_mut(&to).expect("picked");
                     receiver.balance += U256::from(5);
                     let balance = receiver.balance;
                     // A transfer to oneself: one post-transaction balance at this index.
                     let changes = &mut bal.entry(to).balance_changes;
-                    changes.retain(|change| change.index != index);
-                    changes.push(BalanceChange { index, balance });
+                    changes.retain(|change| change.block_access_index != index);
+                    changes.push(BalanceChange::new(index, balance));
                     if let Some(seen) = next.pick(rng, |_| true) {
                         bal.entry(seen);
                     }
@@ -288,7 +288,7 @@ impl BalChain {
         fork: u8,
     ) {
         let state = world.build();
-        let encoded = bal.map(|bal| Bytes::from(bal.encode()));
+        let encoded = bal.map(|list| Bytes::from(bal::encode(&list)));
         let bal_hash = encoded.as_ref().map_or(keccak256([0xc0]), keccak256);
         let hash = keccak256([&parent[..], &state.root()[..], &[fork]].concat());
         if let Some(encoded) = encoded {

@@ -5,16 +5,16 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{B256, Bytes, keccak256};
-use alloy_trie::{KECCAK_EMPTY, TrieAccount};
+use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
 
 use super::{
-    contract::{Lookup, LookupAnswer, WriteBatch},
+    apply::{BatchStore, apply_batch, in_bounds},
     flat::{FlatSource, read_flat},
 };
 use crate::{
-    serve::InMemoryState,
-    trie::{PrunedRange, build_trie},
+    sync::contract::{Lookup, LookupAnswer, WriteBatch},
+    trie::NodeKey,
 };
 
 impl FlatSource for MemoryStore {
@@ -46,87 +46,10 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Applies a batch: pruned ranges, then node deletions, then every write; the batch's
-    /// progress record becomes the store's.
+    /// Applies a batch exactly as the contract says ([`apply_batch`]); the batch's progress
+    /// record becomes the store's.
     pub fn apply(&mut self, batch: WriteBatch) {
-        if batch.clear_tries {
-            self.nodes.clear();
-        }
-        for range in &batch.pruned {
-            self.prune(range);
-        }
-        for key in batch.nodes.deletes {
-            self.nodes.remove(&(key.owner, key.path));
-        }
-        self.accounts.extend(batch.accounts);
-        self.storage.extend(batch.storage.into_iter().map(|(a, s, v)| ((a, s), v)));
-        self.codes.extend(batch.codes);
-        self.nodes
-            .extend(batch.nodes.writes.into_iter().map(|(k, node)| ((k.owner, k.path), node)));
-        self.progress = Some(batch.progress);
-    }
-
-    fn prune(&mut self, range: &PrunedRange) {
-        let owner = range.owner;
-        let paths: Vec<(B256, Nibbles)> = self
-            .nodes
-            .range((owner, range.from)..)
-            .take_while(|((o, path), _)| *o == owner && range.to.is_none_or(|to| *path < to))
-            .map(|(key, _)| *key)
-            .collect();
-        for key in paths {
-            self.nodes.remove(&key);
-        }
-        let (first, end) = range.key_bounds();
-        if owner == B256::ZERO {
-            let accounts: Vec<B256> = self
-                .accounts
-                .range(first..)
-                .take_while(|(key, _)| end.is_none_or(|end| **key < end))
-                .map(|(key, _)| *key)
-                .collect();
-            for key in accounts {
-                self.accounts.remove(&key);
-            }
-            // The storage of every owner in the range, flat account or not.
-            let in_range =
-                |account: &B256| *account >= first && end.is_none_or(|end| *account < end);
-            let slots: Vec<(B256, B256)> = self
-                .storage
-                .range((first, B256::ZERO)..)
-                .take_while(|((account, _), _)| in_range(account))
-                .map(|(key, _)| *key)
-                .collect();
-            for key in slots {
-                self.storage.remove(&key);
-            }
-            let start = if first == B256::ZERO {
-                (B256::with_last_byte(1), Nibbles::new())
-            } else {
-                (first, Nibbles::new())
-            };
-            let nodes: Vec<(B256, Nibbles)> = self
-                .nodes
-                .range(start..)
-                .take_while(|((account, _), _)| in_range(account))
-                .map(|(key, _)| *key)
-                .collect();
-            for key in nodes {
-                self.nodes.remove(&key);
-            }
-        } else {
-            let slots: Vec<(B256, B256)> = self
-                .storage
-                .range((owner, first)..)
-                .take_while(|((account, slot), _)| {
-                    *account == owner && end.is_none_or(|end| *slot < end)
-                })
-                .map(|(key, _)| *key)
-                .collect();
-            for key in slots {
-                self.storage.remove(&key);
-            }
-        }
+        apply_batch(self, &batch);
     }
 
     /// Answers a lookup from what was applied.
@@ -176,57 +99,97 @@ impl MemoryStore {
     pub const fn nodes(&self) -> &BTreeMap<(B256, Nibbles), Bytes> {
         &self.nodes
     }
+}
 
-    /// Checks that the store holds exactly `state`: the same flat accounts and slots (none
-    /// missing, none extra), every code the state references, and exactly the stored nodes of
-    /// every trie of the state. Describes the first difference found.
-    pub fn check_exact(&self, state: &InMemoryState) -> Result<(), String> {
-        let accounts: BTreeMap<B256, TrieAccount> = state.account_list().iter().copied().collect();
-        if self.accounts != accounts {
-            let extra = self.accounts.keys().find(|key| !accounts.contains_key(*key));
-            let missing = accounts.keys().find(|key| self.accounts.get(*key) != accounts.get(*key));
-            return Err(format!(
-                "flat accounts differ: {} stored, {} expected; extra {extra:?}, missing or \
-                 different {missing:?}",
-                self.accounts.len(),
-                accounts.len()
-            ));
+impl BatchStore for MemoryStore {
+    fn clear_nodes(&mut self) {
+        self.nodes.clear();
+    }
+
+    fn delete_nodes_in(&mut self, owner: B256, from: &Nibbles, to: Option<&Nibbles>) {
+        let paths: Vec<(B256, Nibbles)> = self
+            .nodes
+            .range((owner, *from)..)
+            .take_while(|((o, path), _)| *o == owner && to.is_none_or(|to| path < to))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in paths {
+            self.nodes.remove(&key);
         }
-        let mut storage = BTreeMap::new();
-        let mut nodes = BTreeMap::new();
-        let leaves: Vec<(B256, Vec<u8>)> =
-            state.account_list().iter().map(|(hash, a)| (*hash, alloy_rlp::encode(a))).collect();
-        nodes
-            .extend(build_trie(&leaves).nodes.into_iter().map(|(path, n)| ((B256::ZERO, path), n)));
-        for (hash, account) in state.account_list() {
-            let slots = state.slot_list(hash);
-            storage.extend(slots.iter().map(|(slot, value)| ((*hash, *slot), value.clone())));
-            nodes.extend(build_trie(slots).nodes.into_iter().map(|(path, n)| ((*hash, path), n)));
-            if account.code_hash != KECCAK_EMPTY && !self.codes.contains_key(&account.code_hash) {
-                return Err(format!("code {} of account {hash} missing", account.code_hash));
-            }
+    }
+
+    fn delete_accounts_in(&mut self, first: B256, end: Option<B256>) {
+        let accounts: Vec<B256> = self
+            .accounts
+            .range(first..)
+            .take_while(|(key, _)| end.is_none_or(|end| **key < end))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in accounts {
+            self.accounts.remove(&key);
         }
-        if self.storage != storage {
-            let extra = self.storage.keys().find(|key| !storage.contains_key(*key));
-            let missing = storage.keys().find(|key| self.storage.get(*key) != storage.get(*key));
-            return Err(format!(
-                "flat storage differs: {} stored, {} expected; extra {extra:?}, missing or \
-                 different {missing:?}",
-                self.storage.len(),
-                storage.len()
-            ));
+    }
+
+    fn delete_storage_in(&mut self, first: B256, end: Option<B256>) {
+        let in_range = |account: &B256| in_bounds(account, &first, end.as_ref());
+        let slots: Vec<(B256, B256)> = self
+            .storage
+            .range((first, B256::ZERO)..)
+            .take_while(|((account, _), _)| in_range(account))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in slots {
+            self.storage.remove(&key);
         }
-        if self.nodes != nodes {
-            let extra = self.nodes.keys().find(|key| !nodes.contains_key(*key));
-            let missing = nodes.keys().find(|key| self.nodes.get(*key) != nodes.get(*key));
-            return Err(format!(
-                "trie nodes differ: {} stored, {} expected; extra {extra:?}, missing or \
-                 different {missing:?}",
-                self.nodes.len(),
-                nodes.len()
-            ));
+        // Owner zero is the account trie's.
+        let start = (first.max(B256::with_last_byte(1)), Nibbles::new());
+        let nodes: Vec<(B256, Nibbles)> = self
+            .nodes
+            .range(start..)
+            .take_while(|((account, _), _)| in_range(account))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in nodes {
+            self.nodes.remove(&key);
         }
-        Ok(())
+    }
+
+    fn delete_slots_in(&mut self, owner: B256, first: B256, end: Option<B256>) {
+        let slots: Vec<(B256, B256)> = self
+            .storage
+            .range((owner, first)..)
+            .take_while(|((account, slot), _)| {
+                *account == owner && end.is_none_or(|end| *slot < end)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in slots {
+            self.storage.remove(&key);
+        }
+    }
+
+    fn delete_node(&mut self, key: NodeKey) {
+        self.nodes.remove(&(key.owner, key.path));
+    }
+
+    fn put_account(&mut self, hash: B256, account: TrieAccount) {
+        self.accounts.insert(hash, account);
+    }
+
+    fn put_slot(&mut self, account: B256, slot: B256, value: Bytes) {
+        self.storage.insert((account, slot), value);
+    }
+
+    fn put_code(&mut self, hash: B256, code: Bytes) {
+        self.codes.insert(hash, code);
+    }
+
+    fn put_node(&mut self, key: NodeKey, node: Bytes) {
+        self.nodes.insert((key.owner, key.path), node);
+    }
+
+    fn set_progress(&mut self, record: Bytes) {
+        self.progress = Some(record);
     }
 }
 
@@ -235,7 +198,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::trie::NodeKey;
+    use crate::trie::PrunedRange;
 
     fn b256() -> impl Strategy<Value = B256> {
         // Few distinct first bytes, so ranges and owners collide often.

@@ -1,11 +1,14 @@
-//! Reading the flat state in trie order, the way [`Lookup::Flat`](super::Lookup::Flat) asks for
-//! it: one function every host can answer the lookup with, given ordered iteration over its
-//! accounts and slots.
+//! Reading the flat state in trie order, the way
+//! [`Lookup::Flat`](crate::sync::Lookup::Flat) asks for it: one function every host can answer
+//! the lookup with, given ordered iteration over its accounts and slots.
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::TrieAccount;
 
-use super::contract::{FlatCursor, FlatEntry};
+use crate::sync::{
+    contract::{FlatCursor, FlatEntry},
+    range::next_hash,
+};
 
 /// Ordered iteration over a store's flat state.
 pub trait FlatSource {
@@ -53,16 +56,13 @@ pub fn read_flat<S: FlatSource + ?Sized>(
     entries
 }
 
-/// Where a [`Lookup::Flat`](super::Lookup::Flat) continues after `last`, the last entry a full
-/// answer held.
+/// Where a [`Lookup::Flat`](crate::sync::Lookup::Flat) continues after `last`, the last entry
+/// a full answer held.
 pub fn cursor_after(last: &FlatEntry) -> Option<FlatCursor> {
     match last {
         FlatEntry::Account(hash, _) => Some(FlatCursor { account: *hash, slot: Some(B256::ZERO) }),
-        FlatEntry::Slot(account, slot, _) => super::range::next_hash(slot)
+        FlatEntry::Slot(account, slot, _) => next_hash(slot)
             .map(|next| FlatCursor { account: *account, slot: Some(next) })
-            .or_else(|| {
-                super::range::next_hash(account)
-                    .map(|next| FlatCursor { account: next, slot: None })
-            }),
+            .or_else(|| next_hash(account).map(|next| FlatCursor { account: next, slot: None })),
     }
 }
