@@ -1,6 +1,7 @@
 //! The command line: subcommands, logging, the runtime and exit codes.
 
 mod demo;
+mod generate;
 mod progress;
 mod query;
 mod serve;
@@ -52,6 +53,8 @@ enum Command {
     Query(query::QueryArgs),
     /// Recompute the root from a store and check its flat state against its trie.
     Verify(verify::VerifyArgs),
+    /// Stream a generated mainnet-like state into a store (flat memory at any size).
+    Generate(generate::GenerateArgs),
 }
 
 /// A failure that ends the program with a message and exit code 1.
@@ -103,6 +106,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args, metrics).await,
             Command::Query(args) => query::run(args).await,
             Command::Verify(args) => verify::run(&args),
+            Command::Generate(args) => generate::run(&args),
         }
     });
     runtime.shutdown_background();
