@@ -22,9 +22,10 @@ use std::{
 };
 
 use alloy_primitives::B256;
+use nybbles::Nibbles;
 use snap_core::{
     sync::{BatchId, WriteBatch},
-    trie::NodeKey,
+    trie::{NodeKey, PrunedRange},
 };
 use snap_gen::stream::{StreamSpec, generate};
 use snap_store::{StoreError, SyncStore};
@@ -76,7 +77,11 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-fn open(backend: &str, dir: &Path, cache_mib: Option<usize>) -> Result<Box<dyn SyncStore>, StoreError> {
+fn open(
+    backend: &str,
+    dir: &Path,
+    cache_mib: Option<usize>,
+) -> Result<Box<dyn SyncStore>, StoreError> {
     let mut options = snap_store::StoreOptions::default();
     if let Some(mib) = cache_mib {
         options.cache_bytes = mib << 20;
@@ -97,10 +102,13 @@ fn open(backend: &str, dir: &Path, cache_mib: Option<usize>) -> Result<Box<dyn S
 /// The process's CPU time (user and system, all threads) so far.
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
     // After the command name: state is field 3, utime 14 and stime 15 (in clock ticks).
-    let ticks = |index: usize| fields.get(index - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks =
+        |index: usize| fields.get(index - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     Duration::from_millis((ticks(14) + ticks(15)) * 10)
 }
 
@@ -222,12 +230,24 @@ fn load_batches(args: &Args) -> Result<Vec<WriteBatch>, Box<dyn std::error::Erro
     Ok(batches)
 }
 
-/// Replays `batches` into a fresh store of `backend`; returns (wall, cpu, disk bytes).
+/// What one replay measured.
+struct Replay {
+    wall: Duration,
+    cpu: Duration,
+    disk: u64,
+    /// Opening the written store again.
+    reopen: Duration,
+    /// One batch pruning a sixteenth of the account trie (its accounts, their storage and
+    /// storage tries, the account-trie nodes under the first nibble 0).
+    prune: Duration,
+}
+
+/// Replays `batches` into a fresh store of `backend`, then reopens it and prunes a sixteenth.
 fn replay(
     backend: &str,
     batches: &[WriteBatch],
     args: &Args,
-) -> Result<(Duration, Duration, u64), Box<dyn std::error::Error>> {
+) -> Result<Replay, Box<dyn std::error::Error>> {
     let dir = args.dir.join(format!("store-bench-{backend}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let result = (|| -> Result<_, Box<dyn std::error::Error>> {
@@ -240,7 +260,19 @@ fn replay(
         }
         let cpu = cpu_time().saturating_sub(cpu_before);
         drop(store);
-        Ok((wall, cpu, disk_bytes(&dir)))
+        let disk = disk_bytes(&dir);
+        let started = Instant::now();
+        let mut store = open(backend, &dir, args.cache_mib)?;
+        store.progress()?;
+        let reopen = started.elapsed();
+        let prune = WriteBatch {
+            id: BatchId(batches.len() as u64 + 1),
+            pruned: vec![PrunedRange::subtree(B256::ZERO, Nibbles::from_nibbles([0]))],
+            ..WriteBatch::default()
+        };
+        let started = Instant::now();
+        store.apply(&prune)?;
+        Ok(Replay { wall, cpu, disk, reopen, prune: started.elapsed() })
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
@@ -281,7 +313,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counts.nodes
     );
     for backend in &args.backends {
-        let (wall, cpu, disk) = replay(backend, &batches, &args)?;
+        let Replay { wall, cpu, disk, reopen, prune } = replay(backend, &batches, &args)?;
         let seconds = wall.as_secs_f64();
         println!(
             "{backend}: {seconds:.2} s, {:.0} items/s, {:.1} MiB/s; cpu {:.2} s ({:.0} items per cpu-s); {:.1} MiB on disk, {:.0} B/item",
@@ -292,12 +324,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             disk as f64 / (1024.0 * 1024.0),
             disk as f64 / counts.items() as f64
         );
+        println!(
+            "{backend}: reopen {:.1} ms, prune a sixteenth {:.1} ms",
+            reopen.as_secs_f64() * 1e3,
+            prune.as_secs_f64() * 1e3
+        );
         if args.kinds {
             for kind in ["accounts", "slots", "codes", "nodes"] {
                 let part = only(&batches, kind);
                 let mut kind_counts = Counts::default();
                 part.iter().for_each(|batch| kind_counts.add(batch));
-                let (wall, _, disk) = replay(backend, &part, &args)?;
+                let Replay { wall, disk, .. } = replay(backend, &part, &args)?;
                 let items = kind_counts.items().max(1) as f64;
                 println!(
                     "  {kind}: {} items, {:.1} B key + {:.1} B value per item; alone {:.0} B/item on disk, {:.0} items/s",

@@ -37,9 +37,8 @@ impl FjallBackend {
     /// [`open`](Self::open) with `options` (the block cache's size).
     pub fn open_with(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder(dir.join(FJALL_DIR))
-            .cache_size(options.cache_bytes as u64)
-            .open()?;
+        let db =
+            Database::builder(dir.join(FJALL_DIR)).cache_size(options.cache_bytes as u64).open()?;
         let keyspaces = Table::ALL
             .iter()
             .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))

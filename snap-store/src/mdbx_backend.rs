@@ -21,6 +21,9 @@ use crate::{
 /// The subdirectory the MDBX backend keeps in its directory.
 pub const MDBX_DIR: &str = "mdbx";
 
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
 /// Entries a scan reads per read transaction.
 const SCAN_CHUNK: usize = 1024;
 
@@ -85,11 +88,11 @@ impl MdbxBackend {
         table: Table,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let txn = self.env.begin_ro_unsync().map_err(error)?;
         let mut cursor = txn.cursor(self.db(table)).map_err(error)?;
         let mut chunk = Vec::new();
-        let mut entry: Option<(Vec<u8>, Vec<u8>)> = cursor.set_range(start).map_err(error)?;
+        let mut entry: Option<Entry> = cursor.set_range(start).map_err(error)?;
         while let Some((key, value)) = entry {
             if end.is_some_and(|end| key.as_slice() >= end) {
                 break;
@@ -111,11 +114,11 @@ struct Scan<'a> {
     /// Where the next chunk starts; `None` once the range is read.
     next: Option<Vec<u8>>,
     end: Option<Vec<u8>>,
-    buffered: VecDeque<(Vec<u8>, Vec<u8>)>,
+    buffered: VecDeque<Entry>,
 }
 
 impl Iterator for Scan<'_> {
-    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+    type Item = Result<Entry, StoreError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.buffered.is_empty() {
@@ -174,8 +177,10 @@ impl MdbxBackend {
     /// applies it; then the transaction commits. A put whose key follows every key of its table
     /// appends (no search from the root); the others insert.
     fn write(
-        &mut self,
-        ops: impl FnOnce(&mut dyn FnMut(KvOpRef<'_>) -> Result<(), StoreError>) -> Result<(), StoreError>,
+        &self,
+        ops: impl FnOnce(
+            &mut dyn FnMut(KvOpRef<'_>) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let txn = self.env.begin_rw_unsync().map_err(error)?;
         // Per table: the largest key, once read (`Some(None)`: the table is empty).

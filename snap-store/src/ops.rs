@@ -109,7 +109,7 @@ fn arena_key<'k>(arena: &'k [u8], ends: &[usize], index: usize) -> &'k [u8] {
 /// `0..len` in `order`, or in sequence.
 fn indices(order: Option<&Vec<u32>>, len: usize) -> impl Iterator<Item = usize> + '_ {
     let sorted = order.map(|order| order.iter().map(|index| *index as usize));
-    let plain = order.is_none().then(|| 0..len);
+    let plain = order.is_none().then_some(0..len);
     sorted.into_iter().flatten().chain(plain.into_iter().flatten())
 }
 

@@ -92,8 +92,10 @@ impl RedbBackend {
     /// One write transaction: `ops` hands each operation to the function it is given, which
     /// applies it; then the transaction commits.
     fn write(
-        &mut self,
-        ops: impl FnOnce(&mut dyn FnMut(KvOpRef<'_>) -> Result<(), StoreError>) -> Result<(), StoreError>,
+        &self,
+        ops: impl FnOnce(
+            &mut dyn FnMut(KvOpRef<'_>) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(error)?;
         {

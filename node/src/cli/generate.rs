@@ -35,6 +35,9 @@ pub(crate) struct GenerateArgs {
     /// The data directory to write the store into; it must hold no state yet.
     #[arg(long, value_name = "DIR")]
     datadir: PathBuf,
+    /// The store's page cache, in MiB (the process's main share of memory).
+    #[arg(long, default_value_t = 1024)]
+    cache_mib: usize,
     /// Seconds between progress lines (0: none).
     #[arg(long, default_value_t = 5)]
     progress_secs: u64,
@@ -44,7 +47,9 @@ pub(crate) struct GenerateArgs {
 const QUEUE: usize = 2;
 
 pub(crate) fn run(args: &GenerateArgs) -> CliResult {
-    let mut store = super::open_store(&args.datadir)?;
+    let options = snap_store::StoreOptions::with_cache_bytes(args.cache_mib << 20);
+    let mut store = snap_store::RedbStore::open_with(&args.datadir, &options)
+        .map_err(|e| format!("opening the store in {}: {e}", args.datadir.display()))?;
     let held = store.progress().map_err(|e| e.to_string())?.is_some()
         || store.state_root().map_err(|e| e.to_string())?.is_some();
     if held {
@@ -98,11 +103,11 @@ pub(crate) fn run(args: &GenerateArgs) -> CliResult {
         }
         Ok((stats, store))
     });
-    let generated = generate(&spec, |batch| tx.send(batch));
+    let generated = generate(&spec, |batch| tx.send(batch).map_err(|_| "the store writer stopped"));
     drop(tx);
     let written = writer.join().map_err(|_| "the store writer panicked".to_owned())?;
     let (stats, store) = written?;
-    let summary: Summary = generated.map_err(|_| "the store writer stopped".to_owned())?;
+    let summary: Summary = generated?;
     drop(store);
     let seconds = started.elapsed().as_secs_f64();
     println!(
