@@ -22,41 +22,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut target = RedbStore::open(target_dir.path())?;
     let (mut spent, mut bytes, mut items, mut batches) = (Duration::ZERO, 0usize, 0usize, 0u64);
     let mut batch = WriteBatch::default();
-    let mut flush = |batch: &mut WriteBatch, force: bool| -> Result<(), snap_store::StoreError> {
-        if !force && batch.estimated_bytes() < BATCH_BYTES {
-            return Ok(());
-        }
-        batches += 1;
-        batch.id = BatchId(batches);
-        bytes += batch.estimated_bytes();
-        items += batch.accounts.len()
-            + batch.storage.len()
-            + batch.codes.len()
-            + batch.nodes.writes.len();
-        let started = Instant::now();
-        target.apply(batch)?;
-        spent += started.elapsed();
-        *batch = WriteBatch::default();
-        Ok(())
-    };
+    // The batch's size, kept as items are added (`estimated_bytes` walks the whole batch, which
+    // made this loop quadratic).
+    let mut pending = 0usize;
+    let mut flush =
+        |batch: &mut WriteBatch, added: usize, force: bool| -> Result<(), snap_store::StoreError> {
+            pending += added;
+            if !force && pending < BATCH_BYTES {
+                return Ok(());
+            }
+            pending = 0;
+            batches += 1;
+            batch.id = BatchId(batches);
+            bytes += batch.estimated_bytes();
+            items += batch.accounts.len()
+                + batch.storage.len()
+                + batch.codes.len()
+                + batch.nodes.writes.len();
+            let started = Instant::now();
+            target.apply(batch)?;
+            spent += started.elapsed();
+            *batch = WriteBatch::default();
+            Ok(())
+        };
     for entry in source.accounts_from(&B256::ZERO)? {
         batch.accounts.push(entry?);
-        flush(&mut batch, false)?;
+        flush(&mut batch, 120, false)?;
     }
     for entry in source.all_storage()? {
-        batch.storage.push(entry?);
-        flush(&mut batch, false)?;
+        let entry = entry?;
+        let size = 64 + entry.2.len();
+        batch.storage.push(entry);
+        flush(&mut batch, size, false)?;
     }
     for entry in source.all_codes()? {
-        batch.codes.push(entry?);
-        flush(&mut batch, false)?;
+        let entry = entry?;
+        let size = 32 + entry.1.len();
+        batch.codes.push(entry);
+        flush(&mut batch, size, false)?;
     }
     for entry in source.all_nodes()? {
         let (owner, path, node) = entry?;
+        let size = 40 + node.len();
         batch.nodes.writes.push((NodeKey { owner, path }, node));
-        flush(&mut batch, false)?;
+        flush(&mut batch, size, false)?;
     }
-    flush(&mut batch, true)?;
+    flush(&mut batch, 0, true)?;
     let seconds = spent.as_secs_f64();
     println!(
         "raw store writes: {batches} batches, {items} items, {:.1} MiB in {seconds:.2} s: {:.1} MiB/s, {:.0} items/s",

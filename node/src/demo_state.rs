@@ -1,18 +1,18 @@
-//! The demo's built-in state: generated from a seed by the simulator's generator (accounts with
-//! small storage, a few large contracts, shared and unique code), or hivechain's head state
-//! when its files are present.
+//! The demo's built-in state: generated from a seed by `snap-gen`'s in-memory generator (the
+//! simulator's: accounts with small storage, a few large contracts, shared and unique code), or
+//! a state dump such as hivechain's head state.
 
 use std::path::Path;
 
 use snap_core::{dump::StateDump, serve::InMemoryState};
-use snap_sim::sim::{StateSpec, TargetState};
+use snap_gen::StateSpec;
 
 /// A generated state of about `accounts` accounts and `slots` slots (seeded, so the same
 /// arguments give the same root).
 pub fn generated(seed: u64, accounts: usize, slots: usize) -> Result<InMemoryState, String> {
-    let mut spec = StateSpec::new(seed, accounts, slots);
-    spec.node_oracle = false;
-    Ok(TargetState::generate(&spec)?.state)
+    StateSpec::new(seed, accounts, slots)
+        .generate_state()
+        .map_err(|error| format!("state generation: {error}"))
 }
 
 /// The state of a JSON dump (geth's `dump` format, a genesis alloc, or hivechain's

@@ -142,3 +142,37 @@ fn kill_9_during_ranges_and_healing_then_resume_to_a_verified_root() {
     eprintln!("kill -9 test took {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(600));
 }
+
+/// `snap generate` streams a state into a store; `snap verify` checks it against the printed
+/// root; `snap serve --datadir` serves it and a sync over loopback ends at the same root.
+#[test]
+fn generate_into_a_store_verify_serve_and_sync_it() {
+    let generated = tempfile::tempdir().expect("tempdir");
+    let args = ["--accounts", "20000", "--slots", "200000", "--seed", "5", "--batch-mib", "2"];
+    let stdout = run_ok(&[&["generate", "--datadir", path(generated.path())][..], &args].concat());
+    let line = stdout.lines().find(|l| l.starts_with("generated root ")).expect("root line");
+    let root = line["generated root ".len()..].trim().to_owned();
+    let verified = run_ok(&["verify", "--datadir", path(generated.path())]);
+    assert!(verified.contains(&format!("verify: root {root} (")), "{verified}");
+    assert!(verified.contains("verify: OK"), "{verified}");
+    // A store holding a state is refused.
+    let again =
+        common::run(&[&["generate", "--datadir", path(generated.path())][..], &args].concat());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a state"));
+
+    let server = serve(&["--datadir", path(generated.path())]);
+    let synced = tempfile::tempdir().expect("tempdir");
+    let stdout = run_ok(&[
+        "sync",
+        "--chain",
+        "demo",
+        "--peer",
+        &server.enode,
+        "--datadir",
+        path(synced.path()),
+        "--quiet",
+    ]);
+    assert!(stdout.contains("verify: OK"), "{stdout}");
+    assert_eq!(synced_root(&stdout), root);
+}

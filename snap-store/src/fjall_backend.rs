@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, ops::Bound, path::Path};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use crate::{KvBackend, KvIter, KvOp, KvStore, StoreError, keys::Table};
+use crate::{KvBackend, KvIter, KvOp, KvStore, StoreError, StoreOptions, keys::Table};
 
 /// The subdirectory the fjall backend keeps in its directory.
 pub const FJALL_DIR: &str = "fjall";
@@ -31,8 +31,14 @@ impl FjallBackend {
     /// Opens (or creates) the database under directory `dir`, replaying its journal after an
     /// unclean shutdown.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, &StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with `options` (the block cache's size).
+    pub fn open_with(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = Database::builder(dir.join(FJALL_DIR)).open()?;
+        let db =
+            Database::builder(dir.join(FJALL_DIR)).cache_size(options.cache_bytes as u64).open()?;
         let keyspaces = Table::ALL
             .iter()
             .map(|table| db.keyspace(table.name(), KeyspaceCreateOptions::default))
@@ -120,5 +126,10 @@ impl KvStore<FjallBackend> {
     /// Opens (or creates) the fjall store under directory `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         FjallBackend::open(dir).map(Self::new)
+    }
+
+    /// Opens (or creates) the fjall store under directory `dir` with `options`.
+    pub fn open_with(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        FjallBackend::open_with(dir, options).map(Self::new)
     }
 }

@@ -3,52 +3,21 @@
 //! for every backend.
 
 use alloy_primitives::{B256, Bytes, keccak256};
-use alloy_rlp::{Decodable, Encodable};
+use alloy_rlp::Decodable;
 use alloy_trie::TrieAccount;
 use nybbles::Nibbles;
-use snap_core::{sync::WriteBatch, trie::PrunedRange};
+use snap_core::sync::WriteBatch;
 
 use crate::{
-    StoreError, StoreIter, SyncStore,
+    BatchOps, KvOp, StoreError, StoreIter, SyncStore,
     keys::{
-        PROGRESS_KEY, Table, hash_key, node_key, node_trie_end, prefix_end, slot_key,
-        split_node_key, split_slot_key,
+        PROGRESS_KEY, Table, hash_key, node_key, prefix_end, slot_key, split_node_key,
+        split_slot_key,
     },
 };
 
 /// Key-value pairs of one table in increasing key order.
 pub type KvIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + 'a>;
-
-/// One change of a [`KvBackend::commit`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KvOp {
-    /// Set `key` to `value`.
-    Put {
-        /// The table.
-        table: Table,
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// Remove `key` if present.
-    Delete {
-        /// The table.
-        table: Table,
-        /// The key.
-        key: Vec<u8>,
-    },
-    /// Remove every key in `start..end` (`end` exclusive, `None`: to the end of the table).
-    /// Never empty: [`KvStore`] drops ranges with `end <= start`.
-    DeleteRange {
-        /// The table.
-        table: Table,
-        /// The first key removed.
-        start: Vec<u8>,
-        /// The first key kept after the range.
-        end: Option<Vec<u8>>,
-    },
-}
 
 /// An ordered, transactional key-value database with the tables of [`Table`].
 pub trait KvBackend {
@@ -65,6 +34,13 @@ pub trait KvBackend {
 
     /// Applies `ops` in order, all or none, durably (synced to disk) before returning `Ok`.
     fn commit(&mut self, ops: &[KvOp]) -> Result<(), StoreError>;
+
+    /// Applies the operations of one batch the same way. The default collects them owned and
+    /// calls [`commit`](Self::commit); a backend overrides it to write them straight from the
+    /// batch (no allocation per item).
+    fn commit_batch(&mut self, ops: &BatchOps<'_>) -> Result<(), StoreError> {
+        self.commit(&ops.to_vec())
+    }
 }
 
 /// A [`SyncStore`] on any [`KvBackend`], with the layout of [`crate::keys`].
@@ -136,13 +112,6 @@ impl<B: KvBackend> KvStore<B> {
     }
 }
 
-/// The RLP encoding of an account, as stored.
-pub(crate) fn encode_account(account: &TrieAccount) -> Vec<u8> {
-    let mut out = Vec::with_capacity(account.length());
-    account.encode(&mut out);
-    out
-}
-
 fn decode_account(key: &[u8], mut value: &[u8]) -> Result<TrieAccount, StoreError> {
     let account = TrieAccount::decode(&mut value)
         .map_err(|_| StoreError::corrupt(Table::Accounts, key, "account is not RLP"))?;
@@ -170,91 +139,9 @@ fn slot_entry(
     Ok((account, slot, Bytes::from(value)))
 }
 
-/// The operations that delete what `range` names (see [`SyncStore::apply`]).
-fn pruned_ops(range: &PrunedRange, ops: &mut Vec<KvOp>) {
-    let owner = range.owner;
-    let nodes_end =
-        range.to.as_ref().map_or_else(|| node_trie_end(&owner), |to| node_key(&owner, to));
-    push_range(ops, Table::Nodes, node_key(&owner, &range.from), Some(nodes_end));
-    let (first, end) = range.key_bounds();
-    if owner.is_zero() {
-        let end = end.map(|end| end.to_vec());
-        push_range(ops, Table::Accounts, first.to_vec(), end.clone());
-        // Storage keys start with the account hash: every slot of every account in the range.
-        push_range(ops, Table::Storage, first.to_vec(), end.clone());
-        // Storage tries of those accounts; owner zero is the account trie itself and stays.
-        let first_owner = if first.is_zero() { B256::with_last_byte(1) } else { first };
-        push_range(ops, Table::Nodes, first_owner.to_vec(), end);
-    } else {
-        let end = match end {
-            Some(end) => Some(slot_key(&owner, &end).to_vec()),
-            None => prefix_end(owner.as_slice()),
-        };
-        push_range(ops, Table::Storage, slot_key(&owner, &first).to_vec(), end);
-    }
-}
-
-fn push_range(ops: &mut Vec<KvOp>, table: Table, start: Vec<u8>, end: Option<Vec<u8>>) {
-    if end.as_ref().is_none_or(|end| *end > start) {
-        ops.push(KvOp::DeleteRange { table, start, end });
-    }
-}
-
-/// The backend operations of `batch`, in the order [`SyncStore::apply`] defines.
-pub fn batch_ops(batch: &WriteBatch) -> Vec<KvOp> {
-    let mut ops = Vec::with_capacity(
-        batch.pruned.len() * 4
-            + batch.nodes.deletes.len()
-            + batch.accounts.len()
-            + batch.storage.len()
-            + batch.codes.len()
-            + batch.nodes.writes.len()
-            + 1,
-    );
-    if batch.clear_tries {
-        push_range(&mut ops, Table::Nodes, Vec::new(), None);
-    }
-    for range in batch.pruned.iter().filter(|range| !range.is_empty()) {
-        pruned_ops(range, &mut ops);
-    }
-    for key in &batch.nodes.deletes {
-        ops.push(KvOp::Delete { table: Table::Nodes, key: node_key(&key.owner, &key.path) });
-    }
-    for (hash, account) in &batch.accounts {
-        ops.push(KvOp::Put {
-            table: Table::Accounts,
-            key: hash.to_vec(),
-            value: encode_account(account),
-        });
-    }
-    for (account, slot, value) in &batch.storage {
-        ops.push(KvOp::Put {
-            table: Table::Storage,
-            key: slot_key(account, slot).to_vec(),
-            value: value.to_vec(),
-        });
-    }
-    for (hash, code) in &batch.codes {
-        ops.push(KvOp::Put { table: Table::Codes, key: hash.to_vec(), value: code.to_vec() });
-    }
-    for (key, node) in &batch.nodes.writes {
-        ops.push(KvOp::Put {
-            table: Table::Nodes,
-            key: node_key(&key.owner, &key.path),
-            value: node.to_vec(),
-        });
-    }
-    ops.push(KvOp::Put {
-        table: Table::Meta,
-        key: PROGRESS_KEY.to_vec(),
-        value: batch.progress.to_vec(),
-    });
-    ops
-}
-
 impl<B: KvBackend> SyncStore for KvStore<B> {
     fn apply(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
-        self.backend.commit(&batch_ops(batch))
+        self.backend.commit_batch(&BatchOps::new(batch))
     }
 
     fn progress(&self) -> Result<Option<Bytes>, StoreError> {

@@ -26,6 +26,10 @@ mod error;
 mod fjall_backend;
 pub mod keys;
 mod kv;
+#[cfg(feature = "mdbx")]
+mod mdbx_backend;
+mod ops;
+mod options;
 #[cfg(feature = "redb")]
 mod redb_backend;
 mod store;
@@ -35,7 +39,11 @@ mod view;
 pub use error::StoreError;
 #[cfg(feature = "fjall")]
 pub use fjall_backend::{FJALL_DIR, FjallBackend, FjallStore};
-pub use kv::{KvBackend, KvIter, KvOp, KvStore, batch_ops};
+pub use kv::{KvBackend, KvIter, KvStore};
+#[cfg(feature = "mdbx")]
+pub use mdbx_backend::{MDBX_DIR, MdbxBackend, MdbxStore};
+pub use ops::{BatchOps, KvOp, KvOpRef, batch_ops};
+pub use options::StoreOptions;
 #[cfg(feature = "redb")]
 pub use redb_backend::{REDB_FILE, RedbBackend, RedbStore};
 pub use store::{StoreIter, SyncStore};

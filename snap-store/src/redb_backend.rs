@@ -9,7 +9,9 @@ use std::{
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use crate::{KvBackend, KvIter, KvOp, KvStore, StoreError, keys::Table};
+use crate::{
+    BatchOps, KvBackend, KvIter, KvOp, KvOpRef, KvStore, StoreError, StoreOptions, keys::Table,
+};
 
 /// The file the redb backend keeps in its directory.
 pub const REDB_FILE: &str = "store.redb";
@@ -50,9 +52,17 @@ impl RedbBackend {
     /// Opens (or creates) the database in directory `dir` (created if missing), recovering
     /// from an unclean shutdown if needed.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, &StoreOptions::default())
+    }
+
+    /// [`open`](Self::open) with `options` (the page cache's size).
+    pub fn open_with(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
         contained(|| {
-            let mut db = Database::create(dir.join(REDB_FILE)).map_err(error)?;
+            let mut db = Database::builder()
+                .set_cache_size(options.cache_bytes)
+                .create(dir.join(REDB_FILE))
+                .map_err(error)?;
             // Every page's checksum, before anything is read from it.
             db.check_integrity().map_err(error)?;
             let txn = db.begin_write().map_err(error)?;
@@ -102,39 +112,46 @@ impl KvBackend for RedbBackend {
     }
 
     fn commit(&mut self, ops: &[KvOp]) -> Result<(), StoreError> {
-        contained(|| self.commit_inner(ops))
+        contained(|| self.write(|apply| ops.iter().try_for_each(|op| apply(op.as_op_ref()))))
+    }
+
+    fn commit_batch(&mut self, ops: &BatchOps<'_>) -> Result<(), StoreError> {
+        contained(|| self.write(|apply| ops.for_each(apply)))
     }
 }
 
 impl RedbBackend {
-    fn commit_inner(&self, ops: &[KvOp]) -> Result<(), StoreError> {
+    /// One write transaction: `ops` hands each operation to the function it is given, which
+    /// applies it; then the transaction commits.
+    fn write(
+        &self,
+        ops: impl FnOnce(
+            &mut dyn FnMut(KvOpRef<'_>) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(error)?;
         {
             let mut tables = Vec::with_capacity(Table::ALL.len());
             for table in Table::ALL {
                 tables.push(txn.open_table(definition(table)).map_err(error)?);
             }
-            for op in ops {
+            ops(&mut |op| {
                 match op {
-                    KvOp::Put { table, key, value } => {
-                        tables[*table as usize]
-                            .insert(key.as_slice(), value.as_slice())
-                            .map_err(error)?;
+                    KvOpRef::Put { table, key, value } => {
+                        tables[table as usize].insert(key, value).map_err(error)?;
                     }
-                    KvOp::Delete { table, key } => {
-                        tables[*table as usize].remove(key.as_slice()).map_err(error)?;
+                    KvOpRef::Delete { table, key } => {
+                        tables[table as usize].remove(key).map_err(error)?;
                     }
-                    KvOp::DeleteRange { table, start, end } => {
-                        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-                        tables[*table as usize]
-                            .retain_in::<&[u8], _>(
-                                (Bound::Included(start.as_slice()), upper),
-                                |_, _| false,
-                            )
+                    KvOpRef::DeleteRange { table, start, end } => {
+                        let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
+                        tables[table as usize]
+                            .retain_in::<&[u8], _>((Bound::Included(start), upper), |_, _| false)
                             .map_err(error)?;
                     }
                 }
-            }
+                Ok(())
+            })?;
         }
         txn.commit().map_err(error)
     }
@@ -147,6 +164,11 @@ impl KvStore<RedbBackend> {
     /// Opens (or creates) the redb store in directory `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         RedbBackend::open(dir).map(Self::new)
+    }
+
+    /// Opens (or creates) the redb store in directory `dir` with `options`.
+    pub fn open_with(dir: &Path, options: &StoreOptions) -> Result<Self, StoreError> {
+        RedbBackend::open_with(dir, options).map(Self::new)
     }
 }
 

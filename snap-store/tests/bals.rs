@@ -90,6 +90,8 @@ proptest! {
         check_backend(snap_store::RedbStore::open, &written, &pruned, &asked, response_bytes)?;
         #[cfg(feature = "fjall")]
         check_backend(snap_store::FjallStore::open, &written, &pruned, &asked, response_bytes)?;
+        #[cfg(feature = "mdbx")]
+        check_backend(snap_store::MdbxStore::open, &written, &pruned, &asked, response_bytes)?;
     }
 }
 

@@ -23,28 +23,12 @@ use syn::{Attribute, Item, UseTree, visit::Visit};
 
 /// The crates checked, as directories of the workspace.
 const CRATES: &[&str] =
-    &["snap-core", "hosts", "snap-store", "snap-tokio-adapter", "node", "tests", "benches"];
+    &["snap-core", "gen", "hosts", "snap-store", "snap-tokio-adapter", "node", "tests", "benches"];
 
 /// Circles known when the check came in: (crate directory, the files of the circle). The fix
 /// is to move what a facade (`mod.rs`) defines and its parts use into a part of its own, so
 /// the facade only re-exports and dispatches.
-const KNOWN: &[(&str, &[&str])] = &[
-    (
-        "snap-tokio-adapter",
-        &["src/rlpx/ecies.rs", "src/rlpx/frame.rs", "src/rlpx/handshake.rs", "src/rlpx/mod.rs"],
-    ),
-    (
-        "node",
-        &[
-            "src/cli/demo.rs",
-            "src/cli/mod.rs",
-            "src/cli/query.rs",
-            "src/cli/serve.rs",
-            "src/cli/sync.rs",
-            "src/cli/verify.rs",
-        ],
-    ),
-];
+const KNOWN: &[(&str, &[&str])] = &[];
 
 /// One module: a file, or an inline `mod name { .. }` within one.
 #[derive(Debug)]

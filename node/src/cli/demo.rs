@@ -8,7 +8,7 @@ use snap_node::{DriverConfig, TargetChoice, demo_state, metrics::Metrics, networ
 use snap_tokio_adapter::server::StateServer;
 
 use super::{
-    CliResult,
+    shared::CliResult,
     sync::{print_summary, sync_and_verify, sync_config},
 };
 
@@ -74,7 +74,7 @@ pub(crate) async fn run(args: DemoArgs, metrics: Arc<Metrics>) -> CliResult {
         }
     };
     std::fs::create_dir_all(&datadir).map_err(|e| e.to_string())?;
-    let store = super::open_store(&datadir)?;
+    let store = super::shared::open_store(&datadir)?;
     let mut config =
         DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
     config.sync = sync_config(16, 1);

@@ -3,21 +3,18 @@
 mod chains;
 mod demo;
 mod discovery;
+mod generate;
 mod progress;
 mod query;
 mod serve;
+mod shared;
 mod sync;
 mod verify;
 
 use std::{net::SocketAddr, process::ExitCode, sync::Arc};
 
-use alloy_primitives::B256;
 use clap::{Parser, Subcommand};
-use snap_node::{
-    metrics::{Metrics, install_prometheus},
-    network::Network,
-};
-use snap_tokio_adapter::{chains::ChainChoice, enode::Enode};
+use snap_node::metrics::{Metrics, install_prometheus};
 
 /// snap: snap-sync an Ethereum state from devp2p peers into an embedded, crash-safe store,
 /// serve it, and check it.
@@ -31,48 +28,6 @@ struct Cli {
     command: Command,
 }
 
-/// Which network to announce: a built-in chain, the demo network, or a geth genesis file.
-#[derive(Debug, Clone, clap::Args)]
-struct NetworkArgs {
-    /// The chain: mainnet, sepolia, hoodi, classic, mordor, demo, or a geth genesis.json
-    /// (default: mainnet for sync, demo for serve and query).
-    #[arg(long, alias = "genesis", value_name = "NAME|PATH")]
-    chain: Option<String>,
-    /// Override the network id (default: the chain's, or the genesis chainId).
-    #[arg(long)]
-    network_id: Option<u64>,
-}
-
-/// What `--chain` named.
-#[derive(Debug, Clone)]
-enum ChainArg {
-    /// The demo network.
-    Demo,
-    /// A built-in chain or a genesis file.
-    Chain(ChainChoice),
-}
-
-impl NetworkArgs {
-    /// The chain named, or `default` without `--chain`.
-    fn choice(&self, default: &str) -> Result<ChainArg, String> {
-        let name = self.chain.as_deref().unwrap_or(default);
-        if name.eq_ignore_ascii_case("demo") {
-            return Ok(ChainArg::Demo);
-        }
-        ChainChoice::parse(name).map(ChainArg::Chain).map_err(|e| e.to_string())
-    }
-}
-
-/// Discovery: where to start, whether at all, and on which port.
-#[derive(Debug, Clone, clap::Args)]
-struct DiscoveryArgs {
-    /// Discovery bootnodes, comma-separated enode URLs (default: the chain's).
-    #[arg(long, value_name = "ENODES", value_delimiter = ',', value_parser = parse_enode)]
-    bootnodes: Option<Vec<Enode>>,
-    /// Do not run peer discovery.
-    #[arg(long)]
-    no_discovery: bool,
-}
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Snap-sync a state from peers into DIR; exits 0 only with a verified root.
@@ -87,46 +42,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// List the built-in chains: network id, genesis, current fork id, bootnodes.
     Chains,
-}
-
-/// A failure that ends the program with a message and exit code 1.
-type CliResult = Result<ExitCode, String>;
-
-fn parse_b256(s: &str) -> Result<B256, String> {
-    s.parse::<B256>().map_err(|e| format!("{s}: {e}"))
-}
-
-/// The network `args` name (`default` without `--chain`); `headers` are served with a genesis
-/// file. `None` for the demo network, whose description depends on the command.
-fn network(
-    args: &NetworkArgs,
-    default: &str,
-    headers: Option<&std::path::Path>,
-) -> Result<Option<(Network, Vec<Enode>)>, String> {
-    let spec = match args.choice(default)? {
-        ChainArg::Demo => {
-            if headers.is_some() {
-                return Err("--headers needs --chain PATH/genesis.json".into());
-            }
-            return Ok(None);
-        }
-        ChainArg::Chain(ChainChoice::Named(chain)) => {
-            if headers.is_some() {
-                return Err("--headers needs --chain PATH/genesis.json".into());
-            }
-            chain.spec()
-        }
-        ChainArg::Chain(ChainChoice::GenesisFile(path)) => {
-            let network = Network::from_genesis(&path, headers, args.network_id)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            return Ok(Some((network, Vec::new())));
-        }
-    };
-    let mut network = Network::from_spec(&spec);
-    if let Some(id) = args.network_id {
-        network.info.network_id = id;
-    }
-    Ok(Some((network, spec.bootnodes)))
+    /// Stream a generated mainnet-like state into a store (flat memory at any size).
+    Generate(generate::GenerateArgs),
 }
 
 fn init_logging() {
@@ -182,6 +99,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Query(args) => query::run(args).await,
             Command::Verify(args) => verify::run(&args),
             Command::Chains => Ok(chains::run()),
+            Command::Generate(args) => generate::run(&args),
         }
     });
     runtime.shutdown_background();
@@ -192,13 +110,4 @@ pub(crate) fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn parse_enode(s: &str) -> Result<Enode, String> {
-    s.parse::<Enode>().map_err(|e| e.to_string())
-}
-
-fn open_store(datadir: &std::path::Path) -> Result<snap_store::RedbStore, String> {
-    snap_store::RedbStore::open(datadir)
-        .map_err(|e| format!("opening the store in {}: {e}", datadir.display()))
 }

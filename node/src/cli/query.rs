@@ -19,7 +19,7 @@ use snap_tokio_adapter::{
 
 use snap_node::network::Network;
 
-use super::{CliResult, NetworkArgs, parse_b256, parse_enode};
+use super::shared::{CliResult, NetworkArgs, parse_b256, parse_enode};
 
 /// Arguments of `snap query`.
 #[derive(Debug, clap::Args)]
@@ -237,8 +237,8 @@ async fn query(args: &QueryArgs, handle: &mut PeerHandle) -> Result<Value, Strin
 }
 
 pub(crate) async fn run(args: QueryArgs) -> CliResult {
-    let network =
-        super::network(&args.network, "demo", None)?.map_or_else(Network::demo_client, |(n, _)| n);
+    let network = super::shared::network(&args.network, "demo", None)?
+        .map_or_else(Network::demo_client, |(n, _)| n);
     let mut config = ConnectionConfig::new(network.info.clone());
     // snap/1: the version that still carries trie nodes.
     config.snap_versions = vec![snap_core::wire::SnapVersion::V1];

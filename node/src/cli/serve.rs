@@ -16,7 +16,7 @@ use snap_tokio_adapter::{
 };
 use tokio::net::TcpListener;
 
-use super::{CliResult, DiscoveryArgs, NetworkArgs};
+use super::shared::{CliResult, DiscoveryArgs, NetworkArgs};
 
 /// Arguments of `snap serve`.
 #[derive(Debug, clap::Args)]
@@ -146,7 +146,7 @@ fn state_network(
     args: &ServeArgs,
     root: alloy_primitives::B256,
 ) -> Result<(Network, Vec<Enode>), String> {
-    Ok(super::network(&args.network, "demo", args.headers.as_deref())?
+    Ok(super::shared::network(&args.network, "demo", args.headers.as_deref())?
         .unwrap_or_else(|| (Network::demo_server(root), Vec::new())))
 }
 
@@ -163,7 +163,7 @@ pub(crate) async fn run(args: ServeArgs, metrics: Arc<Metrics>) -> CliResult {
     type Served = (Network, Vec<Enode>, Arc<dyn Server>, alloy_primitives::B256);
     let (network, chain_bootnodes, server, root): Served = match (&args.datadir, &args.state) {
         (Some(datadir), _) => {
-            let store = Arc::new(super::open_store(datadir)?);
+            let store = Arc::new(super::shared::open_store(datadir)?);
             let root = store
                 .state_root()
                 .map_err(|e| e.to_string())?

@@ -20,7 +20,10 @@ use snap_node::{
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::{enode::Enode, nodekey::load_or_generate_key};
 
-use super::{CliResult, DiscoveryArgs, NetworkArgs, parse_b256, parse_enode, progress::Display};
+use super::{
+    progress::Display,
+    shared::{CliResult, DiscoveryArgs, NetworkArgs, parse_b256, parse_enode},
+};
 
 /// Arguments of `snap sync`.
 #[derive(Debug, clap::Args)]
@@ -209,13 +212,13 @@ pub(crate) fn print_summary(outcome: &SyncOutcome) {
 }
 
 pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
-    let chain = super::network(&args.network, "mainnet", None)?;
+    let chain = super::shared::network(&args.network, "mainnet", None)?;
     let real_network = chain.is_some();
     let (network, chain_bootnodes) = chain.unwrap_or((Network::demo_client(), Vec::new()));
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
     // The store first: a datadir that cannot be used fails before anything starts.
-    let store = super::open_store(&args.datadir)?;
+    let store = super::shared::open_store(&args.datadir)?;
     let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
     // Discovery runs beside the sync when there is somewhere to start from.
     let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {

@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use snap_store::{VerifyReport, verify};
 
-use super::CliResult;
+use super::shared::CliResult;
 
 /// Arguments of `snap verify`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,7 @@ pub(crate) fn run(args: &VerifyArgs) -> CliResult {
     if !args.datadir.is_dir() {
         return Err(format!("{} is not a directory", args.datadir.display()));
     }
-    let store = super::open_store(&args.datadir)?;
+    let store = super::shared::open_store(&args.datadir)?;
     let started = Instant::now();
     let report = verify(&store).map_err(|e| e.to_string())?;
     print_report(&report, started.elapsed().as_secs_f64());

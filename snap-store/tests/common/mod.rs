@@ -23,6 +23,8 @@ pub fn backends() -> Vec<(&'static str, Open)> {
         ("redb", |dir| Ok(Box::new(snap_store::RedbStore::open(dir)?))),
         #[cfg(feature = "fjall")]
         ("fjall", |dir| Ok(Box::new(snap_store::FjallStore::open(dir)?))),
+        #[cfg(feature = "mdbx")]
+        ("mdbx", |dir| Ok(Box::new(snap_store::MdbxStore::open(dir)?))),
     ];
     assert!(!all.is_empty(), "no backend feature enabled");
     all

@@ -7,7 +7,7 @@ use hmac::{Hmac, Mac};
 use k256::{PublicKey, SecretKey, elliptic_curve::sec1::ToEncodedPoint};
 use sha2::{Digest, Sha256};
 
-use super::RlpxError;
+use super::error::RlpxError;
 
 type Aes128Ctr = ctr::Ctr64BE<aes::Aes128>;
 

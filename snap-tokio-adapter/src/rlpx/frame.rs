@@ -3,7 +3,7 @@
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 
-use super::{RlpxError, Secrets, mac::MacState};
+use super::{error::RlpxError, handshake::Secrets, mac::MacState};
 
 type Aes256Ctr = ctr::Ctr64BE<aes::Aes256>;
 

@@ -10,8 +10,8 @@ use k256::{
 use rand_core::CryptoRngCore;
 
 use super::{
-    RlpxError,
     ecies::{ECIES_OVERHEAD, decrypt, ecdh_x, encrypt},
+    error::RlpxError,
 };
 
 /// A node id: the 64-byte uncompressed secp256k1 public key without its `0x04` prefix.
