@@ -14,7 +14,7 @@ use super::{
     progress::RangeCursor,
     range::{HashRange, next_hash},
 };
-use crate::trie::generate::TrieGenerator;
+use crate::trie::{VerifiedNodes, generate::TrieGenerator};
 
 /// What a held account still waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub(crate) struct AccountTask {
     pub(crate) in_flight: bool,
     /// A verified response being forwarded, and whether the trie holds more after it.
     held: Option<(Vec<HeldAccount>, bool)>,
+    /// The trie nodes its verification computed, until the generator takes them.
+    held_nodes: Option<VerifiedNodes>,
     /// The whole range is written.
     pub(crate) done: bool,
 }
@@ -59,6 +61,7 @@ impl AccountTask {
             generator: TrieGenerator::new(B256::ZERO, cursor.next),
             in_flight: false,
             held: None,
+            held_nodes: None,
             done: false,
         }
     }
@@ -71,8 +74,8 @@ impl AccountTask {
             return;
         }
         self.held = None;
-        let mut changes = self.generator.take_changes();
-        batch.nodes.append(&mut changes);
+        self.held_nodes = None;
+        self.generator.take_changes_into(&mut batch.nodes);
         self.generator = TrieGenerator::new(B256::ZERO, self.next);
     }
 
@@ -86,10 +89,11 @@ impl AccountTask {
         HashRange { first: self.next, last: self.last }
     }
 
-    /// Holds a verified response, already cut at the task's last hash, and whether the trie
-    /// holds more accounts after it within the task.
-    pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool) {
+    /// Holds a verified response, already cut at the task's last hash, whether the trie holds
+    /// more accounts after it within the task, and the trie nodes its verification computed.
+    pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool, nodes: VerifiedNodes) {
         self.held = Some((accounts, more));
+        self.held_nodes = Some(nodes);
     }
 
     /// Clears what `update` says of the held accounts: a code arrived, storage completed.
@@ -108,6 +112,11 @@ impl AccountTask {
             .take_while(|account| !account.waiting.code && !account.waiting.storage)
             .count();
         let mut written = Vec::with_capacity(complete);
+        if complete > 0
+            && let Some(nodes) = self.held_nodes.take()
+        {
+            self.generator.use_verified(nodes);
+        }
         for account in held.drain(..complete) {
             if account.waiting.chunked {
                 self.generator.forget(account.hash).expect("verified: strictly increasing");
@@ -126,6 +135,7 @@ impl AccountTask {
         if held.is_empty() {
             let more = *more;
             self.held = None;
+            self.held_nodes = None;
             if !more {
                 self.done = true;
                 self.next = self.last;
@@ -134,15 +144,12 @@ impl AccountTask {
                     TrieGenerator::new(B256::ZERO, self.last),
                 );
                 // The whole range up to `last` is covered: its right-edge nodes are final too.
-                let (changes, _) = generator.finish_through(self.last);
-                batch.nodes.writes.extend(changes.writes);
-                batch.nodes.deletes.extend(changes.deletes);
+                let (mut changes, _) = generator.finish_through(self.last);
+                batch.nodes.append(&mut changes);
                 return written;
             }
         }
-        let changes = self.generator.take_changes();
-        batch.nodes.writes.extend(changes.writes);
-        batch.nodes.deletes.extend(changes.deletes);
+        self.generator.take_changes_into(&mut batch.nodes);
         written
     }
 }

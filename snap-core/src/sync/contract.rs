@@ -14,7 +14,11 @@ use super::{
 };
 use crate::{
     bal::BalError,
-    trie::{PrunedRange, generate::NodeChanges, proof::ProofError},
+    trie::{
+        PrunedRange,
+        generate::{NodeChanges, NodeKey},
+        proof::ProofError,
+    },
     wire::{BalHashMismatch, SnapMessage, SnapVersion},
 };
 
@@ -179,10 +183,29 @@ pub struct WriteBatch {
 impl WriteBatch {
     /// A rough size of the batch in bytes, for batching and memory accounting.
     pub fn estimated_bytes(&self) -> usize {
+        self.fixed_bytes()
+            + self.storage.iter().map(slot_bytes).sum::<usize>()
+            + self.codes.iter().map(code_bytes).sum::<usize>()
+            + self.nodes.writes.iter().map(node_bytes).sum::<usize>()
+    }
+
+    /// An empty batch with room for as many entries as `previous` holds: batches fill up to
+    /// about the same size, and growing their lists entry by entry copies them over and over.
+    pub(crate) fn with_capacity_of(previous: &Self) -> Self {
+        Self {
+            accounts: Vec::with_capacity(previous.accounts.len()),
+            storage: Vec::with_capacity(previous.storage.len()),
+            nodes: NodeChanges {
+                writes: Vec::with_capacity(previous.nodes.writes.len()),
+                deletes: Vec::with_capacity(previous.nodes.deletes.len()),
+            },
+            ..Self::default()
+        }
+    }
+
+    /// The part of [`estimated_bytes`](Self::estimated_bytes) that needs no sum.
+    fn fixed_bytes(&self) -> usize {
         self.accounts.len() * 120
-            + self.storage.iter().map(|(_, _, value)| 64 + value.len()).sum::<usize>()
-            + self.codes.iter().map(|(_, code)| 32 + code.len()).sum::<usize>()
-            + self.nodes.writes.iter().map(|(_, node)| 40 + node.len()).sum::<usize>()
             + self.nodes.deletes.len() * 40
             + self.pruned.len() * 80
             + self.progress.len()
@@ -219,6 +242,50 @@ impl WriteBatch {
             && self.nodes.deletes.is_empty()
             && self.pruned.is_empty()
             && !self.clear_tries
+    }
+}
+
+fn slot_bytes((_, _, value): &(B256, B256, Bytes)) -> usize {
+    64 + value.len()
+}
+
+fn code_bytes((_, code): &(B256, Bytes)) -> usize {
+    32 + code.len()
+}
+
+fn node_bytes((_, node): &(NodeKey, Bytes)) -> usize {
+    40 + node.len()
+}
+
+/// [`WriteBatch::estimated_bytes`] of a batch that grows between calls, summing only the
+/// entries added since the last call rather than the whole batch every time. A batch only
+/// shrinks by [`WriteBatch::prune`], which adds a pruned range: then, or when any list is
+/// shorter than counted, it counts afresh. Reset it when the batch is replaced.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BatchSize {
+    /// Entries counted so far: slots, codes, node writes.
+    counted: [usize; 3],
+    /// Their bytes.
+    bytes: [usize; 3],
+    /// Pruned ranges of the batch when last counted.
+    pruned: usize,
+}
+
+impl BatchSize {
+    /// `batch.estimated_bytes()`, the batch being the one counted before or a grown copy.
+    pub(crate) fn estimated_bytes(&mut self, batch: &WriteBatch) -> usize {
+        let lengths = [batch.storage.len(), batch.codes.len(), batch.nodes.writes.len()];
+        if batch.pruned.len() != self.pruned
+            || lengths.iter().zip(&self.counted).any(|(length, counted)| length < counted)
+        {
+            *self = Self { pruned: batch.pruned.len(), ..Self::default() };
+        }
+        self.bytes[0] += batch.storage[self.counted[0]..].iter().map(slot_bytes).sum::<usize>();
+        self.bytes[1] += batch.codes[self.counted[1]..].iter().map(code_bytes).sum::<usize>();
+        self.bytes[2] +=
+            batch.nodes.writes[self.counted[2]..].iter().map(node_bytes).sum::<usize>();
+        self.counted = lengths;
+        batch.fixed_bytes() + self.bytes.iter().sum::<usize>()
     }
 }
 
@@ -390,4 +457,67 @@ pub enum Output {
     },
     /// Something to show or log.
     Event(SyncEvent),
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One change to a batch: grow one list, prune a subtree, or replace the batch.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Slot(u8, usize),
+        Code(usize),
+        Node(u8, usize),
+        Account,
+        Delete,
+        Prune(u8),
+        Replace,
+        Count,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (any::<u8>(), 0..40usize).prop_map(|(a, len)| Step::Slot(a, len)),
+            1 => (0..3000usize).prop_map(Step::Code),
+            4 => (any::<u8>(), 0..600usize).prop_map(|(a, len)| Step::Node(a, len)),
+            1 => Just(Step::Account),
+            1 => Just(Step::Delete),
+            1 => any::<u8>().prop_map(Step::Prune),
+            1 => Just(Step::Replace),
+            4 => Just(Step::Count),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn counted_size_equals_the_full_sum(steps in prop::collection::vec(step(), 0..200)) {
+            let mut batch = WriteBatch::default();
+            let mut size = BatchSize::default();
+            let owner = |byte: u8| B256::repeat_byte(byte >> 4);
+            for step in steps {
+                match step {
+                    Step::Slot(a, len) => batch.storage.push((owner(a), B256::repeat_byte(a), Bytes::from(vec![1; len]))),
+                    Step::Code(len) => batch.codes.push((B256::ZERO, Bytes::from(vec![2; len]))),
+                    Step::Node(a, len) => {
+                        let key = NodeKey { owner: owner(a), path: Nibbles::from_nibbles([a & 0xf]) };
+                        batch.nodes.writes.push((key, Bytes::from(vec![3; len])));
+                    }
+                    Step::Account => batch.accounts.push((B256::ZERO, TrieAccount::default())),
+                    Step::Delete => batch.nodes.deletes.push(NodeKey { owner: B256::ZERO, path: Nibbles::new() }),
+                    Step::Prune(a) => batch.prune(PrunedRange::subtree(owner(a), Nibbles::new())),
+                    Step::Replace => {
+                        batch = WriteBatch::default();
+                        size = BatchSize::default();
+                    }
+                    Step::Count => {
+                        prop_assert_eq!(size.estimated_bytes(&batch), batch.estimated_bytes());
+                    }
+                }
+            }
+            prop_assert_eq!(size.estimated_bytes(&batch), batch.estimated_bytes());
+        }
+    }
 }

@@ -147,11 +147,15 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder expecting about `leaves` leaves.
-    pub(crate) fn with_capacity(leaves: usize) -> Self {
-        // About one stored node per leaf and a branch per sixteen leaves: ~100 bytes per leaf
-        // and ~530 per branch.
-        Self { arena: Vec::with_capacity(leaves * 140), nodes: Vec::with_capacity(leaves * 9 / 8) }
+    /// A recorder for `leaves` leaves holding `value_bytes` bytes of values, verified with a
+    /// proof of `proof_bytes` bytes.
+    pub(crate) fn with_capacity(leaves: usize, value_bytes: usize, proof_bytes: usize) -> Self {
+        // Per leaf: its node (the value and up to 37 bytes of headers and path), and a share of
+        // the branches (a full one is 532 bytes, one per ~16 leaves in a random trie, and a
+        // root). Proof nodes are copied in whole.
+        let arena = value_bytes + leaves * 72 + 600 + proof_bytes;
+        let nodes = leaves + leaves / 8 + 64;
+        Self { arena: Vec::with_capacity(arena), nodes: Vec::with_capacity(nodes) }
     }
 
     /// The node just encoded at `start..` of the buffer: keeps it if stored.

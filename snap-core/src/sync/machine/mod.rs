@@ -25,7 +25,8 @@ use super::{
     codes::CodeQueue,
     config::SyncConfig,
     contract::{
-        BatchId, Input, Lookup, LookupId, Misbehaviour, Output, Phase, SyncEvent, WriteBatch,
+        BatchId, BatchSize, Input, Lookup, LookupId, Misbehaviour, Output, Phase, SyncEvent,
+        WriteBatch,
     },
     heal::{HealItem, Healer},
     peers::Peers,
@@ -114,6 +115,8 @@ pub struct Syncer {
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
     batch: WriteBatch,
+    /// The batch's size, counted as it grows.
+    batch_size: BatchSize,
     batch_started: Option<Instant>,
     next_batch_id: u64,
     unacknowledged: VecDeque<BatchId>,
@@ -162,6 +165,7 @@ impl Syncer {
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),
+            batch_size: BatchSize::default(),
             batch_started: None,
             next_batch_id: 1,
             unacknowledged: VecDeque::new(),
@@ -406,7 +410,7 @@ impl Syncer {
             self.assign_catch_up(now);
         }
         self.note_batch(now);
-        let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes
+        let batch_ready = self.batch_size.estimated_bytes(&self.batch) >= self.config.batch_bytes
             || self.batch_started.is_some_and(|started| {
                 started.checked_add(BATCH_MAX_AGE).is_some_and(|due| now >= due)
             });
@@ -463,7 +467,9 @@ impl Syncer {
     }
 
     fn flush(&mut self) {
-        let mut batch = std::mem::take(&mut self.batch);
+        let next = WriteBatch::with_capacity_of(&self.batch);
+        let mut batch = std::mem::replace(&mut self.batch, next);
+        self.batch_size = BatchSize::default();
         batch.id = BatchId(self.next_batch_id);
         self.next_batch_id += 1;
         batch.progress = Bytes::from(self.progress_record().encode_versioned());

@@ -19,7 +19,7 @@ use crate::{
         requests::Unmatched,
         storage::{StorageDone, StorageJob},
     },
-    trie::{PrunedRange, proof::verify_range},
+    trie::{PrunedRange, verify_range_nodes},
     wire::{AccountData, AccountRange, ByteCodes, SnapMessage, StorageRanges, TrieNodes},
 };
 
@@ -120,9 +120,10 @@ impl Syncer {
         let keys: Vec<B256> = response.accounts.iter().map(|a| a.hash).collect();
         let values: Vec<Vec<u8>> =
             response.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
-        let mut more = verify_range(root, origin, &keys, &values, &response.proof)
+        let (mut more, nodes) = verify_range_nodes(root, origin, &keys, &values, &response.proof)
             .map_err(Misbehaviour::BadRangeProof)?;
-        // Keep the verified leaf encodings: the trie generator takes them as they are.
+        // Keep the verified leaf encodings and trie nodes: the trie generator takes them as
+        // they are.
         let mut accounts: Vec<(AccountData, Vec<u8>)> = Vec::with_capacity(values.len());
         for (account, leaf) in response.accounts.into_iter().zip(values) {
             if account.hash > last {
@@ -176,7 +177,7 @@ impl Syncer {
         self.counters.account_bytes += size;
         let task = &mut self.accounts[task_index];
         task.in_flight = false;
-        task.hold(held, more);
+        task.hold(held, more, nodes);
         self.forward(task_index);
         Ok(Processed::Delivered(size))
     }
@@ -274,9 +275,12 @@ impl Syncer {
         if arrived.is_empty() {
             return;
         }
+        // Every held account is checked: look the hashes up in sorted order.
+        let mut sorted = arrived.to_vec();
+        sorted.sort_unstable();
         for index in 0..self.accounts.len() {
             self.accounts[index].update_held(|held| {
-                if held.waiting.code && arrived.contains(&held.account.code_hash) {
+                if held.waiting.code && sorted.binary_search(&held.account.code_hash).is_ok() {
                     held.waiting.code = false;
                 }
             });

@@ -40,6 +40,11 @@ impl Known {
         }
     }
 
+    /// Drops every node.
+    pub(super) fn clear(&mut self) {
+        self.runs.clear();
+    }
+
     /// The nodes not passed yet on the path to `last`, copied into a buffer of their own.
     fn carry_over(&self, last: &Nibbles) -> Run {
         let mut arena = Vec::new();

@@ -275,6 +275,30 @@ impl TrieGenerator {
         self.finish_segment(Some(covered_to))
     }
 
+    /// Like [`finish_through`](Self::finish_through), appending the remaining changes to
+    /// `changes` and keeping the generator (and its buffers) for a [`restart`](Self::restart);
+    /// until then it takes no more leaves.
+    pub fn finish_through_into(
+        &mut self,
+        covered_to: B256,
+        changes: &mut NodeChanges,
+    ) -> Option<B256> {
+        let root = if self.exhausted { None } else { self.close_segment(Some(covered_to)) };
+        self.exhausted = true;
+        self.take_changes_into(changes);
+        root
+    }
+
+    /// Starts over, as [`new`](Self::new) would, keeping the buffers. Changes not handed out
+    /// are dropped.
+    pub fn restart(&mut self, owner: B256, chunk_start: B256) {
+        self.builder.finish(&mut Discard);
+        self.previous = None;
+        self.exhausted = false;
+        self.out.restart(owner);
+        self.start_segment(chunk_start);
+    }
+
     fn finish_segment(mut self, covered_to: Option<B256>) -> (NodeChanges, Option<B256>) {
         let root = if self.exhausted { None } else { self.close_segment(covered_to) };
         (self.take_changes(), root)
@@ -349,6 +373,16 @@ impl TrieGenerator {
 }
 
 impl Output {
+    /// Forgets everything, for a new chunk of `owner`'s trie.
+    fn restart(&mut self, owner: B256) {
+        self.owner = owner;
+        self.known.clear();
+        self.own.clear();
+        self.writes.clear();
+        self.own_writes.clear();
+        self.deletes.clear();
+    }
+
     /// Moves the changes made so far to `changes`.
     fn take_into(&mut self, changes: &mut NodeChanges) {
         if !self.own_writes.is_empty() {

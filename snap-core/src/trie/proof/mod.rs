@@ -139,7 +139,9 @@ pub fn verify_range_nodes<V: AsRef<[u8]>>(
     values: &[V],
     proof: &[Bytes],
 ) -> Result<(bool, VerifiedNodes), ProofError> {
-    let mut recorder = Recorder::with_capacity(keys.len());
+    let value_bytes = values.iter().map(|value| value.as_ref().len()).sum();
+    let proof_bytes = proof.iter().map(|node| node.len()).sum();
+    let mut recorder = Recorder::with_capacity(keys.len(), value_bytes, proof_bytes);
     let more = verify_with(root, origin, keys, values, proof, &mut recorder)?;
     Ok((more, recorder.finish()))
 }

@@ -507,6 +507,39 @@ proptest! {
     }
 
     #[test]
+    fn a_restarted_generator_equals_a_fresh_one(
+        tries in prop::collection::vec((leaves_strategy(60), any::<bool>(), 0..60usize), 1..5),
+    ) {
+        // One generator, restarted for every trie (sometimes after being left mid-chunk, or
+        // with verified nodes it never used), against a fresh generator per trie.
+        let mut reused = TrieGenerator::new(B256::ZERO, B256::ZERO);
+        for (index, (leaves, use_nodes, abandon_at)) in tries.iter().enumerate() {
+            let owner = B256::repeat_byte(index as u8 + 1);
+            let full = build_trie(leaves);
+            reused.restart(owner, B256::ZERO);
+            let mut fresh = TrieGenerator::new(owner, B256::ZERO);
+            if *use_nodes {
+                let all: Vec<&(B256, Vec<u8>)> = leaves.iter().collect();
+                reused.use_verified(verified_nodes(&full, B256::ZERO, &all, false));
+            }
+            for (key, value) in leaves {
+                reused.push(*key, value).unwrap();
+                fresh.push(*key, value).unwrap();
+            }
+            let mut changes = NodeChanges::default();
+            let root = reused.finish_through_into(MAX_KEY, &mut changes);
+            prop_assert_eq!(reused.push(B256::ZERO, &[1]), Err(GenerateError::Exhausted));
+            prop_assert_eq!((changes, root), fresh.finish(true));
+            prop_assert_eq!(root, Some(full.root));
+            // Leave the generator in the middle of a chunk for the next restart.
+            reused.restart(owner, B256::ZERO);
+            for (key, value) in leaves.iter().take(*abandon_at) {
+                reused.push(*key, value).unwrap();
+            }
+        }
+    }
+
+    #[test]
     fn a_partial_chunk_with_at_most_one_leaf_writes_nothing(
         owner in any::<[u8; 32]>().prop_map(B256::from),
         start in key_strategy(),
