@@ -1,52 +1,24 @@
 //! Prints the client's CPU for a recorded sync against the keccak floor of the nodes it writes
-//! (see `snap_benches::client_replay`). Arguments: `[accounts] [slots] [runs]`.
+//! (see `snap_benches::client_replay`). Arguments: `[accounts] [slots] [rounds]`.
 //!
-//! Under a profiler: `perf record -g target/release/examples/client_replay 20000 200000 20`.
+//! Each round runs the floor, the replay and decoding alone back to back, and the ratios are
+//! medians of the per-round ratios: on a shared machine, a round's runs meet the same load.
+//!
+//! Under a profiler: `perf record --call-graph dwarf target/release/examples/client_replay`.
 
-use std::time::{Duration, Instant};
+use std::{hint::black_box, time::Duration};
 
-use snap_benches::client_replay::record;
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// CPU time this thread has run, from the scheduler's statistics (nanoseconds; Linux), or the
-/// wall clock elsewhere. The machine these numbers come from is shared, so CPU time is the
-/// steadier measure.
-#[allow(clippy::disallowed_methods)]
-fn cpu_now() -> Duration {
-    match std::fs::read_to_string("/proc/thread-self/schedstat") {
-        Ok(stat) => Duration::from_nanos(
-            stat.split_whitespace().next().and_then(|ns| ns.parse().ok()).unwrap_or(0),
-        ),
-        Err(_) => {
-            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-            START.get_or_init(Instant::now).elapsed()
-        }
-    }
-}
-
-/// The median CPU time of `runs` calls of `f`.
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    median(
-        (0..runs)
-            .map(|_| {
-                let started = cpu_now();
-                f();
-                cpu_now().saturating_sub(started)
-            })
-            .collect(),
-    )
-}
+use snap_benches::{
+    client_replay::record,
+    cpu_time::{interleaved, thread_user_sys_ticks},
+};
 
 fn main() {
     let args: Vec<usize> =
         std::env::args().skip(1).map(|a| a.parse().expect("numeric argument")).collect();
     let accounts = args.first().copied().unwrap_or(20_000);
     let slots = args.get(1).copied().unwrap_or(accounts * 10);
-    let runs = args.get(2).copied().unwrap_or(5).max(1);
+    let rounds = args.get(2).copied().unwrap_or(9).max(1);
     let recording = record(1, accounts, slots, 8);
     let nodes = recording.written_nodes.len() as f64;
     let node_bytes: usize = recording.written_nodes.iter().map(|n| n.len()).sum();
@@ -57,31 +29,46 @@ fn main() {
         recording.responses,
         node_bytes as f64 / (1024.0 * 1024.0)
     );
-    let replay = time(runs, || {
-        std::hint::black_box(recording.replay());
-    });
-    let decode = time(runs, || {
-        std::hint::black_box(recording.decode_all());
-    });
-    let floor = time(runs, || {
-        std::hint::black_box(recording.keccak_floor());
-    });
+    let ticks_before = thread_user_sys_ticks();
+    let results = interleaved(
+        rounds,
+        &mut [
+            &mut || {
+                black_box(recording.keccak_floor());
+            },
+            &mut || {
+                black_box(recording.replay());
+            },
+            &mut || {
+                black_box(recording.decode_all());
+            },
+        ],
+    );
     let per_node = |d: Duration| d.as_secs_f64() * 1e9 / nodes;
+    let [(floor, _), (replay, ratio), (decode, decode_ratio)] = results[..] else {
+        unreachable!("three tasks")
+    };
     println!(
-        "client: {:.1} ms, {:.1} MiB/s, {:.0} ns per written node",
+        "client: {:.1} ms, {:.1} MiB/s, {:.0} ns per written node; {ratio:.2}x the keccak floor",
         replay.as_secs_f64() * 1e3,
         mib / replay.as_secs_f64(),
         per_node(replay)
     );
     println!(
-        "decode alone: {:.1} ms ({:.0} ns per node)",
-        decode.as_secs_f64() * 1e3,
-        per_node(decode)
+        "keccak floor (one keccak per written node): {:.1} ms, {:.0} ns per node",
+        floor.as_secs_f64() * 1e3,
+        per_node(floor)
     );
     println!(
-        "keccak floor: {:.1} ms ({:.0} ns per node); client / floor = {:.2}",
-        floor.as_secs_f64() * 1e3,
-        per_node(floor),
-        replay.as_secs_f64() / floor.as_secs_f64()
+        "decoding the responses alone: {:.1} ms, {decode_ratio:.2}x the floor",
+        decode.as_secs_f64() * 1e3
     );
+    if let (Some(before), Some(after)) = (ticks_before, thread_user_sys_ticks()) {
+        let (user, sys) = (after.0 - before.0, after.1 - before.1);
+        println!(
+            "CPU split over the rounds: {:.0}% user, {:.0}% system",
+            100.0 * user as f64 / (user + sys).max(1) as f64,
+            100.0 * sys as f64 / (user + sys).max(1) as f64
+        );
+    }
 }

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod client_replay;
+pub mod cpu_time;
 pub mod proof_fixtures;
 pub mod wire_fixtures;
 

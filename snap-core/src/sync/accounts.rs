@@ -103,6 +103,19 @@ impl AccountTask {
         }
     }
 
+    /// Applies `update` to the held account `hash`, if there is one.
+    pub(crate) fn update_held_account(
+        &mut self,
+        hash: &B256,
+        update: impl FnOnce(&mut HeldAccount),
+    ) {
+        if let Some((held, _)) = &mut self.held
+            && let Ok(at) = held.binary_search_by(|account| account.hash.cmp(hash))
+        {
+            update(&mut held[at]);
+        }
+    }
+
     /// Writes the leading complete held accounts into `batch`, advances the cursor, and
     /// finishes the task when the range is exhausted. Returns the accounts written.
     pub(crate) fn forward(&mut self, batch: &mut WriteBatch) -> Vec<B256> {

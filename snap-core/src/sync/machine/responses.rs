@@ -317,8 +317,8 @@ impl Syncer {
             else {
                 continue;
             };
-            self.accounts[index].update_held(|held| {
-                if held.hash == completion.account && held.waiting.storage {
+            self.accounts[index].update_held_account(&completion.account, |held| {
+                if held.waiting.storage {
                     held.waiting.storage = false;
                     held.waiting.chunked = completion.chunked;
                 }
