@@ -48,6 +48,8 @@ pub(crate) struct AccountTask {
     held: Option<(Vec<HeldAccount>, bool)>,
     /// The trie nodes its verification computed, until the generator takes them.
     held_nodes: Option<VerifiedNodes>,
+    /// The held accounts waiting for a code: `(code hash, account hash)`, sorted.
+    code_waiters: Vec<(B256, B256)>,
     /// The whole range is written.
     pub(crate) done: bool,
 }
@@ -62,6 +64,7 @@ impl AccountTask {
             in_flight: false,
             held: None,
             held_nodes: None,
+            code_waiters: Vec::new(),
             done: false,
         }
     }
@@ -75,6 +78,7 @@ impl AccountTask {
         }
         self.held = None;
         self.held_nodes = None;
+        self.code_waiters.clear();
         self.generator.take_changes_into(&mut batch.nodes);
         self.generator = TrieGenerator::new(B256::ZERO, self.next);
     }
@@ -92,14 +96,29 @@ impl AccountTask {
     /// Holds a verified response, already cut at the task's last hash, whether the trie holds
     /// more accounts after it within the task, and the trie nodes its verification computed.
     pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool, nodes: VerifiedNodes) {
+        self.code_waiters.clear();
+        self.code_waiters.extend(
+            accounts
+                .iter()
+                .filter(|held| held.waiting.code)
+                .map(|held| (held.account.code_hash, held.hash)),
+        );
+        self.code_waiters.sort_unstable();
         self.held = Some((accounts, more));
         self.held_nodes = Some(nodes);
     }
 
-    /// Clears what `update` says of the held accounts: a code arrived, storage completed.
-    pub(crate) fn update_held(&mut self, mut update: impl FnMut(&mut HeldAccount)) {
-        if let Some((held, _)) = &mut self.held {
-            held.iter_mut().for_each(&mut update);
+    /// These codes arrived (or are known stored): the held accounts waiting for them no longer
+    /// wait.
+    pub(crate) fn codes_arrived(&mut self, arrived: &[B256]) {
+        let Some((held, _)) = &mut self.held else { return };
+        for code in arrived {
+            let from = self.code_waiters.partition_point(|(waited, _)| waited < code);
+            for (_, account) in self.code_waiters[from..].iter().take_while(|(c, _)| c == code) {
+                if let Ok(at) = held.binary_search_by(|held| held.hash.cmp(account)) {
+                    held[at].waiting.code = false;
+                }
+            }
         }
     }
 
@@ -149,6 +168,7 @@ impl AccountTask {
             let more = *more;
             self.held = None;
             self.held_nodes = None;
+            self.code_waiters.clear();
             if !more {
                 self.done = true;
                 self.next = self.last;

@@ -275,15 +275,8 @@ impl Syncer {
         if arrived.is_empty() {
             return;
         }
-        // Every held account is checked: look the hashes up in sorted order.
-        let mut sorted = arrived.to_vec();
-        sorted.sort_unstable();
         for index in 0..self.accounts.len() {
-            self.accounts[index].update_held(|held| {
-                if held.waiting.code && sorted.binary_search(&held.account.code_hash).is_ok() {
-                    held.waiting.code = false;
-                }
-            });
+            self.accounts[index].codes_arrived(arrived);
             self.forward(index);
         }
         self.heal(|healer, ctx| healer.codes_arrived(arrived, ctx));
