@@ -169,6 +169,7 @@ impl AccountTask {
             self.held = None;
             self.held_nodes = None;
             self.code_waiters.clear();
+            self.generator.release_verified();
             if !more {
                 self.done = true;
                 self.next = self.last;

@@ -331,6 +331,7 @@ impl Storage {
                 for slot in fetched {
                     generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
                 }
+                generator.release_verified();
                 generator.take_changes_into(&mut batch.nodes);
             }
             chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
@@ -377,6 +378,7 @@ impl Storage {
             batch.storage.push((request.account, slot.hash, slot.value));
             pushed_any = true;
         }
+        chunk.generator.release_verified();
         // "More" with nothing new in this chunk would mean the next key lies past it: done too.
         let next = if more && pushed_any { next_hash(&chunk.next) } else { None };
         let finished = match next {

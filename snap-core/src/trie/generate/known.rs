@@ -32,12 +32,18 @@ impl Known {
     /// Adds the nodes of the next range. `last` is the last key the generator was given: the
     /// nodes still ahead on its path are kept; the rest of the earlier ranges is dropped.
     pub(super) fn add(&mut self, nodes: VerifiedNodes, last: Option<&Nibbles>) {
-        let carried = last.map(|last| self.carry_over(last)).filter(|run| !run.nodes.is_empty());
-        self.runs.clear();
-        self.runs.extend(carried);
+        self.compact(last);
         if !nodes.is_empty() {
             self.runs.push(Run { nodes, next: 0 });
         }
+    }
+
+    /// Keeps only the nodes still ahead on the path of `last` (the last key the generator was
+    /// given), copied out so that the buffers of the ranges they came from are freed.
+    pub(super) fn compact(&mut self, last: Option<&Nibbles>) {
+        let carried = last.map(|last| self.carry_over(last)).filter(|run| !run.nodes.is_empty());
+        self.runs.clear();
+        self.runs.extend(carried);
     }
 
     /// Drops every node.

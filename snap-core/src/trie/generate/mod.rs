@@ -201,8 +201,16 @@ impl TrieGenerator {
     /// the leaves actually pushed). Call it once per range, before pushing its leaves; the
     /// nodes of the previous range that may still be needed are kept.
     pub fn use_verified(&mut self, nodes: VerifiedNodes) {
-        let last = self.previous.map(|key| Nibbles::unpack(key));
+        let last = self.previous.map(Nibbles::unpack);
         self.out.known.add(nodes, last.as_ref());
+    }
+
+    /// Frees the verified nodes once every leaf of their range was pushed, keeping the few that
+    /// nodes closing later still need (those on the last key's path). Call it when the
+    /// generator waits for its next range, so that it does not hold a whole range's nodes.
+    pub fn release_verified(&mut self) {
+        let last = self.previous.map(Nibbles::unpack);
+        self.out.known.compact(last.as_ref());
     }
 
     /// Adds the next leaf: `key` must be greater than every key pushed or forgotten so far and

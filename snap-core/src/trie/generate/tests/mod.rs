@@ -230,6 +230,10 @@ fn run_with(case: &Case, flush: bool, full: Option<&BuiltTrie>) -> Run {
             if let Some(full) = full
                 && at == response_end
             {
+                // Waiting for the next response, the generator may drop what it no longer needs.
+                if cut % 2 == 0 {
+                    generator.release_verified();
+                }
                 response_end = (at + case.cuts[cut % case.cuts.len()]).min(chunk.len());
                 let origin = if at == 0 { start } else { successor_key(chunk[at - 1].0).unwrap() };
                 let whole = origin == B256::ZERO && response_end - at == case.leaves.len();
@@ -265,6 +269,9 @@ fn run_with(case: &Case, flush: bool, full: Option<&BuiltTrie>) -> Run {
             if flush && case.flush[step % case.flush.len()] {
                 batches.push((index, generator.take_changes()));
             }
+        }
+        if full.is_some() && cut % 3 == 0 {
+            generator.release_verified();
         }
         let (changes, chunk_root) = if next.is_none() {
             generator.finish(true)
