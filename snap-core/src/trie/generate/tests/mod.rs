@@ -231,7 +231,7 @@ fn run_with(case: &Case, flush: bool, full: Option<&BuiltTrie>) -> Run {
                 && at == response_end
             {
                 // Waiting for the next response, the generator may drop what it no longer needs.
-                if cut % 2 == 0 {
+                if cut.is_multiple_of(2) {
                     generator.release_verified();
                 }
                 response_end = (at + case.cuts[cut % case.cuts.len()]).min(chunk.len());
@@ -270,7 +270,7 @@ fn run_with(case: &Case, flush: bool, full: Option<&BuiltTrie>) -> Run {
                 batches.push((index, generator.take_changes()));
             }
         }
-        if full.is_some() && cut % 3 == 0 {
+        if full.is_some() && cut.is_multiple_of(3) {
             generator.release_verified();
         }
         let (changes, chunk_root) = if next.is_none() {
