@@ -189,20 +189,6 @@ impl WriteBatch {
             + self.nodes.writes.iter().map(node_bytes).sum::<usize>()
     }
 
-    /// An empty batch with room for as many entries as `previous` holds: batches fill up to
-    /// about the same size, and growing their lists entry by entry copies them over and over.
-    pub(crate) fn with_capacity_of(previous: &Self) -> Self {
-        Self {
-            accounts: Vec::with_capacity(previous.accounts.len()),
-            storage: Vec::with_capacity(previous.storage.len()),
-            nodes: NodeChanges {
-                writes: Vec::with_capacity(previous.nodes.writes.len()),
-                deletes: Vec::with_capacity(previous.nodes.deletes.len()),
-            },
-            ..Self::default()
-        }
-    }
-
     /// The part of [`estimated_bytes`](Self::estimated_bytes) that needs no sum.
     fn fixed_bytes(&self) -> usize {
         self.accounts.len() * 120

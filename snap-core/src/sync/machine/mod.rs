@@ -467,8 +467,7 @@ impl Syncer {
     }
 
     fn flush(&mut self) {
-        let next = WriteBatch::with_capacity_of(&self.batch);
-        let mut batch = std::mem::replace(&mut self.batch, next);
+        let mut batch = std::mem::take(&mut self.batch);
         self.batch_size = BatchSize::default();
         batch.id = BatchId(self.next_batch_id);
         self.next_batch_id += 1;
