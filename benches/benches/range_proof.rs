@@ -1,13 +1,14 @@
 //! Range-proof verification in the shape of go-ethereum's `BenchmarkVerifyRangeProof*` and
 //! `BenchmarkVerifyRangeNoProof*`, next to the floor: alloy-trie's `HashBuilder` computing the
-//! root of exactly the same leaves.
+//! root of exactly the same leaves. `verify_nodes` also keeps the nodes it computed, as the sync
+//! does for the trie generator.
 
 use alloy_primitives::{B256, Bytes};
 use alloy_trie::HashBuilder;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nybbles::Nibbles;
 use snap_benches::geth_range_trie;
-use snap_core::trie::{build_trie, verify_range};
+use snap_core::trie::{build_trie, verify_range, verify_range_nodes};
 
 fn floor(keys: &[B256], values: &[Vec<u8>]) -> B256 {
     let mut builder = HashBuilder::default();
@@ -33,6 +34,10 @@ fn with_proof(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_with_input(BenchmarkId::new("verify", n), &n, |b, _| {
             b.iter(|| verify_range(trie.root, keys[0], keys, values, &proof))
+        });
+        // Keeping the nodes for the trie generator.
+        group.bench_with_input(BenchmarkId::new("verify_nodes", n), &n, |b, _| {
+            b.iter(|| verify_range_nodes(trie.root, keys[0], keys, values, &proof))
         });
         group.bench_with_input(BenchmarkId::new("floor", n), &n, |b, _| {
             b.iter(|| floor(keys, values))

@@ -1,5 +1,7 @@
 //! Trie generation throughput: the chunk generator (every node encoded and keyed by path)
-//! against alloy-trie's `HashBuilder` (root only, the floor) over the same 100k leaves.
+//! against alloy-trie's `HashBuilder` (root only, the floor) over the same 100k leaves; and a
+//! range verified then generated as the sync does it, in one pass (the generator takes the
+//! nodes the verification computed) and in two (it computes them again).
 
 use std::hint::black_box;
 
@@ -7,7 +9,7 @@ use alloy_primitives::{B256, U256, keccak256};
 use alloy_trie::HashBuilder;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nybbles::Nibbles;
-use snap_core::trie::TrieGenerator;
+use snap_core::trie::{TrieGenerator, verify_range, verify_range_nodes};
 
 const LEAVES: usize = 100_000;
 
@@ -55,6 +57,37 @@ fn bench(c: &mut Criterion) {
             }
             let (changes, root) = generator.finish(true);
             black_box((nodes + changes.writes.len(), root))
+        })
+    });
+    let keys: Vec<B256> = leaves.iter().map(|(key, _)| *key).collect();
+    let values: Vec<&[u8]> = leaves.iter().map(|(_, value)| value.as_slice()).collect();
+    let root = {
+        let mut builder = HashBuilder::default();
+        for (key, value) in &leaves {
+            builder.add_leaf(Nibbles::unpack(key), value);
+        }
+        builder.root()
+    };
+    group.bench_function("verify_and_generate_one_pass", |b| {
+        b.iter(|| {
+            let (_, nodes) =
+                verify_range_nodes(root, B256::ZERO, &keys, &values, &[]).expect("verifies");
+            let mut generator = TrieGenerator::new(B256::ZERO, B256::ZERO);
+            generator.use_verified(nodes);
+            for (key, value) in &leaves {
+                generator.push(*key, value).expect("sorted");
+            }
+            black_box(generator.finish(true))
+        })
+    });
+    group.bench_function("verify_and_generate_two_passes", |b| {
+        b.iter(|| {
+            verify_range(root, B256::ZERO, &keys, &values, &[]).expect("verifies");
+            let mut generator = TrieGenerator::new(B256::ZERO, B256::ZERO);
+            for (key, value) in &leaves {
+                generator.push(*key, value).expect("sorted");
+            }
+            black_box(generator.finish(true))
         })
     });
     group.bench_function("generator_partial_chunk", |b| {

@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client_replay;
+pub mod cpu_time;
 pub mod proof_fixtures;
 pub mod wire_fixtures;
 

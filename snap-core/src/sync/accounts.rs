@@ -14,7 +14,7 @@ use super::{
     progress::RangeCursor,
     range::{HashRange, next_hash},
 };
-use crate::trie::generate::TrieGenerator;
+use crate::trie::{VerifiedNodes, generate::TrieGenerator};
 
 /// What a held account still waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,10 @@ pub(crate) struct AccountTask {
     pub(crate) in_flight: bool,
     /// A verified response being forwarded, and whether the trie holds more after it.
     held: Option<(Vec<HeldAccount>, bool)>,
+    /// The trie nodes its verification computed, until the generator takes them.
+    held_nodes: Option<VerifiedNodes>,
+    /// The held accounts waiting for a code: `(code hash, account hash)`, sorted.
+    code_waiters: Vec<(B256, B256)>,
     /// The whole range is written.
     pub(crate) done: bool,
 }
@@ -59,6 +63,8 @@ impl AccountTask {
             generator: TrieGenerator::new(B256::ZERO, cursor.next),
             in_flight: false,
             held: None,
+            held_nodes: None,
+            code_waiters: Vec::new(),
             done: false,
         }
     }
@@ -71,8 +77,9 @@ impl AccountTask {
             return;
         }
         self.held = None;
-        let mut changes = self.generator.take_changes();
-        batch.nodes.append(&mut changes);
+        self.held_nodes = None;
+        self.code_waiters.clear();
+        self.generator.take_changes_into(&mut batch.nodes);
         self.generator = TrieGenerator::new(B256::ZERO, self.next);
     }
 
@@ -86,16 +93,45 @@ impl AccountTask {
         HashRange { first: self.next, last: self.last }
     }
 
-    /// Holds a verified response, already cut at the task's last hash, and whether the trie
-    /// holds more accounts after it within the task.
-    pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool) {
+    /// Holds a verified response, already cut at the task's last hash, whether the trie holds
+    /// more accounts after it within the task, and the trie nodes its verification computed.
+    pub(crate) fn hold(&mut self, accounts: Vec<HeldAccount>, more: bool, nodes: VerifiedNodes) {
+        self.code_waiters.clear();
+        self.code_waiters.extend(
+            accounts
+                .iter()
+                .filter(|held| held.waiting.code)
+                .map(|held| (held.account.code_hash, held.hash)),
+        );
+        self.code_waiters.sort_unstable();
         self.held = Some((accounts, more));
+        self.held_nodes = Some(nodes);
     }
 
-    /// Clears what `update` says of the held accounts: a code arrived, storage completed.
-    pub(crate) fn update_held(&mut self, mut update: impl FnMut(&mut HeldAccount)) {
-        if let Some((held, _)) = &mut self.held {
-            held.iter_mut().for_each(&mut update);
+    /// These codes arrived (or are known stored): the held accounts waiting for them no longer
+    /// wait.
+    pub(crate) fn codes_arrived(&mut self, arrived: &[B256]) {
+        let Some((held, _)) = &mut self.held else { return };
+        for code in arrived {
+            let from = self.code_waiters.partition_point(|(waited, _)| waited < code);
+            for (_, account) in self.code_waiters[from..].iter().take_while(|(c, _)| c == code) {
+                if let Ok(at) = held.binary_search_by(|held| held.hash.cmp(account)) {
+                    held[at].waiting.code = false;
+                }
+            }
+        }
+    }
+
+    /// Applies `update` to the held account `hash`, if there is one.
+    pub(crate) fn update_held_account(
+        &mut self,
+        hash: &B256,
+        update: impl FnOnce(&mut HeldAccount),
+    ) {
+        if let Some((held, _)) = &mut self.held
+            && let Ok(at) = held.binary_search_by(|account| account.hash.cmp(hash))
+        {
+            update(&mut held[at]);
         }
     }
 
@@ -108,6 +144,11 @@ impl AccountTask {
             .take_while(|account| !account.waiting.code && !account.waiting.storage)
             .count();
         let mut written = Vec::with_capacity(complete);
+        if complete > 0
+            && let Some(nodes) = self.held_nodes.take()
+        {
+            self.generator.use_verified(nodes);
+        }
         for account in held.drain(..complete) {
             if account.waiting.chunked {
                 self.generator.forget(account.hash).expect("verified: strictly increasing");
@@ -126,6 +167,9 @@ impl AccountTask {
         if held.is_empty() {
             let more = *more;
             self.held = None;
+            self.held_nodes = None;
+            self.code_waiters.clear();
+            self.generator.release_verified();
             if !more {
                 self.done = true;
                 self.next = self.last;
@@ -134,15 +178,12 @@ impl AccountTask {
                     TrieGenerator::new(B256::ZERO, self.last),
                 );
                 // The whole range up to `last` is covered: its right-edge nodes are final too.
-                let (changes, _) = generator.finish_through(self.last);
-                batch.nodes.writes.extend(changes.writes);
-                batch.nodes.deletes.extend(changes.deletes);
+                let (mut changes, _) = generator.finish_through(self.last);
+                batch.nodes.append(&mut changes);
                 return written;
             }
         }
-        let changes = self.generator.take_changes();
-        batch.nodes.writes.extend(changes.writes);
-        batch.nodes.deletes.extend(changes.deletes);
+        self.generator.take_changes_into(&mut batch.nodes);
         written
     }
 }

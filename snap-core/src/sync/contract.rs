@@ -11,7 +11,11 @@ use nybbles::Nibbles;
 use super::range::HashRange;
 use crate::{
     bal::BalError,
-    trie::{PrunedRange, generate::NodeChanges, proof::ProofError},
+    trie::{
+        PrunedRange,
+        generate::{NodeChanges, NodeKey},
+        proof::ProofError,
+    },
     wire::{BalHashMismatch, SnapMessage, SnapVersion},
 };
 
@@ -213,10 +217,15 @@ pub struct WriteBatch {
 impl WriteBatch {
     /// A rough size of the batch in bytes, for batching and memory accounting.
     pub fn estimated_bytes(&self) -> usize {
+        self.fixed_bytes()
+            + self.storage.iter().map(slot_bytes).sum::<usize>()
+            + self.codes.iter().map(code_bytes).sum::<usize>()
+            + self.nodes.writes.iter().map(node_bytes).sum::<usize>()
+    }
+
+    /// The part of [`estimated_bytes`](Self::estimated_bytes) that needs no sum.
+    pub(super) fn fixed_bytes(&self) -> usize {
         self.accounts.len() * 120
-            + self.storage.iter().map(|(_, _, value)| 64 + value.len()).sum::<usize>()
-            + self.codes.iter().map(|(_, code)| 32 + code.len()).sum::<usize>()
-            + self.nodes.writes.iter().map(|(_, node)| 40 + node.len()).sum::<usize>()
             + self.nodes.deletes.len() * 40
             + self.pruned.len() * 80
             + self.progress.len()
@@ -254,6 +263,18 @@ impl WriteBatch {
             && self.pruned.is_empty()
             && !self.clear_tries
     }
+}
+
+pub(super) fn slot_bytes((_, _, value): &(B256, B256, Bytes)) -> usize {
+    64 + value.len()
+}
+
+pub(super) fn code_bytes((_, code): &(B256, Bytes)) -> usize {
+    32 + code.len()
+}
+
+pub(super) fn node_bytes((_, node): &(NodeKey, Bytes)) -> usize {
+    40 + node.len()
 }
 
 /// A peer broke the protocol. Each variant is a reason to penalize the peer and stop using it.

@@ -12,6 +12,7 @@
 //! the contract. Everything else is the machine's own.
 
 mod accounts;
+mod batch_size;
 mod catchup;
 mod chain;
 mod codes;

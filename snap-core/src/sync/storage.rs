@@ -17,7 +17,7 @@ use super::{
     range::{HashRange, fraction_of_space, next_hash, plan_chunks},
 };
 use crate::{
-    trie::{generate::TrieGenerator, proof::verify_range},
+    trie::{VerifiedNodes, generate::TrieGenerator, proof::verify_range_nodes},
     wire::StorageSlot,
 };
 
@@ -80,6 +80,8 @@ pub(crate) struct Storage {
     large: BTreeMap<B256, LargeStorage>,
     completed: BTreeMap<B256, Completed>,
     config: StorageConfig,
+    /// The generator of small contracts' tries, reused from one to the next.
+    small_generator: Option<TrieGenerator>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -271,23 +273,27 @@ impl Storage {
             let last = index + 1 == answered;
             let edge_proof = if last { proof } else { &[] };
             let (keys, values) = split(list);
-            let more = verify_range(job.root, B256::ZERO, &keys, &values, edge_proof)
+            let verdict = verify_range_nodes(job.root, B256::ZERO, &keys, &values, edge_proof)
                 .map_err(Misbehaviour::BadRangeProof)?;
-            verified.push(more);
+            verified.push(verdict);
         }
         let mut done = Vec::new();
-        for ((job, list), more) in jobs.iter().zip(lists).zip(verified) {
-            write_slots(batch, job.account, &list);
-            if more && self.start_chunks(*job, &list, batch) {
+        for ((job, list), (more, nodes)) in jobs.iter().zip(lists).zip(verified) {
+            let mut nodes = Some(nodes);
+            if more && self.start_chunks(*job, &list, &mut nodes, batch) {
+                write_slots(batch, job.account, list);
                 continue;
             }
-            let mut generator = TrieGenerator::new(job.account, B256::ZERO);
+            let generator = self
+                .small_generator
+                .get_or_insert_with(|| TrieGenerator::new(job.account, B256::ZERO));
+            generator.restart(job.account, B256::ZERO);
+            generator.use_verified(nodes.unwrap_or_default());
             for slot in &list {
                 generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
             }
-            let (changes, _) = generator.finish(true);
-            batch.nodes.writes.extend(changes.writes);
-            batch.nodes.deletes.extend(changes.deletes);
+            generator.finish_through_into(B256::repeat_byte(0xff), &mut batch.nodes);
+            write_slots(batch, job.account, list);
             self.completed.insert(job.account, Completed { root: Some(job.root), chunked: false });
             done.push(StorageDone { account: job.account, chunked: false });
         }
@@ -296,13 +302,14 @@ impl Storage {
     }
 
     /// Splits the rest of a contract cut short after `fetched` into chunks; the first chunk
-    /// continues from the fetched slots with a generator that already holds them. Returns
-    /// `false`, creating nothing, when no key can follow the fetched ones: the contract is
-    /// complete after all.
+    /// continues from the fetched slots (taking `nodes`, verified with them) with a generator
+    /// that already holds them. Returns `false`, creating nothing, when no key can follow the
+    /// fetched ones: the contract is complete after all.
     fn start_chunks(
         &mut self,
         job: StorageJob,
         fetched: &[StorageSlot],
+        nodes: &mut Option<VerifiedNodes>,
         batch: &mut WriteBatch,
     ) -> bool {
         let Some(last_key) = fetched.last().map(|slot| slot.hash) else { return false };
@@ -320,12 +327,12 @@ impl Storage {
             let mut generator =
                 TrieGenerator::new(job.account, if index == 0 { B256::ZERO } else { range.first });
             if index == 0 {
+                generator.use_verified(nodes.take().unwrap_or_default());
                 for slot in fetched {
                     generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
                 }
-                let changes = generator.take_changes();
-                batch.nodes.writes.extend(changes.writes);
-                batch.nodes.deletes.extend(changes.deletes);
+                generator.release_verified();
+                generator.take_changes_into(&mut batch.nodes);
             }
             chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
         }
@@ -348,14 +355,17 @@ impl Storage {
         }
         let list = lists.pop().unwrap_or_default();
         let (keys, values) = split(&list);
-        let mut more = verify_range(request.root, request.origin, &keys, &values, proof)
-            .map_err(Misbehaviour::BadRangeProof)?;
+        let (mut more, nodes) =
+            verify_range_nodes(request.root, request.origin, &keys, &values, proof)
+                .map_err(Misbehaviour::BadRangeProof)?;
+        drop((keys, values));
         let Some(chunk) = self.chunk_mut(request) else { return Ok(None) };
         chunk.in_flight = false;
+        chunk.generator.use_verified(nodes);
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
         let mut pushed_any = false;
         let start = chunk.next;
-        for slot in list.iter().filter(|slot| slot.hash >= start) {
+        for slot in list.into_iter().filter(|slot| slot.hash >= start) {
             if slot.hash > chunk.last {
                 more = false;
                 break;
@@ -364,10 +374,11 @@ impl Storage {
                 more = false;
             }
             chunk.generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
-            batch.storage.push((request.account, slot.hash, slot.value.clone()));
             chunk.next = slot.hash;
+            batch.storage.push((request.account, slot.hash, slot.value));
             pushed_any = true;
         }
+        chunk.generator.release_verified();
         // "More" with nothing new in this chunk would mean the next key lies past it: done too.
         let next = if more && pushed_any { next_hash(&chunk.next) } else { None };
         let finished = match next {
@@ -378,9 +389,7 @@ impl Storage {
             None => true,
         };
         if !finished {
-            let changes = chunk.generator.take_changes();
-            batch.nodes.writes.extend(changes.writes);
-            batch.nodes.deletes.extend(changes.deletes);
+            chunk.generator.take_changes_into(&mut batch.nodes);
             return Ok(None);
         }
         let large = self.large.get_mut(&request.account).expect("chunk found above");
@@ -390,9 +399,8 @@ impl Storage {
             .position(|chunk| chunk.last == request.limit)
             .expect("chunk found above");
         let chunk = large.chunks.remove(position);
-        let (changes, _) = chunk.generator.finish_through(chunk.last);
-        batch.nodes.writes.extend(changes.writes);
-        batch.nodes.deletes.extend(changes.deletes);
+        let (mut changes, _) = chunk.generator.finish_through(chunk.last);
+        batch.nodes.append(&mut changes);
         if !large.chunks.is_empty() {
             return Ok(None);
         }
@@ -449,6 +457,6 @@ fn split(list: &[StorageSlot]) -> (Vec<B256>, Vec<&[u8]>) {
     list.iter().map(|slot| (slot.hash, slot.value.as_ref())).unzip()
 }
 
-fn write_slots(batch: &mut WriteBatch, account: B256, list: &[StorageSlot]) {
-    batch.storage.extend(list.iter().map(|slot| (account, slot.hash, slot.value.clone())));
+fn write_slots(batch: &mut WriteBatch, account: B256, list: Vec<StorageSlot>) {
+    batch.storage.extend(list.into_iter().map(|slot| (account, slot.hash, slot.value)));
 }

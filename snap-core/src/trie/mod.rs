@@ -5,9 +5,12 @@ mod build;
 pub mod generate;
 pub mod proof;
 mod prune;
+mod stack;
+mod verified;
 
 pub(crate) use build::node_hash;
 pub use build::{BuiltTrie, build_trie};
 pub use generate::{GenerateError, NodeChanges, NodeKey, TrieGenerator};
-pub use proof::{ProofError, verify_range};
+pub use proof::{ProofError, verify_range, verify_range_nodes};
 pub use prune::{PrunedRange, successor_prefix};
+pub use verified::VerifiedNodes;

@@ -3,12 +3,14 @@
 //! Invariants: `verify_range` never panics; honest ranges verify with the right `has_more`;
 //! whenever it accepts anything (corrupted or not), what it accepted is the truth about the
 //! trie: the leaves are exactly the trie's leaves from the origin to the last key, and
-//! `has_more` tells exactly whether the trie has a key after them.
+//! `has_more` tells exactly whether the trie has a key after them. `verify_range_nodes` gives
+//! the same verdict, and every node it keeps for the trie generator is the trie's node at
+//! that path, with that hash.
 use std::collections::BTreeMap;
 
 use alloy_primitives::{B256, Bytes};
 use arbitrary::Arbitrary;
-use snap_core::trie::{build_trie, verify_range};
+use snap_core::trie::{build_trie, verify_range, verify_range_nodes};
 
 /// A leaf key.
 #[derive(Arbitrary, Debug)]
@@ -158,7 +160,16 @@ pub fn check(input: Input) {
         }
     }
 
-    let Ok(has_more) = verify_range(trie.root, origin, &keys, &values, &proof) else { return };
+    let verdict = verify_range(trie.root, origin, &keys, &values, &proof);
+    let with_nodes = verify_range_nodes(trie.root, origin, &keys, &values, &proof);
+    assert_eq!(verdict, with_nodes.as_ref().map(|(more, _)| *more).map_err(Clone::clone));
+    if let Ok((_, nodes)) = &with_nodes {
+        for (path, hash, node) in nodes.iter() {
+            assert_eq!(alloy_primitives::keccak256(&node), hash, "kept node with a wrong hash");
+            assert_eq!(trie.nodes.get(&path), Some(&node), "kept a node the trie lacks");
+        }
+    }
+    let Ok(has_more) = verdict else { return };
     // Whatever was accepted must be the truth.
     if proof.is_empty() {
         assert_eq!(keys.len(), n, "accepted a partial trie without proof");

@@ -1,12 +1,13 @@
 //! `trie_generate`: the chunk trie generator on fuzzer-chosen keys, chunk start, forgotten keys, flush points
 //! and finish mode. It must never panic, and everything it writes must be a node of the full
 //! trie (which also holds keys left of the chunk and right of its end) at the same path, written
-//! once, never also deleted; the root is reported only when the chunk covered everything.
+//! once, never also deleted; the root is reported only when the chunk covered everything. Handed
+//! the nodes verifying the whole trie computed, it must write and delete exactly the same.
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::{B256, U256};
 use arbitrary::Arbitrary;
-use snap_core::trie::{TrieGenerator, build_trie};
+use snap_core::trie::{NodeChanges, TrieGenerator, VerifiedNodes, build_trie, verify_range_nodes};
 
 /// One input: the trie's keys and how the chunk is generated.
 #[derive(Debug, Arbitrary)]
@@ -44,7 +45,57 @@ pub fn check(input: Input) {
     let mut start = [0u8; 32];
     start[..4].copy_from_slice(&input.start);
     let start = B256::from(start);
+    let keys: Vec<B256> = leaves.iter().map(|(key, _)| *key).collect();
+    let values: Vec<&[u8]> = leaves.iter().map(|(_, value)| value.as_slice()).collect();
+    let (_, verified) =
+        verify_range_nodes(full.root, B256::ZERO, &keys, &values, &[]).expect("whole trie");
+    let plain = generate(&input, owner, start, &all, None);
+    let one_pass = generate(&input, owner, start, &all, Some(verified));
+    assert_eq!(one_pass, plain, "the verified nodes changed the output");
+    let Some((changes, root)) = plain else { return };
+    let chunk: Vec<_> = all.range(start..).collect();
+    let seen = usize::from(input.seen).min(chunk.len());
+    let forgot_any = chunk[..seen].iter().any(|(_, (_, forget, _))| *forget);
+    let whole = start == B256::ZERO && chunk.get(seen).is_none() && !forgot_any;
+
+    let mut written = BTreeSet::new();
+    let mut deleted = BTreeSet::new();
+    for batch in &changes {
+        for (key, node) in &batch.writes {
+            assert_eq!(key.owner, owner);
+            assert_eq!(
+                full.nodes.get(&key.path),
+                Some(node),
+                "write at {:?} is not the full trie's node",
+                key.path
+            );
+            assert!(written.insert(key.path), "{:?} written twice", key.path);
+        }
+        deleted.extend(batch.deletes.iter().map(|key| key.path));
+    }
+    assert!(written.is_disjoint(&deleted));
+    let last_key_is_max = chunk[..seen].last().is_some_and(|(k, _)| **k == B256::repeat_byte(0xff));
+    if root.is_some() {
+        assert!(whole || last_key_is_max);
+        assert_eq!(root, Some(full.root));
+    }
+}
+
+type Leaves = BTreeMap<B256, (Vec<u8>, bool, bool)>;
+
+/// Runs the generator over the chunk (handed `verified` first, if given); `None` when the
+/// misordered key was accepted (it followed the last key).
+fn generate(
+    input: &Input,
+    owner: B256,
+    start: B256,
+    all: &Leaves,
+    verified: Option<VerifiedNodes>,
+) -> Option<(Vec<NodeChanges>, Option<B256>)> {
     let mut generator = TrieGenerator::new(owner, start);
+    if let Some(verified) = verified {
+        generator.use_verified(verified);
+    }
     let mut changes = Vec::new();
     let chunk: Vec<_> = all.range(start..).collect();
     let seen = usize::from(input.seen).min(chunk.len());
@@ -67,7 +118,7 @@ pub fn check(input: Input) {
         let accepted = generator.push(bad, &[1]).is_ok();
         assert_eq!(accepted, last.map_or(bad >= start, |last| bad > last));
         if accepted {
-            return;
+            return None;
         }
     }
     let next_unseen = chunk.get(seen).map(|(k, _)| **k);
@@ -81,28 +132,8 @@ pub fn check(input: Input) {
         }
     };
     changes.push(last);
-
-    let mut written = BTreeSet::new();
-    let mut deleted = BTreeSet::new();
-    for batch in &changes {
-        for (key, node) in &batch.writes {
-            assert_eq!(key.owner, owner);
-            assert_eq!(
-                full.nodes.get(&key.path),
-                Some(node),
-                "write at {:?} is not the full trie's node",
-                key.path
-            );
-            assert!(written.insert(key.path), "{:?} written twice", key.path);
-        }
-        deleted.extend(batch.deletes.iter().map(|key| key.path));
-    }
-    assert!(written.is_disjoint(&deleted));
-    let last_key_is_max = chunk[..seen].last().is_some_and(|(k, _)| **k == B256::repeat_byte(0xff));
-    if root.is_some() {
-        assert!(whole || last_key_is_max);
-        assert_eq!(root, Some(full.root));
-    } else if whole && !input.finish.is_multiple_of(3) {
+    if root.is_none() && whole && !input.finish.is_multiple_of(3) {
         panic!("a chunk covering everything did not report the root");
     }
+    Some((changes, root))
 }

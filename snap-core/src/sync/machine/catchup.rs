@@ -269,7 +269,7 @@ impl Syncer {
             self.batch.clear_tries = true;
         }
         if self.unacknowledged.len() >= self.config.max_unacknowledged_batches
-            || self.batch.estimated_bytes() >= self.config.batch_bytes
+            || self.batch_size.estimated_bytes(&self.batch) >= self.config.batch_bytes
         {
             return;
         }

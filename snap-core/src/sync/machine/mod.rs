@@ -21,6 +21,7 @@ mod tests;
 
 use super::{
     accounts::AccountTask,
+    batch_size::BatchSize,
     catchup::CatchUp,
     codes::CodeQueue,
     config::SyncConfig,
@@ -76,6 +77,8 @@ pub struct Syncer {
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
     batch: WriteBatch,
+    /// The batch's size, counted as it grows.
+    batch_size: BatchSize,
     batch_started: Option<Instant>,
     next_batch_id: u64,
     unacknowledged: VecDeque<BatchId>,
@@ -124,6 +127,7 @@ impl Syncer {
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),
+            batch_size: BatchSize::default(),
             batch_started: None,
             next_batch_id: 1,
             unacknowledged: VecDeque::new(),
@@ -335,7 +339,7 @@ impl Syncer {
             self.assign_catch_up(now);
         }
         self.note_batch(now);
-        let batch_ready = self.batch.estimated_bytes() >= self.config.batch_bytes
+        let batch_ready = self.batch_size.estimated_bytes(&self.batch) >= self.config.batch_bytes
             || self.batch_started.is_some_and(|started| {
                 started.checked_add(BATCH_MAX_AGE).is_some_and(|due| now >= due)
             });
@@ -393,6 +397,7 @@ impl Syncer {
 
     fn flush(&mut self) {
         let mut batch = std::mem::take(&mut self.batch);
+        self.batch_size = BatchSize::default();
         batch.id = BatchId(self.next_batch_id);
         self.next_batch_id += 1;
         batch.progress = Bytes::from(self.progress_record().encode_versioned());

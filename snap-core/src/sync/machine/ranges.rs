@@ -20,7 +20,7 @@ use crate::{
         rates::RequestKind,
         storage::{ChunkRequest, StorageDone, StorageJob},
     },
-    trie::{PrunedRange, proof::verify_range},
+    trie::{PrunedRange, verify_range_nodes},
     wire::{
         AccountData, AccountRange, ByteCodes, GetAccountRange, GetByteCodes, GetStorageRanges,
         SnapMessage, StorageRanges,
@@ -315,9 +315,10 @@ impl Syncer {
         let keys: Vec<B256> = response.accounts.iter().map(|a| a.hash).collect();
         let values: Vec<Vec<u8>> =
             response.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
-        let mut more = verify_range(root, origin, &keys, &values, &response.proof)
+        let (mut more, nodes) = verify_range_nodes(root, origin, &keys, &values, &response.proof)
             .map_err(Misbehaviour::BadRangeProof)?;
-        // Keep the verified leaf encodings: the trie generator takes them as they are.
+        // Keep the verified leaf encodings and trie nodes: the trie generator takes them as
+        // they are.
         let mut accounts: Vec<(AccountData, Vec<u8>)> = Vec::with_capacity(values.len());
         for (account, leaf) in response.accounts.into_iter().zip(values) {
             if account.hash > last {
@@ -371,7 +372,7 @@ impl Syncer {
         self.counters.account_bytes += size;
         let task = &mut self.accounts[task_index];
         task.in_flight = false;
-        task.hold(held, more);
+        task.hold(held, more, nodes);
         self.forward(task_index);
         Ok(Processed::Delivered(size))
     }
@@ -389,8 +390,8 @@ impl Syncer {
             else {
                 continue;
             };
-            self.accounts[index].update_held(|held| {
-                if held.hash == completion.account && held.waiting.storage {
+            self.accounts[index].update_held_account(&completion.account, |held| {
+                if held.waiting.storage {
                     held.waiting.storage = false;
                     held.waiting.chunked = completion.chunked;
                 }
@@ -429,11 +430,7 @@ impl Syncer {
             return;
         }
         for index in 0..self.accounts.len() {
-            self.accounts[index].update_held(|held| {
-                if held.waiting.code && arrived.contains(&held.account.code_hash) {
-                    held.waiting.code = false;
-                }
-            });
+            self.accounts[index].codes_arrived(arrived);
             self.forward(index);
         }
         self.heal(|healer, ctx| healer.codes_arrived(arrived, ctx));

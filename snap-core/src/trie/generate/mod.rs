@@ -44,19 +44,27 @@
 //! consecutive chunks, so a batch may apply them in any order. Together they leave every path
 //! on the way from the root to any leaf either holding the full trie's node, or empty where the
 //! chunk could not know it.
+//!
+//! ## Hashing each node once
+//!
+//! A node the chunk determines is a node of the full trie, and verifying the range its leaves
+//! came in already computed it (or found it in the proof). Given those nodes
+//! ([`TrieGenerator::use_verified`]), the generator writes them as they are and computes only
+//! what they lack; nodes it does not determine it never encodes at all.
 
-mod stack;
+mod known;
 
 use std::collections::BTreeSet;
 
 use alloy_primitives::{B256, Bytes, U256};
-use alloy_trie::EMPTY_ROOT_HASH;
+use alloy_trie::{EMPTY_ROOT_HASH, TrieMask, nodes::RlpNode};
 use nybbles::Nibbles;
 
-use stack::{NodeShape, Reported, StackBuilder};
-
-/// Nodes whose encoding is shorter than this live inside their parent and are not stored.
-const MIN_STORED_NODE_LEN: usize = 32;
+use self::known::Known;
+use super::{
+    stack::{NodeSink, StackBuilder},
+    verified::{MIN_STORED_NODE_LEN, VerifiedNodes, encode_branch, encode_extension, encode_leaf},
+};
 
 /// Number of nibbles in a key.
 const KEY_NIBBLES: usize = 64;
@@ -124,7 +132,6 @@ pub enum GenerateError {
 /// streaming. See the [module documentation](self) for what is written and deleted.
 #[derive(Debug)]
 pub struct TrieGenerator {
-    owner: B256,
     builder: StackBuilder,
     /// Start of the current covered segment (the chunk start, or just after a forgotten key).
     segment_start: Nibbles,
@@ -136,9 +143,28 @@ pub struct TrieGenerator {
     last_in_segment: Option<B256>,
     /// Set once the maximum key was forgotten.
     exhausted: bool,
-    reported: Vec<Reported>,
+    out: Output,
+}
+
+/// What the generator has produced and not handed out yet, and the verified nodes it may use.
+#[derive(Debug)]
+struct Output {
+    owner: B256,
+    known: Known,
+    /// Encodings the generator computed itself, until the next hand-out.
+    own: Vec<u8>,
+    /// Writes; those of computed nodes hold an empty placeholder until the hand-out.
     writes: Vec<(NodeKey, Bytes)>,
+    /// For each computed write: its index in `writes` and its encoding's place in `own`.
+    own_writes: Vec<(usize, usize, usize)>,
     deletes: BTreeSet<Nibbles>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Stored nodes that generators on this thread encoded themselves rather than took from
+    /// verified nodes.
+    static COMPUTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl TrieGenerator {
@@ -147,19 +173,44 @@ impl TrieGenerator {
     /// not written, and their paths are deleted.
     pub fn new(owner: B256, chunk_start: B256) -> Self {
         let mut generator = Self {
-            owner,
             builder: StackBuilder::default(),
             segment_start: Nibbles::new(),
             left_cut: 0,
             previous: None,
             last_in_segment: None,
             exhausted: false,
-            reported: Vec::new(),
-            writes: Vec::new(),
-            deletes: BTreeSet::new(),
+            out: Output {
+                owner,
+                known: Known::default(),
+                own: Vec::new(),
+                writes: Vec::new(),
+                own_writes: Vec::new(),
+                deletes: BTreeSet::new(),
+            },
         };
         generator.start_segment(chunk_start);
         generator
+    }
+
+    /// Hands the generator the nodes verified with the leaves it is given next (from
+    /// [`verify_range_nodes`](crate::trie::proof::verify_range_nodes)); the nodes it determines
+    /// are then taken from them instead of being encoded and hashed again.
+    ///
+    /// The nodes must come from verifying, against the root every leaf of this generator was
+    /// verified against, the range that holds the leaves pushed next (they may extend beyond
+    /// the leaves actually pushed). Call it once per range, before pushing its leaves; the
+    /// nodes of the previous range that may still be needed are kept.
+    pub fn use_verified(&mut self, nodes: VerifiedNodes) {
+        let last = self.previous.map(Nibbles::unpack);
+        self.out.known.add(nodes, last.as_ref());
+    }
+
+    /// Frees the verified nodes once every leaf of their range was pushed, keeping the few that
+    /// nodes closing later still need (those on the last key's path). Call it when the
+    /// generator waits for its next range, so that it does not hold a whole range's nodes.
+    pub fn release_verified(&mut self) {
+        let last = self.previous.map(Nibbles::unpack);
+        self.out.known.compact(last.as_ref());
     }
 
     /// Adds the next leaf: `key` must be greater than every key pushed or forgotten so far and
@@ -171,8 +222,13 @@ impl TrieGenerator {
         }
         self.previous = Some(key);
         self.last_in_segment = Some(key);
-        self.builder.push(Nibbles::unpack(key), value, &mut self.reported);
-        self.record_reported(None);
+        let mut sink = Emit {
+            out: &mut self.out,
+            start: &self.segment_start,
+            left_cut: self.left_cut,
+            right: None,
+        };
+        self.builder.push(Nibbles::unpack(key), value, &mut sink);
         Ok(())
     }
 
@@ -188,7 +244,7 @@ impl TrieGenerator {
             self.close_segment(Some(before));
         }
         let path = Nibbles::unpack(key);
-        self.deletes.extend((0..=KEY_NIBBLES).map(|len| path.slice(..len)));
+        self.out.deletes.extend((0..=KEY_NIBBLES).map(|len| path.slice(..len)));
         match successor(key) {
             Some(after) => self.start_segment(after),
             None => self.exhausted = true,
@@ -198,14 +254,14 @@ impl TrieGenerator {
 
     /// Hands out every change that is final so far, to keep write batches bounded.
     pub fn take_changes(&mut self) -> NodeChanges {
-        let owner = self.owner;
-        NodeChanges {
-            writes: std::mem::take(&mut self.writes),
-            deletes: std::mem::take(&mut self.deletes)
-                .into_iter()
-                .map(|path| NodeKey { owner, path })
-                .collect(),
-        }
+        let mut changes = NodeChanges::default();
+        self.take_changes_into(&mut changes);
+        changes
+    }
+
+    /// Like [`take_changes`](Self::take_changes), appending to `changes` (a batch's, say).
+    pub fn take_changes_into(&mut self, changes: &mut NodeChanges) {
+        self.out.take_into(changes);
     }
 
     /// Ends the chunk. `complete` says the chunk reaches the end of the key space (its last key
@@ -225,6 +281,30 @@ impl TrieGenerator {
     /// the chunk start counts as nothing.
     pub fn finish_through(self, covered_to: B256) -> (NodeChanges, Option<B256>) {
         self.finish_segment(Some(covered_to))
+    }
+
+    /// Like [`finish_through`](Self::finish_through), appending the remaining changes to
+    /// `changes` and keeping the generator (and its buffers) for a [`restart`](Self::restart);
+    /// until then it takes no more leaves.
+    pub fn finish_through_into(
+        &mut self,
+        covered_to: B256,
+        changes: &mut NodeChanges,
+    ) -> Option<B256> {
+        let root = if self.exhausted { None } else { self.close_segment(Some(covered_to)) };
+        self.exhausted = true;
+        self.take_changes_into(changes);
+        root
+    }
+
+    /// Starts over, as [`new`](Self::new) would, keeping the buffers. Changes not handed out
+    /// are dropped.
+    pub fn restart(&mut self, owner: B256, chunk_start: B256) {
+        self.builder.finish(&mut Discard);
+        self.previous = None;
+        self.exhausted = false;
+        self.out.restart(owner);
+        self.start_segment(chunk_start);
     }
 
     fn finish_segment(mut self, covered_to: Option<B256>) -> (NodeChanges, Option<B256>) {
@@ -253,7 +333,7 @@ impl TrieGenerator {
         self.segment_start = Nibbles::unpack(start);
         self.left_cut = cut(&self.segment_start, 0);
         self.last_in_segment = None;
-        self.deletes.extend((0..self.left_cut).map(|len| self.segment_start.slice(..len)));
+        self.out.deletes.extend((0..self.left_cut).map(|len| self.segment_start.slice(..len)));
     }
 
     /// Closes the current segment as covered up to `covered_to` (or its last pushed key, if
@@ -269,15 +349,21 @@ impl TrieGenerator {
             (Some(to), Some(last)) => Some(to.max(last)),
             (to, last) => to.or(last),
         };
-        let root = self.builder.finish(&mut self.reported);
         let Some(covered_to) = covered_to else {
-            self.reported.clear();
+            // Nothing pushed in this segment (so the builder is empty) and no end claimed.
+            self.builder.finish(&mut Discard);
             return None;
         };
         let end = Nibbles::unpack(covered_to);
         let right_cut = cut(&end, 0xf);
-        self.deletes.extend((0..right_cut).map(|len| end.slice(..len)));
-        self.record_reported(Some((&end, right_cut)));
+        self.out.deletes.extend((0..right_cut).map(|len| end.slice(..len)));
+        let mut sink = Emit {
+            out: &mut self.out,
+            start: &self.segment_start,
+            left_cut: self.left_cut,
+            right: Some((&end, right_cut)),
+        };
+        let root = self.builder.finish(&mut sink);
         // A forgotten key moves the segment start past zero, so a zero start also means
         // nothing was forgotten.
         if self.left_cut != 0 || right_cut != 0 {
@@ -287,54 +373,174 @@ impl TrieGenerator {
             Some(node) => Some(crate::trie::node_hash(&node)),
             None => {
                 // An empty trie: nothing may be stored at its root path.
-                self.deletes.insert(Nibbles::new());
+                self.out.deletes.insert(Nibbles::new());
                 Some(EMPTY_ROOT_HASH)
             }
         }
     }
+}
 
-    /// Turns reported nodes into writes and deletes. `right` is the covered range's end and its
-    /// cut when the segment is being closed; while leaves are still arriving, every reported
-    /// node lies left of the newest key, so only the left boundary matters.
-    fn record_reported(&mut self, right: Option<(&Nibbles, usize)>) {
-        let straddles = |path: &Nibbles, start: &Nibbles, left_cut: usize| {
-            (path.len() < left_cut && start.starts_with(path))
-                || right
-                    .is_some_and(|(end, right_cut)| path.len() < right_cut && end.starts_with(path))
-        };
-        for node in self.reported.drain(..) {
-            let path = node.path();
-            let determined = !straddles(&path, &self.segment_start, self.left_cut);
-            // An undetermined node's path straddles a boundary and is cleared with it.
-            if determined {
-                if node.depth == 0 || node.encoded.len() >= MIN_STORED_NODE_LEN {
-                    let key = NodeKey { owner: self.owner, path };
-                    self.writes.push((key, Bytes::from(node.encoded)));
-                } else {
-                    self.deletes.insert(path);
-                }
-            }
-            match node.shape {
-                NodeShape::Extension { child_depth } => {
-                    self.deletes
-                        .extend((node.depth + 1..child_depth).map(|len| node.key.slice(..len)));
-                }
-                NodeShape::Leaf if !determined => {
-                    // The full trie holds this leaf at some depth down to the first path that
-                    // lies inside the covered range; clear all of them.
-                    for len in node.depth + 1..=KEY_NIBBLES {
-                        let below = node.key.slice(..len);
-                        let inside = !straddles(&below, &self.segment_start, self.left_cut);
-                        self.deletes.insert(below);
-                        if inside {
-                            break;
-                        }
-                    }
-                }
-                NodeShape::Leaf | NodeShape::Branch => {}
+impl Output {
+    /// Forgets everything, for a new chunk of `owner`'s trie.
+    fn restart(&mut self, owner: B256) {
+        self.owner = owner;
+        self.known.clear();
+        self.own.clear();
+        self.writes.clear();
+        self.own_writes.clear();
+        self.deletes.clear();
+    }
+
+    /// Moves the changes made so far to `changes`.
+    fn take_into(&mut self, changes: &mut NodeChanges) {
+        if !self.own_writes.is_empty() {
+            let capacity = self.own.capacity();
+            let own = Bytes::from(std::mem::replace(&mut self.own, Vec::with_capacity(capacity)));
+            for (index, start, end) in self.own_writes.drain(..) {
+                self.writes[index].1 = own.slice(start..end);
             }
         }
+        self.own.clear();
+        changes.writes.append(&mut self.writes);
+        let owner = self.owner;
+        changes.deletes.extend(
+            std::mem::take(&mut self.deletes).into_iter().map(|path| NodeKey { owner, path }),
+        );
     }
+}
+
+/// The generator's sink: writes the nodes its segment determines (taking them from the
+/// verified nodes when there), deletes the paths it must clear, and skips the nodes it does not
+/// determine (their references are never used: every ancestor of such a node straddles too).
+struct Emit<'a> {
+    out: &'a mut Output,
+    /// The segment's start, and the length below which its prefixes straddle.
+    start: &'a Nibbles,
+    left_cut: usize,
+    /// The covered range's end and its cut, once the segment is being closed. While leaves are
+    /// still arriving, every closed node lies left of the newest key, so only the left boundary
+    /// matters.
+    right: Option<(&'a Nibbles, usize)>,
+}
+
+impl Emit<'_> {
+    /// Whether the key range of `path` reaches past a boundary of the covered range.
+    fn straddles(&self, path: &Nibbles) -> bool {
+        (path.len() < self.left_cut && self.start.starts_with(path))
+            || self.right.is_some_and(|(end, cut)| path.len() < cut && end.starts_with(path))
+    }
+
+    /// Records the determined node at `key[..depth]`: the verified one if known, else the one
+    /// `encode` appends. Returns its reference, or a placeholder when no determined node can
+    /// use it (its parent straddles).
+    fn determined(
+        &mut self,
+        key: &Nibbles,
+        depth: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> RlpNode {
+        let path = key.slice(..depth);
+        let out = &mut *self.out;
+        let node_key = NodeKey { owner: out.owner, path };
+        if let Some((encoded, hash)) = out.known.find(&path) {
+            out.writes.push((node_key, encoded));
+            return RlpNode::word_rlp(&hash);
+        }
+        let start = out.own.len();
+        encode(&mut out.own);
+        let len = out.own.len() - start;
+        #[cfg(test)]
+        if len >= MIN_STORED_NODE_LEN {
+            COMPUTED.set(COMPUTED.get() + 1);
+        }
+        // The root's reference gives the trie's hash; any other node's serves its parent.
+        let wanted = depth == 0 || !self.straddles(&key.slice(..depth - 1));
+        let node = if wanted || len < MIN_STORED_NODE_LEN {
+            RlpNode::from_rlp(&self.out.own[start..])
+        } else {
+            RlpNode::default()
+        };
+        let out = &mut *self.out;
+        if depth == 0 || len >= MIN_STORED_NODE_LEN {
+            out.own_writes.push((out.writes.len(), start, out.own.len()));
+            out.writes.push((node_key, Bytes::new()));
+        } else {
+            out.own.truncate(start);
+            out.deletes.insert(path);
+        }
+        node
+    }
+}
+
+impl NodeSink for Emit<'_> {
+    fn leaf(&mut self, key: &Nibbles, depth: usize, value: &[u8]) -> RlpNode {
+        if !self.straddles(&key.slice(..depth)) {
+            return self.determined(key, depth, |out| encode_leaf(out, key, depth, value));
+        }
+        // The full trie holds this leaf at some depth down to the first path that lies inside
+        // the covered range; clear all of them.
+        for len in depth + 1..=KEY_NIBBLES {
+            let below = key.slice(..len);
+            let inside = !self.straddles(&below);
+            self.out.deletes.insert(below);
+            if inside {
+                break;
+            }
+        }
+        RlpNode::default()
+    }
+
+    fn extension(
+        &mut self,
+        key: &Nibbles,
+        depth: usize,
+        child_depth: usize,
+        child: &RlpNode,
+    ) -> RlpNode {
+        // The paths inside an extension hold nothing.
+        self.out.deletes.extend((depth + 1..child_depth).map(|len| key.slice(..len)));
+        if self.straddles(&key.slice(..depth)) {
+            return RlpNode::default();
+        }
+        self.determined(key, depth, |out| encode_extension(out, key, depth, child_depth, child))
+    }
+
+    fn branch(
+        &mut self,
+        key: &Nibbles,
+        depth: usize,
+        mask: TrieMask,
+        children: &[RlpNode],
+    ) -> RlpNode {
+        if self.straddles(&key.slice(..depth)) {
+            return RlpNode::default();
+        }
+        self.determined(key, depth, |out| encode_branch(out, mask, children))
+    }
+}
+
+/// A sink that keeps nothing.
+struct Discard;
+
+impl NodeSink for Discard {
+    fn leaf(&mut self, _: &Nibbles, _: usize, _: &[u8]) -> RlpNode {
+        RlpNode::default()
+    }
+
+    fn extension(&mut self, _: &Nibbles, _: usize, _: usize, _: &RlpNode) -> RlpNode {
+        RlpNode::default()
+    }
+
+    fn branch(&mut self, _: &Nibbles, _: usize, _: TrieMask, _: &[RlpNode]) -> RlpNode {
+        RlpNode::default()
+    }
+}
+
+/// Takes the count of stored nodes that generators on this thread encoded themselves rather
+/// than took from verified nodes.
+#[cfg(test)]
+fn take_computed() -> usize {
+    COMPUTED.replace(0)
 }
 
 /// One past the index of the last nibble of `key` that differs from `fill`: the prefixes of

@@ -11,7 +11,11 @@
 //! right of the last key mean "more", and each subtree in between is rebuilt from the range's
 //! leaves with `alloy_trie::HashBuilder` and compared with its reference (see `walk`). Every
 //! proof node and every range leaf is hashed once; nothing above the range's subtrees is
-//! rebuilt. With no proof, the whole trie is rebuilt with one `HashBuilder`.
+//! rebuilt. With no proof, the whole trie is rebuilt in one pass.
+//!
+//! [`verify_range_nodes`] verifies the same way and keeps the nodes it rebuilt and the proof's
+//! edge nodes ([`VerifiedNodes`]), so that the trie generator writes them without computing
+//! them again: each node the client writes is then hashed once.
 
 mod edge;
 mod error;
@@ -22,11 +26,15 @@ mod tests;
 mod walk;
 
 use alloy_primitives::{B256, Bytes};
-use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder};
+use alloy_trie::EMPTY_ROOT_HASH;
 use nybbles::Nibbles;
 
 pub use self::error::ProofError;
 use self::{index::ProofIndex, walk::RangeWalk};
+use super::{
+    stack::StackBuilder,
+    verified::{Hasher, RangeSink, Recorder, VerifiedNodes},
+};
 
 /// Verifies that `keys`/`values` are exactly the leaves of the trie with root `root` from
 /// `origin` up to and including the last key, and returns whether the trie holds more leaves
@@ -47,9 +55,39 @@ pub fn verify_range<V: AsRef<[u8]>>(
     values: &[V],
     proof: &[Bytes],
 ) -> Result<bool, ProofError> {
+    verify_with(root, origin, keys, values, proof, &mut Hasher::default())
+}
+
+/// Verifies like [`verify_range`] and, on success, also returns the trie nodes the verification
+/// computed or authenticated: the stored nodes of the subtrees within the range and the proof's
+/// nodes along its edges. Hand them to
+/// [`TrieGenerator::use_verified`](crate::trie::TrieGenerator::use_verified) before pushing
+/// the range's leaves, and the generator writes them instead of computing them again.
+pub fn verify_range_nodes<V: AsRef<[u8]>>(
+    root: B256,
+    origin: B256,
+    keys: &[B256],
+    values: &[V],
+    proof: &[Bytes],
+) -> Result<(bool, VerifiedNodes), ProofError> {
+    let value_bytes = values.iter().map(|value| value.as_ref().len()).sum();
+    let proof_bytes = proof.iter().map(|node| node.len()).sum();
+    let mut recorder = Recorder::with_capacity(keys.len(), value_bytes, proof_bytes);
+    let more = verify_with(root, origin, keys, values, proof, &mut recorder)?;
+    Ok((more, recorder.finish()))
+}
+
+fn verify_with<V: AsRef<[u8]>>(
+    root: B256,
+    origin: B256,
+    keys: &[B256],
+    values: &[V],
+    proof: &[Bytes],
+    sink: &mut impl RangeSink,
+) -> Result<bool, ProofError> {
     check_leaves(keys, values)?;
     if proof.is_empty() {
-        return verify_whole_trie(root, keys, values);
+        return verify_whole_trie(root, keys, values, sink);
     }
     let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
         if root == EMPTY_ROOT_HASH {
@@ -64,7 +102,7 @@ pub fn verify_range<V: AsRef<[u8]>>(
         return Err(ProofError::KeyBeforeOrigin);
     }
     let proof = ProofIndex::new(proof);
-    RangeWalk::new(&proof, &origin, last, keys, values).run(root)
+    RangeWalk::new(&proof, &origin, last, keys, values, sink).run(root)
 }
 
 /// The checks on the leaves themselves, before anything reaches a `HashBuilder`.
@@ -86,12 +124,13 @@ fn verify_whole_trie<V: AsRef<[u8]>>(
     root: B256,
     keys: &[B256],
     values: &[V],
+    sink: &mut impl RangeSink,
 ) -> Result<bool, ProofError> {
-    let mut builder = HashBuilder::default();
+    let mut builder = StackBuilder::default();
     for (key, value) in keys.iter().zip(values) {
-        builder.add_leaf_unchecked(Nibbles::unpack_array(key.as_ref()), value.as_ref());
+        builder.push(Nibbles::unpack_array(key.as_ref()), value.as_ref(), sink);
     }
-    let got = builder.root();
+    let got = builder.finish(sink).map_or(EMPTY_ROOT_HASH, |node| super::node_hash(&node));
     if got != root {
         return Err(ProofError::RootMismatch { got, expected: root });
     }

@@ -8,23 +8,26 @@
 //! - strictly right of the last key: it proves that more keys exist after the range;
 //! - on one of the edge paths: walked into;
 //! - in between (inside the range): the next range leaves with that prefix must rebuild it
-//!   exactly: their subtree, computed by `alloy_trie::HashBuilder` over the key suffixes below
-//!   the child's path, must equal the child reference the authenticated parent holds.
+//!   exactly: their subtree, built by the streaming builder over the keys below the child's
+//!   path, must have the child reference the authenticated parent holds.
 //!
 //! A leaf met on an edge path and lying within the range must be the next range leaf. Every
 //! range leaf must be used up by the end. So the range is exactly the trie's leaves from the
 //! origin to the last key, and only the range's own subtrees are hashed (the edge nodes are
 //! hashed once, by the index, and never rebuilt).
+//!
+//! The rebuilt nodes and the edge nodes go to a [`RangeSink`], in post-order: the walk hands
+//! an edge node over after everything below it.
 
 use alloy_primitives::{B256, keccak256};
-use alloy_trie::{HashBuilder, nodes::LeafNodeRef};
 use nybbles::Nibbles;
 
 use super::{
     ProofError,
     index::ProofIndex,
-    node::{ChildRef, KEY_NIBBLES, Node},
+    node::{ChildRef, KEY_NIBBLES, Node, decode_node},
 };
+use crate::trie::{stack::StackBuilder, verified::RangeSink};
 
 /// Where a subtree sits relative to the verified range `[origin, last]`.
 enum Side {
@@ -39,7 +42,7 @@ enum Side {
 }
 
 /// One range check.
-pub(super) struct RangeWalk<'p, 'r, V> {
+pub(super) struct RangeWalk<'p, 'r, V, S> {
     proof: &'r ProofIndex<'p>,
     origin: Nibbles,
     last: Nibbles,
@@ -48,18 +51,20 @@ pub(super) struct RangeWalk<'p, 'r, V> {
     /// Index of the first range leaf not yet matched against the trie.
     next: usize,
     has_more: bool,
-    buf: Vec<u8>,
+    builder: StackBuilder,
+    sink: &'r mut S,
 }
 
-impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
+impl<'p, 'r, V: AsRef<[u8]>, S: RangeSink> RangeWalk<'p, 'r, V, S> {
     /// Prepares a check of the validated range `keys`/`values` from `origin` to `last` (the
-    /// last key).
+    /// last key), handing the nodes it meets to `sink`.
     pub(super) fn new(
         proof: &'r ProofIndex<'p>,
         origin: &B256,
         last: &B256,
         keys: &'r [B256],
         values: &'r [V],
+        sink: &'r mut S,
     ) -> Self {
         Self {
             proof,
@@ -69,7 +74,8 @@ impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
             values,
             next: 0,
             has_more: false,
-            buf: Vec::new(),
+            builder: StackBuilder::default(),
+            sink,
         }
     }
 
@@ -120,10 +126,26 @@ impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
         path: Nibbles,
         of_extension: bool,
     ) -> Result<(), ProofError> {
-        let node = self.proof.resolve(child)?;
+        let (node, hashed) = match child {
+            ChildRef::Hash(hash) => {
+                let encoded = self.proof.get(&hash)?;
+                (decode_node(encoded)?, Some((hash, encoded)))
+            }
+            ChildRef::Inline(encoded) => (decode_node(encoded)?, None),
+        };
         if of_extension && !matches!(node, Node::Branch(_)) {
             return Err(ProofError::MalformedNode("extension child is not a branch"));
         }
+        self.visit_node(node, &path)?;
+        if let Some((hash, encoded)) = hashed {
+            self.sink.proof_node(&path, hash, encoded);
+        }
+        Ok(())
+    }
+
+    /// Walks the children of the authenticated node `node` at `path`.
+    fn visit_node(&mut self, node: Node<'p>, path: &Nibbles) -> Result<(), ProofError> {
+        let path = *path;
         match node {
             Node::Branch(children) => {
                 if path.len() >= KEY_NIBBLES {
@@ -197,46 +219,43 @@ impl<'p, 'r, V: AsRef<[u8]>> RangeWalk<'p, 'r, V> {
         path: &Nibbles,
         of_extension: bool,
     ) -> Result<(), ProofError> {
+        let depth = path.len();
         let start = self.next;
-        let count = self.keys[start..]
-            .iter()
-            .take_while(|key| Nibbles::unpack_array(key.as_ref()).starts_with(path))
-            .count();
-        if count == 0 {
+        self.builder.start(depth);
+        let mut end = start;
+        let mut nibbles_at_depth = (0, 0);
+        while let Some(key) = self.keys.get(end) {
+            let key = Nibbles::unpack_array(key.as_ref());
+            if !key.starts_with(path) {
+                break;
+            }
+            if of_extension {
+                // Below an extension, `depth` is less than the key length.
+                let nibble = key.get_unchecked(depth);
+                if end == start {
+                    nibbles_at_depth.0 = nibble;
+                }
+                nibbles_at_depth.1 = nibble;
+            }
+            self.builder.push(key, self.values[end].as_ref(), self.sink);
+            end += 1;
+        }
+        self.next = end;
+        let Some(got) = self.builder.finish(self.sink) else {
             // The trie has leaves here that the range lacks.
             return Err(ProofError::RangeMismatch);
-        }
-        self.next = start + count;
-        let depth = path.len();
-        let keys = &self.keys[start..start + count];
-        let values = &self.values[start..start + count];
-        if of_extension {
-            let nibble_at = |key: Option<&B256>| {
-                key.map(|key| Nibbles::unpack_array(key.as_ref()).get_unchecked(depth))
-            };
-            if count < 2 || nibble_at(keys.first()) == nibble_at(keys.last()) {
-                return Err(ProofError::RangeMismatch);
-            }
-        }
-        let got = if let ([key], [value]) = (keys, values) {
-            // One leaf: encode it directly (it may be embedded in the parent).
-            let suffix = Nibbles::unpack_array(key.as_ref()).slice(depth..);
-            self.buf.clear();
-            let node = LeafNodeRef::new(&suffix, value.as_ref()).rlp(&mut self.buf);
-            match (child, node.as_hash()) {
-                (ChildRef::Hash(expected), Some(got)) if got == expected => return Ok(()),
-                (ChildRef::Inline(expected), None) if expected == &node[..] => return Ok(()),
-                _ => crate::trie::node_hash(&node),
-            }
-        } else {
-            // Several leaves: the subtree below `path` is the trie of their key suffixes.
-            let mut builder = HashBuilder::default();
-            for (key, value) in keys.iter().zip(values) {
-                let suffix = Nibbles::unpack_array(key.as_ref()).slice(depth..);
-                builder.add_leaf_unchecked(suffix, value.as_ref());
-            }
-            builder.root()
         };
+        if of_extension && (end - start < 2 || nibbles_at_depth.0 == nibbles_at_depth.1) {
+            return Err(ProofError::RangeMismatch);
+        }
+        let matches = match child {
+            ChildRef::Hash(expected) => got.as_hash() == Some(expected),
+            ChildRef::Inline(expected) => got.as_hash().is_none() && expected == &got[..],
+        };
+        if matches {
+            return Ok(());
+        }
+        let got = crate::trie::node_hash(&got);
         let expected = match child {
             ChildRef::Hash(hash) => hash,
             ChildRef::Inline(encoded) => keccak256(encoded),

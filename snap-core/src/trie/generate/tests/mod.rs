@@ -1,6 +1,7 @@
 //! Differential tests: chunked generation against the whole-trie builder, with an oracle for
 //! which nodes a chunk can determine written from first principles (key ranges and node kinds),
-//! not from the generator's own bookkeeping.
+//! not from the generator's own bookkeeping. The one-pass runs feed the generators verified
+//! responses with the nodes their verification computed, as the sync does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,6 +61,8 @@ struct Case {
     tight: Vec<bool>,
     flush: Vec<bool>,
     forgotten: BTreeSet<B256>,
+    /// Sizes of the verified responses each chunk arrives in (cycled), for the one-pass runs.
+    cuts: Vec<usize>,
 }
 
 fn case_strategy(max_leaves: usize, with_forgets: bool) -> impl Strategy<Value = Case> {
@@ -71,8 +74,9 @@ fn case_strategy(max_leaves: usize, with_forgets: bool) -> impl Strategy<Value =
         prop::collection::vec(any::<bool>(), 1..8),
         prop::collection::vec(any::<bool>(), 1..16),
         prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        prop::collection::vec(1..40usize, 1..6),
     )
-        .prop_map(move |(owner, leaves, random, on_keys, tight, flush, forgets)| {
+        .prop_map(move |(owner, leaves, random, on_keys, tight, flush, forgets, cuts)| {
             let mut splits: BTreeSet<B256> = random.into_iter().collect();
             if !leaves.is_empty() {
                 splits.extend(on_keys.iter().map(|i| leaves[i.index(leaves.len())].0));
@@ -83,7 +87,15 @@ fn case_strategy(max_leaves: usize, with_forgets: bool) -> impl Strategy<Value =
             } else {
                 BTreeSet::new()
             };
-            Case { owner, leaves, splits: splits.into_iter().collect(), tight, flush, forgotten }
+            Case {
+                owner,
+                leaves,
+                splits: splits.into_iter().collect(),
+                tight,
+                flush,
+                forgotten,
+                cuts,
+            }
         })
 }
 
@@ -181,6 +193,8 @@ struct Run {
     /// Covered segments, with the index of their chunk.
     segments: Vec<(usize, Segment)>,
     root: Option<B256>,
+    /// Stored nodes the generators encoded themselves rather than took from verified nodes.
+    computed: usize,
 }
 
 fn predecessor_key(key: B256) -> Option<B256> {
@@ -192,16 +206,47 @@ fn successor_key(key: B256) -> Option<B256> {
 }
 
 fn run(case: &Case, flush: bool) -> Run {
+    run_with(case, flush, None)
+}
+
+/// Runs `case`; with `full` (the whole trie), each chunk arrives in verified responses cut as
+/// `case.cuts` says, and the generator is handed the nodes their verification computed.
+fn run_with(case: &Case, flush: bool, full: Option<&BuiltTrie>) -> Run {
     let mut batches = Vec::new();
     let mut segments = Vec::new();
     let mut root = None;
     let mut step = 0usize;
+    let mut cut = 0usize;
+    take_computed();
     for (index, &start) in case.splits.iter().enumerate() {
         let next = case.splits.get(index + 1).copied();
         let end = next.and_then(predecessor_key).unwrap_or(MAX_KEY);
         let mut generator = TrieGenerator::new(case.owner, start);
         let mut segment = Some(Segment { low: start, high: end, keys: Vec::new() });
-        for (key, value) in case.leaves.iter().filter(|(key, _)| *key >= start && *key <= end) {
+        let chunk: Vec<&(B256, Vec<u8>)> =
+            case.leaves.iter().filter(|(key, _)| *key >= start && *key <= end).collect();
+        let mut response_end = 0;
+        for (at, (key, value)) in chunk.iter().copied().enumerate() {
+            if let Some(full) = full
+                && at == response_end
+            {
+                // Waiting for the next response, the generator may drop what it no longer needs.
+                if cut.is_multiple_of(2) {
+                    generator.release_verified();
+                }
+                response_end = (at + case.cuts[cut % case.cuts.len()]).min(chunk.len());
+                let origin = if at == 0 { start } else { successor_key(chunk[at - 1].0).unwrap() };
+                let whole = origin == B256::ZERO && response_end - at == case.leaves.len();
+                // A whole trie goes without a proof every other time.
+                let with_proof = !whole || cut % 2 == 1;
+                generator.use_verified(verified_nodes(
+                    full,
+                    origin,
+                    &chunk[at..response_end],
+                    with_proof,
+                ));
+                cut += 1;
+            }
             if case.forgotten.contains(key) {
                 generator.forget(*key).unwrap();
                 if let Some(mut closed) = segment.take()
@@ -225,6 +270,9 @@ fn run(case: &Case, flush: bool) -> Run {
                 batches.push((index, generator.take_changes()));
             }
         }
+        if full.is_some() && cut.is_multiple_of(3) {
+            generator.release_verified();
+        }
         let (changes, chunk_root) = if next.is_none() {
             generator.finish(true)
         } else if case.tight[index % case.tight.len()] {
@@ -247,7 +295,31 @@ fn run(case: &Case, flush: bool) -> Run {
             assert_eq!(chunk_root, None, "a chunk not covering everything returned a root");
         }
     }
-    Run { batches, segments, root }
+    Run { batches, segments, root, computed: take_computed() }
+}
+
+/// Verifies the response `leaves` from `origin` against `full` (with an edge proof, or as the
+/// whole trie) and returns the nodes the verification computed.
+fn verified_nodes(
+    full: &BuiltTrie,
+    origin: B256,
+    leaves: &[&(B256, Vec<u8>)],
+    with_proof: bool,
+) -> VerifiedNodes {
+    let keys: Vec<B256> = leaves.iter().map(|(key, _)| *key).collect();
+    let values: Vec<&[u8]> = leaves.iter().map(|(_, value)| value.as_slice()).collect();
+    let proof = match (with_proof, keys.last()) {
+        (false, _) => Vec::new(),
+        (true, last) => {
+            let mut proof = full.prove(&origin);
+            proof.extend(last.map(|last| full.prove(last)).unwrap_or_default());
+            proof
+        }
+    };
+    let (_, nodes) =
+        crate::trie::proof::verify_range_nodes(full.root, origin, &keys, &values, &proof)
+            .expect("an honest range verifies");
+    nodes
 }
 
 /// Paths on the way from the root to every leaf of `full`, down to the leaf itself.
@@ -292,9 +364,12 @@ fn apply<'a>(store: &mut Store, batches: impl IntoIterator<Item = &'a NodeChange
 
 /// Runs `case` and checks every property: exact node set, no path written twice, writes and
 /// deletes disjoint, flush points irrelevant, and a stale store cleaned on every lookup path.
-fn check_case(case: &Case, other: &Leaves) -> Result<(), TestCaseError> {
+/// With `one_pass`, the chunks arrive as verified responses whose nodes the generators reuse:
+/// then they also write and delete exactly what they write and delete without them, and
+/// encode no stored node themselves (each written node was hashed once, by the verifier).
+fn check_case(case: &Case, other: &Leaves, one_pass: bool) -> Result<(), TestCaseError> {
     let full = build_trie(&case.leaves);
-    let flushed = run(case, true);
+    let flushed = if one_pass { run_with(case, true, Some(&full)) } else { run(case, true) };
     let mut written = BTreeMap::new();
     let mut deleted = BTreeSet::new();
     for (_, batch) in &flushed.batches {
@@ -321,6 +396,13 @@ fn check_case(case: &Case, other: &Leaves) -> Result<(), TestCaseError> {
 
     let whole = case.splits.len() == 1 && case.forgotten.is_empty();
     prop_assert_eq!(flushed.root, whole.then_some(full.root));
+    let stored_writes = written.values().filter(|node| node.len() >= MIN_STORED_NODE_LEN).count();
+    if one_pass {
+        prop_assert_eq!(flushed.computed, 0, "stored nodes encoded again");
+        prop_assert_eq!(&flushed.batches, &run(case, true).batches);
+    } else {
+        prop_assert!(flushed.computed >= stored_writes);
+    }
 
     // Forgotten keys: every prefix of their path is deleted.
     for key in &case.forgotten {
@@ -402,7 +484,24 @@ proptest! {
         case in case_strategy(160, false),
         other in leaves_strategy(60),
     ) {
-        check_case(&case, &other)?;
+        check_case(&case, &other, false)?;
+    }
+
+    #[test]
+    fn one_pass_over_verified_ranges_gives_the_same_nodes_hashed_once(
+        case in case_strategy(160, false),
+        other in leaves_strategy(60),
+    ) {
+        check_case(&case, &other, true)?;
+    }
+
+    #[test]
+    fn one_pass_with_forgotten_keys_gives_the_same_nodes_hashed_once(
+        case in case_strategy(120, true),
+        other in leaves_strategy(60),
+    ) {
+        prop_assume!(!case.forgotten.is_empty());
+        check_case(&case, &other, true)?;
     }
 
     #[test]
@@ -411,7 +510,40 @@ proptest! {
         other in leaves_strategy(60),
     ) {
         prop_assume!(!case.forgotten.is_empty());
-        check_case(&case, &other)?;
+        check_case(&case, &other, false)?;
+    }
+
+    #[test]
+    fn a_restarted_generator_equals_a_fresh_one(
+        tries in prop::collection::vec((leaves_strategy(60), any::<bool>(), 0..60usize), 1..5),
+    ) {
+        // One generator, restarted for every trie (sometimes after being left mid-chunk, or
+        // with verified nodes it never used), against a fresh generator per trie.
+        let mut reused = TrieGenerator::new(B256::ZERO, B256::ZERO);
+        for (index, (leaves, use_nodes, abandon_at)) in tries.iter().enumerate() {
+            let owner = B256::repeat_byte(index as u8 + 1);
+            let full = build_trie(leaves);
+            reused.restart(owner, B256::ZERO);
+            let mut fresh = TrieGenerator::new(owner, B256::ZERO);
+            if *use_nodes {
+                let all: Vec<&(B256, Vec<u8>)> = leaves.iter().collect();
+                reused.use_verified(verified_nodes(&full, B256::ZERO, &all, false));
+            }
+            for (key, value) in leaves {
+                reused.push(*key, value).unwrap();
+                fresh.push(*key, value).unwrap();
+            }
+            let mut changes = NodeChanges::default();
+            let root = reused.finish_through_into(MAX_KEY, &mut changes);
+            prop_assert_eq!(reused.push(B256::ZERO, &[1]), Err(GenerateError::Exhausted));
+            prop_assert_eq!((changes, root), fresh.finish(true));
+            prop_assert_eq!(root, Some(full.root));
+            // Leave the generator in the middle of a chunk for the next restart.
+            reused.restart(owner, B256::ZERO);
+            for (key, value) in leaves.iter().take(*abandon_at) {
+                reused.push(*key, value).unwrap();
+            }
+        }
     }
 
     #[test]
