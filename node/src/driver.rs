@@ -6,12 +6,14 @@
 //!   delivers all sessions' events through one bounded channel. The driver only maps its
 //!   peer keys to the core's peer ids. When no static peer on our chain is left, the sync
 //!   fails with a sentence saying what the peers are on.
-//! - Timeouts: the core times out its own requests (and forgives late answers); the driver
-//!   times out the pivot's probes; the adapter times out nothing of snap.
+//! - Timeouts: the core's `Syncer` and `PivotSelector` time out their own requests (and
+//!   forgive late answers); the adapter times out nothing of snap.
 //! - Store: batches and lookups go, in order, to the blocking [`Writer`]; its bounded queue and
 //!   the core's limit on unacknowledged batches hold the download back when the disk is slow.
-//! - Target: resumed from the store's progress record, or fixed (`--root`), or chosen and
-//!   followed by [`Pivot`] from the peers' headers.
+//! - Target: chosen and followed by the core's [`PivotSelector`] from a trusted anchor (the
+//!   user's root or block hash, a consensus client's fork choice, or headers a quorum of peers
+//!   agree on); its headers go to the `Syncer` as `Input::Header`. A resumed sync keeps its
+//!   target until the selector, following its anchor, hands out a newer one.
 //! - Stop: when the `shutdown` future completes, the driver stops asking, lets the writer
 //!   apply what is queued (each batch carries its progress record) and returns; a restart on
 //!   the same store resumes.
@@ -25,11 +27,12 @@ use std::{
 
 use k256::SecretKey;
 use snap_core::{
+    pivot::{PivotEvent, PivotInput, PivotOutput, PivotSelector, WaitReason},
     sync::{
         Counters, Input, Output, PeerId, ProgressDecodeError, ProgressRecord, SyncConfig,
         SyncEvent, Syncer, Target,
     },
-    wire::SnapVersion,
+    wire::{SnapMessage, SnapVersion},
 };
 use snap_store::{StoreError, SyncStore};
 use snap_tokio_adapter::{
@@ -44,14 +47,15 @@ use tokio::sync::mpsc;
 
 pub use crate::pivot::TargetChoice;
 use crate::{
+    engine::AnchorReceiver,
     metrics::Metrics,
     network::Network,
-    pivot::{Pivot, PivotAction},
+    pivot::{ProbeBook, core_headers, header_request},
     writer::{Writer, WriterDone, WriterJob},
 };
 
-/// How long a pivot probe may stay unanswered.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pivot probes remembered at once (the selector probes one candidate at a time).
+const PROBES_KEPT: usize = 256;
 
 /// How a sync runs.
 #[derive(Debug)]
@@ -66,7 +70,7 @@ pub struct DriverConfig {
     pub key: SecretKey,
     /// The core's configuration.
     pub sync: SyncConfig,
-    /// How often peers are asked for newer heads.
+    /// How often peers are asked for newer heads (and a stalled pivot choice is retried).
     pub follow_interval: Duration,
     /// Peer limits, redial backoff and bans.
     pub peer_set: PeerSetConfig,
@@ -133,6 +137,15 @@ pub enum DriverEvent {
     Resumed(Target),
     /// No peer serves this candidate pivot's state.
     Unserved(Target),
+    /// No target yet, and why.
+    Waiting(WaitReason),
+    /// The trusted chain reorganised: the blocks after `ancestor` were replaced.
+    Reorg {
+        /// The last block both branches share.
+        ancestor: u64,
+        /// Blocks replaced.
+        depth: u64,
+    },
     /// The sync started on this target.
     Started(Target),
     /// An event of the core.
@@ -195,13 +208,27 @@ struct Driver<F> {
     config: DriverConfig,
     set: PeerSet,
     peers: HashMap<PeerId, PeerEntry>,
-    probes: HashMap<u64, (PeerId, Instant)>,
+    probes: ProbeBook,
     wrong_network: Option<String>,
-    pivot: Pivot,
+    selector: PivotSelector,
+    consensus: Option<AnchorReceiver>,
+    first_anchor: bool,
     syncer: Option<Syncer>,
     done: bool,
     observe: F,
     metrics: Arc<Metrics>,
+}
+
+/// The consensus client's next forkchoice update (never, without a consensus client or once
+/// the Engine API is gone).
+async fn next_anchor(receiver: Option<AnchorReceiver>) -> Option<crate::engine::ForkchoiceAnchor> {
+    match receiver {
+        Some(mut receiver) => match receiver.next().await {
+            Some(anchor) => Some(anchor),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -240,10 +267,8 @@ where
     let writer = Writer::spawn(store, config.writer_queue, done_tx);
     let mut connection = ConnectionConfig::new(config.network.info.clone());
     connection.max_snap_in_flight = config.sync.max_requests_per_peer.max(1) + 4;
-    // This node takes its pivot from the peers' Status heads, without a header stream carrying
-    // block access list hashes, so it catches up by healing, and healing fetches trie nodes,
-    // which only snap/1 carries: offering snap/2 too would negotiate snap/2 with every peer
-    // that has it (devp2p keeps the highest common version) and leave nothing to heal from.
+    // Healing fetches trie nodes, which only snap/1 carries; offering snap/2 too would
+    // negotiate snap/2 with every peer that has it (devp2p keeps the highest common version).
     // (It serves both versions, BALs included, from `snap serve`.)
     connection.snap_versions = vec![SnapVersion::V1];
     let node = Node::new(config.key.clone(), connection, config.server.clone());
@@ -251,11 +276,22 @@ where
     for enode in &config.peers {
         set.add_static(*enode);
     }
+    let now = Instant::now();
+    let pivot_config = config.target.pivot_config(config.follow_interval);
+    let probe_keep = pivot_config.request_timeout * 2;
+    let anchor = config.target.anchor();
+    let selector = if resumed.is_some() {
+        PivotSelector::resume_without_header(pivot_config, anchor, now)
+    } else {
+        PivotSelector::new(pivot_config, anchor, now)
+    };
     let mut driver = Driver {
-        pivot: Pivot::new(config.target, resumed.as_ref().map(|r| r.target)),
+        consensus: config.target.consensus(),
+        first_anchor: true,
+        selector,
         set,
         peers: HashMap::new(),
-        probes: HashMap::new(),
+        probes: ProbeBook::new(probe_keep, PROBES_KEPT),
         wrong_network: None,
         syncer: None,
         done: false,
@@ -265,15 +301,12 @@ where
     };
     if let Some(record) = resumed {
         (driver.observe)(&DriverEvent::Resumed(record.target));
-        driver.syncer = Some(Syncer::resume(driver.config.sync.clone(), record, Instant::now()));
-    } else if let Some(target) = driver.pivot.started() {
-        driver.start(target);
+        driver.syncer = Some(Syncer::resume(driver.config.sync.clone(), record, now));
     }
-    let mut follow = tokio::time::interval(driver.config.follow_interval);
-    follow.tick().await;
     let mut failure = None;
     tokio::pin!(shutdown);
     loop {
+        driver.drain_pivot();
         if let Err(error) = driver.drain(&writer).await {
             failure = Some(error);
             break;
@@ -286,9 +319,11 @@ where
             break;
         }
         let timeout = driver.syncer.as_ref().and_then(Syncer::poll_timeout);
-        let probe = driver.probes.values().map(|(_, at)| *at).min();
+        let pivot_timeout = driver.selector.poll_timeout();
+        let probe_expiry = driver.probes.next_expiry();
+        let consensus = driver.consensus.clone();
         tokio::select! {
-            event = driver.set.next_event() => driver.on_peer(event).await,
+            event = driver.set.next_event() => driver.on_peer(event),
             Some(done) = done_rx.recv() => {
                 if let Err(error) = driver.on_written(done) {
                     failure = Some(error);
@@ -300,18 +335,15 @@ where
                     syncer.handle_timeout(Instant::now());
                 }
             }
-            () = sleep_until(probe) => driver.probes_due().await,
-            _ = follow.tick() => {
-                let ready: Vec<PeerId> = driver.peers.keys().copied().collect();
-                let actions = driver.pivot.on_follow_tick(&ready);
-                driver.act(actions).await;
-            }
+            () = sleep_until(pivot_timeout) => driver.selector.handle_timeout(Instant::now()),
+            () = sleep_until(probe_expiry) => driver.forget_expired_probes(),
+            anchor = next_anchor(consensus) => driver.on_anchor(anchor),
             () = &mut shutdown => break,
         }
     }
     driver.set.disconnect_all(DisconnectReason::ClientQuitting);
     let outcome = SyncOutcome {
-        target: driver.syncer.as_ref().map(Syncer::target).or(driver.pivot.started()),
+        target: driver.syncer.as_ref().map(Syncer::target),
         counters: driver.syncer.as_ref().map(Syncer::counters).unwrap_or_default(),
         done: driver.done,
         elapsed: started.elapsed(),
@@ -338,16 +370,18 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         None
     }
 
-    fn start(&mut self, target: Target) {
+    fn start(&mut self, target: Target, header: Option<snap_core::sync::Header>) {
         (self.observe)(&DriverEvent::Started(target));
-        let mut syncer = Syncer::new(self.config.sync.clone(), target, Instant::now());
+        let now = Instant::now();
+        let mut syncer = match header {
+            Some(header) => Syncer::from_header(self.config.sync.clone(), header, now),
+            None => Syncer::new(self.config.sync.clone(), target, now),
+        };
         for (id, peer) in &mut self.peers {
             if let Some(version) = peer.snap {
                 peer.in_syncer = true;
-                syncer.handle_input(
-                    Instant::now(),
-                    Input::PeerConnected { peer: *id, versions: vec![version] },
-                );
+                syncer
+                    .handle_input(now, Input::PeerConnected { peer: *id, versions: vec![version] });
             }
         }
         self.syncer = Some(syncer);
@@ -358,51 +392,90 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         let _ = self.set.send(peer.0, command);
     }
 
-    async fn act(&mut self, actions: Vec<PivotAction>) {
-        for action in actions {
-            match action {
-                PivotAction::Headers(peer, request) => {
-                    self.send(peer, Command::GetHeaders(request))
+    /// Carries out every output of the pivot selector.
+    fn drain_pivot(&mut self) {
+        while let Some(output) = self.selector.poll_output() {
+            let now = Instant::now();
+            match output {
+                PivotOutput::GetHeaders { peer, request } => {
+                    self.send(peer, Command::GetHeaders(header_request(&request)));
                 }
-                PivotAction::Probe(peer, message) => {
-                    self.probes
-                        .insert(message.request_id(), (peer, Instant::now() + PROBE_TIMEOUT));
-                    self.send(peer, Command::Snap(message));
+                PivotOutput::Probe { peer, request } => {
+                    self.probes.sent(request.request_id, peer, now);
+                    self.send(peer, Command::Snap(SnapMessage::GetAccountRange(request)));
                 }
-                PivotAction::Start(target) => {
+                PivotOutput::Start { target, header } => {
                     if self.syncer.is_none() {
-                        self.start(target);
+                        self.start(target, header);
                     }
                 }
-                PivotAction::Move(target) => {
+                PivotOutput::Header(header) => {
                     if let Some(syncer) = &mut self.syncer {
-                        syncer.handle_input(Instant::now(), Input::NewTarget(target));
+                        syncer.handle_input(now, Input::Header(header));
                     }
                 }
-                PivotAction::Unserved(target) => (self.observe)(&DriverEvent::Unserved(target)),
+                PivotOutput::Jump(header) => match &mut self.syncer {
+                    Some(syncer) => syncer.handle_input(now, Input::NewTarget(header.target())),
+                    None => self.start(header.target(), Some(header)),
+                },
+                PivotOutput::Penalize { peer, reason } => {
+                    self.metrics.error("pivot_misbehaviour");
+                    if let Some(entry) = self.peers.get(&peer) {
+                        (self.observe)(&DriverEvent::Misbehaved {
+                            enode: entry.enode,
+                            reason: reason.to_string(),
+                        });
+                    }
+                    self.set.ban(peer.0, DisconnectReason::BreachOfProtocol);
+                }
+                PivotOutput::Event(PivotEvent::Waiting(reason)) => {
+                    (self.observe)(&DriverEvent::Waiting(reason));
+                }
+                PivotOutput::Event(PivotEvent::Unserved(target)) => {
+                    (self.observe)(&DriverEvent::Unserved(target));
+                }
+                PivotOutput::Event(PivotEvent::Reorg { ancestor, depth }) => {
+                    (self.observe)(&DriverEvent::Reorg { ancestor, depth });
+                }
             }
         }
     }
 
-    /// Probes unanswered in time count as unserved; their late answers are dropped.
-    async fn probes_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(u64, PeerId)> = self
-            .probes
-            .iter()
-            .filter(|(_, (_, at))| *at <= now)
-            .map(|(id, (peer, _))| (*id, *peer))
-            .collect();
-        for (id, peer) in due {
-            self.probes.remove(&id);
+    /// Probes the selector gave up on are forgotten at the adapter, so their late answers are
+    /// dropped there.
+    fn forget_expired_probes(&mut self) {
+        for (id, peer) in self.probes.expired(Instant::now()) {
             self.metrics.error("snap_timeout");
             self.send(peer, Command::Forget(id));
-            let actions = self.pivot.on_probe(peer, id, None);
-            self.act(actions).await;
         }
     }
 
-    async fn on_peer(&mut self, event: PeerEvent) {
+    /// A forkchoice update: its delivered headers (not trusted by themselves), then its head
+    /// and finalized hashes (trusted).
+    fn on_anchor(&mut self, anchor: Option<crate::engine::ForkchoiceAnchor>) {
+        let Some(anchor) = anchor else { return };
+        let number = anchor.head_header.map(|h| h.header.number);
+        if std::mem::take(&mut self.first_anchor) {
+            tracing::info!("consensus client connected: head {} ({number:?})", anchor.head);
+        } else {
+            tracing::debug!("consensus client head {} ({number:?})", anchor.head);
+        }
+        let now = Instant::now();
+        for payload in
+            [anchor.finalized_header, anchor.safe_header, anchor.head_header].into_iter().flatten()
+        {
+            self.selector.handle_input(now, PivotInput::ConsensusHeader(payload.header));
+        }
+        self.selector.handle_input(
+            now,
+            PivotInput::ConsensusHead {
+                head: anchor.head,
+                finalized: anchor.finalized.unwrap_or_default(),
+            },
+        );
+    }
+
+    fn on_peer(&mut self, event: PeerEvent) {
         let now = Instant::now();
         match event {
             PeerEvent::Ready { peer, enode, client, status, snap, .. } => {
@@ -418,19 +491,31 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                 }
                 self.peers.insert(id, entry);
                 (self.observe)(&DriverEvent::PeerReady { enode, client, snap: snap.is_some() });
-                if snap.is_some() {
-                    let actions = self.pivot.on_ready(id, status.head_hash);
-                    self.act(actions).await;
-                }
+                self.selector.handle_input(
+                    now,
+                    PivotInput::PeerReady {
+                        peer: id,
+                        head: status.head_hash,
+                        snap: snap.is_some(),
+                    },
+                );
             }
-            PeerEvent::Connection { peer, event } => self.on_connection(peer_id(peer), event).await,
-            PeerEvent::Rejected { command, error, .. } => {
+            PeerEvent::Connection { peer, event } => self.on_connection(peer_id(peer), event),
+            PeerEvent::Rejected { peer, command, error, .. } => {
                 self.metrics.error("command_rejected");
                 tracing::debug!(?command, %error, "command rejected");
+                let id = match &command {
+                    Command::GetHeaders(request) => Some(request.request_id),
+                    Command::Snap(message) => Some(message.request_id()),
+                    _ => None,
+                };
+                if let Some(id) = id {
+                    self.selector.handle_input(now, PivotInput::Failed { peer: peer_id(peer), id });
+                }
             }
             PeerEvent::Gone { peer, enode, reason, ready } => {
                 if ready {
-                    self.on_gone(peer_id(peer), enode, reason.to_string()).await;
+                    self.on_gone(peer_id(peer), enode, reason.to_string());
                 } else if let Some(enode) = enode {
                     tracing::debug!(peer = %enode.addr, %reason, "could not connect");
                 }
@@ -460,35 +545,43 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         }
     }
 
-    async fn on_connection(&mut self, id: PeerId, event: Event) {
+    fn on_connection(&mut self, id: PeerId, event: Event) {
         let now = Instant::now();
         match event {
             Event::Snap(message) => {
                 self.metrics.responses.increment(1);
                 let request_id = message.request_id();
-                if self.probes.remove(&request_id).is_some() {
-                    let actions = self.pivot.on_probe(id, request_id, Some(&message));
-                    self.act(actions).await;
+                if self.probes.answered(request_id, id) {
+                    let input = match message {
+                        SnapMessage::AccountRange(reply) => PivotInput::Probe { peer: id, reply },
+                        // Not an answer to a probe: the probe failed.
+                        _ => PivotInput::Failed { peer: id, id: request_id },
+                    };
+                    self.selector.handle_input(now, input);
                 } else if let Some(syncer) = &mut self.syncer {
                     syncer.handle_input(now, Input::Response { peer: id, message });
                 }
             }
             Event::Late(_) => self.metrics.error("late_response"),
-            Event::Headers(headers) => {
-                let actions = self.pivot.on_headers(id, headers.request_id, Some(&headers));
-                self.act(actions).await;
+            Event::Headers(reply) => {
+                let headers = core_headers(&reply);
+                self.selector.handle_input(
+                    now,
+                    PivotInput::Headers { peer: id, id: reply.request_id, headers },
+                );
             }
             Event::HeadersTimeout(request_id) => {
                 self.metrics.error("headers_timeout");
-                let actions = self.pivot.on_headers(id, request_id, None);
-                self.act(actions).await;
+                self.selector.handle_input(now, PivotInput::Failed { peer: id, id: request_id });
             }
             _ => {}
         }
     }
 
-    async fn on_gone(&mut self, id: PeerId, enode: Option<Enode>, reason: String) {
+    fn on_gone(&mut self, id: PeerId, enode: Option<Enode>, reason: String) {
         self.metrics.error("session_closed");
+        self.probes.peer_gone(id);
+        self.selector.handle_input(Instant::now(), PivotInput::PeerGone { peer: id });
         let Some(peer) = self.peers.remove(&id) else { return };
         self.metrics.peers.decrement(1.0);
         if peer.in_syncer
@@ -497,13 +590,6 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             syncer.handle_input(Instant::now(), Input::PeerDisconnected { peer: id });
         }
         (self.observe)(&DriverEvent::PeerGone { enode: enode.unwrap_or(peer.enode), reason });
-        let orphaned: Vec<u64> =
-            self.probes.iter().filter(|(_, (p, _))| *p == id).map(|(r, _)| *r).collect();
-        for request_id in orphaned {
-            self.probes.remove(&request_id);
-            let actions = self.pivot.on_probe(id, request_id, None);
-            self.act(actions).await;
-        }
     }
 
     fn on_written(&mut self, done: WriterDone) -> Result<(), DriverError> {

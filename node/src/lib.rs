@@ -13,6 +13,7 @@
 pub mod demo_state;
 pub mod driver;
 pub mod engine;
+pub mod identity;
 pub mod metrics;
 pub mod network;
 pub mod pivot;

@@ -59,8 +59,11 @@ fn batches_written(text: &str) -> u64 {
 }
 
 fn config(enode: Enode) -> DriverConfig {
-    let mut config =
-        DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
+    let mut config = DriverConfig::new(
+        vec![enode],
+        TargetChoice::Peers { offset: 64, quorum: 1 },
+        Network::demo_client(),
+    );
     config.sync = SyncConfig {
         max_requests_per_peer: 8,
         // Small requests and batches: many batches, so a stop lands in the middle.

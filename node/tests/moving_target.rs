@@ -124,8 +124,11 @@ async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_stat
         }
     });
 
-    let mut config =
-        DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
+    let mut config = DriverConfig::new(
+        vec![enode],
+        TargetChoice::Peers { offset: 64, quorum: 1 },
+        Network::demo_client(),
+    );
     config.follow_interval = Duration::from_millis(100);
     config.sync = SyncConfig {
         max_requests_per_peer: 2,

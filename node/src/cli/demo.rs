@@ -75,8 +75,9 @@ pub(crate) async fn run(args: DemoArgs, metrics: Arc<Metrics>) -> CliResult {
     };
     std::fs::create_dir_all(&datadir).map_err(|e| e.to_string())?;
     let store = super::shared::open_store(&datadir)?;
-    let mut config =
-        DriverConfig::new(vec![enode], TargetChoice::Peers { offset: 64 }, Network::demo_client());
+    // One peer: the demo network is a test network, where one peer's headers are trusted.
+    let target = TargetChoice::Peers { offset: 64, quorum: 1 };
+    let mut config = DriverConfig::new(vec![enode], target, Network::demo_client());
     config.sync = sync_config(16, 1);
     println!("demo: syncing into {}", datadir.display());
     let result = sync_and_verify(config, store, metrics, args.quiet).await;

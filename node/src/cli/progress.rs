@@ -4,7 +4,10 @@
 use std::{io::IsTerminal, time::Duration};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use snap_core::sync::{Phase, ProgressReport, SyncEvent};
+use snap_core::{
+    pivot::WaitReason,
+    sync::{Phase, ProgressReport, SyncEvent},
+};
 use snap_node::DriverEvent;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -180,6 +183,12 @@ impl Display {
                     target.number, target.root
                 ));
             }
+            DriverEvent::Waiting(reason) => {
+                self.log(&format!("no target yet: {}", waiting(*reason)))
+            }
+            DriverEvent::Reorg { ancestor, depth } => {
+                self.log(&format!("the chain reorganised: {depth} blocks after block {ancestor}"));
+            }
             _ => {}
         }
     }
@@ -191,5 +200,21 @@ impl Display {
             heal.abandon();
             let _ = multi.clear();
         }
+    }
+}
+
+/// Why no target is chosen yet, in words.
+fn waiting(reason: WaitReason) -> String {
+    match reason {
+        WaitReason::TooFewPeers { have, need } => format!(
+            "{have} of the {need} peers needed have sent their head (--pivot-quorum sets how \
+             many must agree)"
+        ),
+        WaitReason::NoAgreement => "the peers' headers disagree; waiting for more peers".into(),
+        WaitReason::NoConsensusHead => {
+            "waiting for the consensus client's fork choice at the Engine API (--authrpc.*)".into()
+        }
+        WaitReason::HeaderUnknown => "no peer has sent the anchored block's header yet".into(),
+        WaitReason::NoSnapPeer => "no snap peer to check the pivot's state with".into(),
     }
 }

@@ -13,6 +13,7 @@ use snap_core::sync::SyncConfig;
 use snap_node::{
     DriverConfig, SyncOutcome, TargetChoice,
     engine::{self, AnchorReceiver, EngineConfig, EngineServer},
+    identity::{AskedTarget, IDENTITY_FILE, SyncIdentity, read_identity, write_identity},
     metrics::Metrics,
     network::Network,
     run_sync,
@@ -47,9 +48,21 @@ pub(crate) struct SyncArgs {
     /// The UDP port for discovery (default 30303, or any free port when that one is taken).
     #[arg(long)]
     port: Option<u16>,
-    /// Blocks below the peers' head to pick the pivot at.
+    /// Where the target comes from without --root or --block-hash: `consensus` (the
+    /// consensus client's fork choice through the Engine API; the default on built-in public
+    /// chains) or `peers` (headers --pivot-quorum peers agree on; the default elsewhere).
+    #[arg(long, value_name = "SOURCE", value_parser = ["consensus", "peers"])]
+    pivot: Option<String>,
+    /// Distinct peers that must send the same header before it is trusted as the pivot
+    /// (`--pivot peers`) [default: 2 on built-in public chains, 1 on test networks].
+    #[arg(long, value_name = "N")]
+    pivot_quorum: Option<usize>,
+    /// Blocks below the trusted head to pick the pivot at.
     #[arg(long, default_value_t = 64)]
     pivot_offset: u64,
+    /// Start over: delete the sync this datadir holds (its store), whatever it was.
+    #[arg(long)]
+    restart: bool,
     /// Snap requests in flight per peer.
     #[arg(long, default_value_t = 16)]
     requests_per_peer: usize,
@@ -85,12 +98,36 @@ impl AuthRpcArgs {
     }
 }
 
+/// How the target is chosen, before a consensus client is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetSpec {
+    /// `--root`.
+    Root(B256),
+    /// `--block-hash`.
+    BlockHash(B256),
+    /// Headers this many peers agree on.
+    Peers(usize),
+    /// The consensus client's fork choice.
+    Consensus,
+}
+
 impl SyncArgs {
-    fn target(&self) -> TargetChoice {
+    /// The target the flags ask for on a built-in public chain (`public`) or another network.
+    pub(crate) fn target_spec(&self, public: bool) -> TargetSpec {
         match (self.root, self.block_hash) {
-            (Some(root), _) => TargetChoice::Root(root),
-            (None, Some(hash)) => TargetChoice::BlockHash(hash),
-            (None, None) => TargetChoice::Peers { offset: self.pivot_offset },
+            (Some(root), _) => TargetSpec::Root(root),
+            (None, Some(hash)) => TargetSpec::BlockHash(hash),
+            (None, None) => {
+                let consensus = match self.pivot.as_deref() {
+                    Some(source) => source == "consensus",
+                    None => public,
+                };
+                if consensus {
+                    TargetSpec::Consensus
+                } else {
+                    TargetSpec::Peers(self.pivot_quorum.unwrap_or(if public { 2 } else { 1 }))
+                }
+            }
         }
     }
 }
@@ -100,10 +137,9 @@ impl SyncArgs {
 pub(crate) async fn start_engine(
     args: &SyncArgs,
     chain_id: u64,
-    real_network: bool,
+    spec: TargetSpec,
 ) -> Result<Option<(EngineServer, AnchorReceiver)>, String> {
-    let from_network = matches!(args.target(), TargetChoice::Peers { .. });
-    if !(args.authrpc.given() || (from_network && real_network)) {
+    if !(args.authrpc.given() || spec == TargetSpec::Consensus) {
         return Ok(None);
     }
     let secret_path =
@@ -126,21 +162,6 @@ pub(crate) async fn start_engine(
         secret_path.display()
     );
     Ok(Some((server, anchors)))
-}
-
-/// Logs the consensus client's first head, then each new one at debug level.
-fn log_anchors(mut anchors: AnchorReceiver) {
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Some(anchor) = anchors.next().await {
-            let number = anchor.head_header.map(|h| h.header.number);
-            if std::mem::take(&mut first) {
-                tracing::info!("consensus client connected: head {} ({number:?})", anchor.head);
-            } else {
-                tracing::debug!("consensus client head {} ({number:?})", anchor.head);
-            }
-        }
-    });
 }
 
 /// The core's configuration for a node: more requests per peer than the library default
@@ -211,14 +232,61 @@ pub(crate) fn print_summary(outcome: &SyncOutcome) {
     );
 }
 
+/// Opens the datadir's store (emptied first with `--restart`) and checks that the sync it holds,
+/// if any, is the one asked for: the same network, and the same `--root` or `--block-hash` (or
+/// neither). Records what this run asks for.
+fn open_checked_store(
+    args: &SyncArgs,
+    network: &Network,
+    spec: TargetSpec,
+) -> Result<RedbStore, String> {
+    let datadir = &args.datadir;
+    if args.restart {
+        for file in [snap_store::REDB_FILE, IDENTITY_FILE] {
+            match std::fs::remove_file(datadir.join(file)) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(format!("--restart: removing {file}: {error}")),
+            }
+        }
+    }
+    let wanted = SyncIdentity {
+        network_id: network.info.network_id,
+        genesis: network.info.forks.genesis(),
+        target: match spec {
+            TargetSpec::Root(root) => AskedTarget::Root(root),
+            TargetSpec::BlockHash(hash) => AskedTarget::BlockHash(hash),
+            TargetSpec::Peers(_) | TargetSpec::Consensus => AskedTarget::Following,
+        },
+    };
+    let recorded = read_identity(datadir).map_err(|e| format!("{}: {e}", datadir.display()))?;
+    let store = super::shared::open_store(datadir)?;
+    let holds_sync = snap_store::SyncStore::progress(&store).map_err(|e| e.to_string())?.is_some();
+    if holds_sync && let Some(why) = recorded.and_then(|recorded| recorded.contradiction(&wanted)) {
+        return Err(format!(
+            "{} cannot continue this sync: {why}; pass --restart to start over, or use another \
+             --datadir",
+            datadir.display()
+        ));
+    }
+    if !holds_sync || recorded.is_none() {
+        write_identity(datadir, &wanted).map_err(|e| format!("{}: {e}", datadir.display()))?;
+    }
+    Ok(store)
+}
+
 pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     let chain = super::shared::network(&args.network, "mainnet", None)?;
-    let real_network = chain.is_some();
+    let public = matches!(
+        args.network.choice("mainnet")?,
+        super::shared::ChainArg::Chain(snap_tokio_adapter::chains::ChainChoice::Named(_))
+    );
     let (network, chain_bootnodes) = chain.unwrap_or((Network::demo_client(), Vec::new()));
     std::fs::create_dir_all(&args.datadir).map_err(|e| e.to_string())?;
     let key = load_or_generate_key(&args.datadir.join("nodekey")).map_err(|e| e.to_string())?;
+    let spec = args.target_spec(public);
     // The store first: a datadir that cannot be used fails before anything starts.
-    let store = super::shared::open_store(&args.datadir)?;
+    let store = open_checked_store(&args, &network, spec)?;
     let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
     // Discovery runs beside the sync when there is somewhere to start from.
     let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
@@ -245,13 +313,22 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
         };
         found.map(super::discovery::log_candidates)
     };
-    // The anchors are logged for now; the target trust model consumes them once connected.
-    let engine = start_engine(&args, network.info.network_id, real_network).await?;
-    let _engine_server = engine.map(|(server, anchors)| {
-        log_anchors(anchors);
-        server
-    });
-    let mut config = DriverConfig::new(args.peers.clone(), args.target(), network);
+    let engine = start_engine(&args, network.info.network_id, spec).await?;
+    let offset = args.pivot_offset;
+    let (target, _engine_server) = match (spec, engine) {
+        (TargetSpec::Root(root), engine) => (TargetChoice::Root(root), engine.map(|e| e.0)),
+        (TargetSpec::BlockHash(hash), engine) => {
+            (TargetChoice::BlockHash(hash), engine.map(|e| e.0))
+        }
+        (TargetSpec::Peers(quorum), engine) => {
+            (TargetChoice::Peers { offset, quorum }, engine.map(|e| e.0))
+        }
+        (TargetSpec::Consensus, Some((server, anchors))) => {
+            (TargetChoice::Consensus { offset, anchors }, Some(server))
+        }
+        (TargetSpec::Consensus, None) => return Err("the Engine API did not start".into()),
+    };
+    let mut config = DriverConfig::new(args.peers.clone(), target, network);
     config.key = key;
     config.sync = sync_config(args.requests_per_peer, args.progress_secs);
     let (code, outcome) = sync_and_verify(config, store, metrics, args.quiet).await?;
