@@ -12,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alloy_primitives::B256;
 use common::{SNAP, path, run_ok, serve};
 
 const ACCOUNTS: &str = "100000";
@@ -175,4 +176,20 @@ fn generate_into_a_store_verify_serve_and_sync_it() {
     ]);
     assert!(stdout.contains("verify: OK"), "{stdout}");
     assert_eq!(synced_root(&stdout), root);
+
+    // Issue #16 item 6: the datadir holds the sync of `root`; a run asking for another root is
+    // refused in words (it used to exit 0 reporting the old root), and --restart starts over.
+    let other = format!("{}", B256::repeat_byte(0x42));
+    let asked = [&["sync", "--chain", "demo", "--peer", &server.enode][..], &["--quiet"]].concat();
+    let refused =
+        common::run(&[&asked[..], &["--root", &other, "--datadir", path(synced.path())]].concat());
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("cannot continue this sync"), "{stderr}");
+    assert!(stderr.contains(&format!("this run asks for root {other}")), "{stderr}");
+    assert!(stderr.contains("--restart"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one sentence: {stderr}");
+    let again = run_ok(&[&asked[..], &["--restart", "--datadir", path(synced.path())]].concat());
+    assert!(again.contains("verify: OK"), "{again}");
+    assert_eq!(synced_root(&again), root);
 }

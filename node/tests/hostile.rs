@@ -289,3 +289,98 @@ async fn a_peer_on_another_network_is_named_once_and_the_sync_fails() {
     let redialled = tokio::time::timeout(Duration::from_millis(500), listener.accept()).await;
     assert!(redialled.is_err(), "not dialled again");
 }
+
+/// A made-up header: block `number` on top of `parent`, naming `state_root`.
+fn made_up_header(number: u64, parent: B256, state_root: B256) -> (Bytes, B256) {
+    let header = alloy_consensus::Header {
+        number,
+        parent_hash: parent,
+        state_root,
+        ..alloy_consensus::Header::default()
+    };
+    let rlp = Bytes::from(alloy_rlp::encode(&header));
+    let hash = alloy_primitives::keccak256(&rlp);
+    (rlp, hash)
+}
+
+/// Item 1: a peer that announces a very high head and answers every header request with a
+/// made-up chain (linked, naming a state root nobody serves) neither chooses the target nor
+/// holds it back. With a quorum of 2, the header two honest servers send alike is the target,
+/// and the sync finishes on their root. (The node used to take the liar's chain as its target.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_peer_neither_chooses_nor_holds_back_the_target() {
+    let honest_a = serve(2_000, PeerSetConfig::default(), 1 << 20).await;
+    let honest_b = serve(2_000, PeerSetConfig::default(), 1 << 20).await;
+    assert_eq!(honest_a.root, honest_b.root, "the same state");
+    let fake_root = B256::repeat_byte(0x66);
+    let fake_head_number = 1_000_000;
+    let (_, fake_head) = made_up_header(fake_head_number, B256::repeat_byte(1), fake_root);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let mut liar_config = peer_config();
+    liar_config.chain.head_hash = fake_head;
+    liar_config.chain.head_number = fake_head_number;
+    let liar = Enode { id: liar_config.id(), addr: listener.local_addr().expect("addr") };
+    let lies = Arc::new(AtomicUsize::new(0));
+    let told = lies.clone();
+    tokio::spawn(async move {
+        let Ok(Ok(mut peer)) =
+            tokio::time::timeout(WAIT, TestPeer::accept(&listener, liar_config)).await
+        else {
+            return;
+        };
+        // Every request is answered with a made-up chain from the block asked for.
+        while let Ok(request) = peer.recv_get_headers(Duration::from_secs(60)).await {
+            // Asked by hash (its announced head), it sends the head it announced.
+            let (first, mut parent) = match request.start {
+                snap_tokio_adapter::eth::BlockId::Number(number) => (number, B256::repeat_byte(2)),
+                snap_tokio_adapter::eth::BlockId::Hash(_) => {
+                    (fake_head_number, B256::repeat_byte(1))
+                }
+            };
+            let count = request.limit.clamp(1, 64);
+            let mut headers = Vec::new();
+            for i in 0..count {
+                let number =
+                    if request.reverse { first.saturating_sub(i) } else { first.saturating_add(i) };
+                let (rlp, hash) = made_up_header(number, parent, fake_root);
+                parent = hash;
+                headers.push(rlp);
+            }
+            told.fetch_add(1, Ordering::Relaxed);
+            if peer.send_headers(request.request_id, &headers).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut config = DriverConfig::new(
+        vec![honest_a.enode, liar, honest_b.enode],
+        TargetChoice::Peers { offset: 64, quorum: 2 },
+        Network::demo_client(),
+    );
+    config.follow_interval = Duration::from_millis(200);
+    // The liar never answers snap requests: they time out and go to the honest servers.
+    config.sync.rates.ttl_limit = Duration::from_secs(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = targets.clone();
+    let sync = run_sync(config, store, std::future::pending(), Arc::new(Metrics::default()), {
+        move |event| {
+            if let DriverEvent::Started(target)
+            | DriverEvent::Sync(snap_core::sync::SyncEvent::NewTarget(target)) = event
+            {
+                seen.lock().expect("lock").push(*target);
+            }
+        }
+    });
+    let (outcome, _) = tokio::time::timeout(Duration::from_secs(60), sync)
+        .await
+        .expect("the liar does not hold the sync back")
+        .expect("the sync succeeds");
+    assert!(outcome.done);
+    assert_eq!(outcome.target.map(|t| t.root), Some(honest_a.root));
+    let targets = targets.lock().expect("lock").clone();
+    assert!(!targets.is_empty());
+    assert!(targets.iter().all(|t| t.root == honest_a.root), "{targets:?}");
+    assert!(lies.load(Ordering::Relaxed) > 0, "the liar was asked and lied");
+}
