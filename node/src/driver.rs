@@ -78,6 +78,8 @@ pub struct DriverConfig {
     pub writer_queue: usize,
     /// What our sessions answer peers with.
     pub server: Arc<dyn Server>,
+    /// Peers discovery found: each is dialled once while the peer set has room.
+    pub candidates: Option<mpsc::Receiver<Enode>>,
 }
 
 impl DriverConfig {
@@ -95,6 +97,7 @@ impl DriverConfig {
             peer_set: PeerSetConfig::default(),
             writer_queue: 16,
             server: Arc::new(snap_tokio_adapter::server::NoServer),
+            candidates: None,
         }
     }
 }
@@ -179,7 +182,7 @@ pub enum DriverError {
     #[error(transparent)]
     Writer(#[from] crate::writer::DriverJoinError),
     /// Nothing to sync from.
-    #[error("no peers given")]
+    #[error("no peers: pass --peer ENODE, or --bootnodes for discovery")]
     NoPeers,
     /// Every peer given is on another chain.
     #[error("no peer is on our network: {0}")]
@@ -231,6 +234,17 @@ async fn next_anchor(receiver: Option<AnchorReceiver>) -> Option<crate::engine::
     }
 }
 
+/// The next peer discovery found (never, without discovery).
+async fn next_candidate(candidates: &mut Option<mpsc::Receiver<Enode>>) -> Option<Enode> {
+    match candidates {
+        Some(receiver) => match receiver.recv().await {
+            Some(enode) => Some(enode),
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
@@ -245,7 +259,7 @@ const fn peer_id(key: PeerKey) -> PeerId {
 /// Syncs into `store` until done or until `shutdown` completes; returns the outcome and the
 /// store (every queued batch applied). `observe` sees every [`DriverEvent`].
 pub async fn run_sync<S, F>(
-    config: DriverConfig,
+    mut config: DriverConfig,
     store: S,
     shutdown: impl Future<Output = ()>,
     metrics: Arc<Metrics>,
@@ -255,7 +269,8 @@ where
     S: SyncStore + Send + 'static,
     F: FnMut(&DriverEvent),
 {
-    if config.peers.is_empty() {
+    let mut candidates = config.candidates.take();
+    if config.peers.is_empty() && candidates.is_none() {
         return Err(DriverError::NoPeers);
     }
     let started = Instant::now();
@@ -338,6 +353,11 @@ where
             () = sleep_until(pivot_timeout) => driver.selector.handle_timeout(Instant::now()),
             () = sleep_until(probe_expiry) => driver.forget_expired_probes(),
             anchor = next_anchor(consensus) => driver.on_anchor(anchor),
+            Some(enode) = next_candidate(&mut candidates) => {
+                if driver.set.dial(enode) {
+                    tracing::debug!(peer = %enode.addr, "dialling a discovered peer");
+                }
+            }
             () = &mut shutdown => break,
         }
     }

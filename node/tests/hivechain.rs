@@ -136,3 +136,31 @@ fn sync_with_a_wrong_fixed_root_does_not_exit_zero() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Issue #17: a sync given only a bootnode (no `--peer`) finds the serving node by discovery
+/// (its ENR names our chain's fork id), dials it and syncs hivechain's head state.
+#[test]
+fn a_sync_with_only_a_bootnode_finds_its_peer_by_discovery() {
+    let Some(dir) = hivechain_dir("a_sync_with_only_a_bootnode_finds_its_peer_by_discovery") else {
+        return;
+    };
+    let (state, genesis, chain) =
+        (dir.join("headstate.json"), dir.join("genesis.json"), dir.join("chain.rlp"));
+    let server =
+        serve(&["--state", path(&state), "--chain", path(&genesis), "--headers", path(&chain)]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stdout = run_ok(&[
+        "sync",
+        "--chain",
+        path(&genesis),
+        "--bootnodes",
+        &server.enode,
+        "--port",
+        "0",
+        "--datadir",
+        path(tmp.path()),
+        "--quiet",
+    ]);
+    let root = HIVECHAIN_HEAD_STATE_ROOT.to_string();
+    assert!(stdout.contains(&format!("synced root {root}")), "{stdout}");
+}

@@ -394,27 +394,48 @@ impl PeerSet {
             let Some(peer) = self.statics.get_mut(&id) else { continue };
             peer.next_dial = None;
             let enode = peer.enode;
-            let key = self.key();
-            let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-            self.pending_commands.insert(key, commands_rx);
-            self.peers.insert(
-                key,
-                Entry {
-                    enode: Some(enode),
-                    addr: enode.addr,
-                    commands,
-                    task: None,
-                    ready: false,
-                    refused: false,
-                    static_id: Some(id),
-                },
-            );
-            let node = self.node.clone();
-            let dialed = self.dialed_tx.clone();
-            tokio::spawn(async move {
-                let _ = dialed.send((key, node.connect(&enode).await)).await;
-            });
+            self.start_dial(enode, Some(id));
         }
+    }
+
+    /// Dials `enode` once (a peer discovery found): not again after its session ends, and not
+    /// at all when it is banned, already connected, or the peer limits are reached. Says
+    /// whether it is dialled.
+    pub fn dial(&mut self, enode: Enode) -> bool {
+        let now = Instant::now();
+        if enode.id == self.node.id()
+            || self.bans.get(&enode.id).is_some_and(|until| *until > now)
+            || self.peers.values().any(|p| p.enode.is_some_and(|e| e.id == enode.id))
+            || self.len() >= self.config.max_peers
+            || self.per_ip(enode.addr.ip()) >= self.config.max_peers_per_ip
+        {
+            return false;
+        }
+        self.start_dial(enode, None);
+        true
+    }
+
+    fn start_dial(&mut self, enode: Enode, static_id: Option<NodeId>) {
+        let key = self.key();
+        let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        self.pending_commands.insert(key, commands_rx);
+        self.peers.insert(
+            key,
+            Entry {
+                enode: Some(enode),
+                addr: enode.addr,
+                commands,
+                task: None,
+                ready: false,
+                refused: false,
+                static_id,
+            },
+        );
+        let node = self.node.clone();
+        let dialed = self.dialed_tx.clone();
+        tokio::spawn(async move {
+            let _ = dialed.send((key, node.connect(&enode).await)).await;
+        });
     }
 
     fn on_dialed(&mut self, peer: PeerKey, stream: io::Result<TcpStream>) {

@@ -36,10 +36,13 @@ pub(crate) async fn start(
     }
 }
 
-/// Pulls discovered peers of our chain and logs them. The driver dials only `--peer` for now;
-/// its peer set takes these candidates instead once it can.
-pub(crate) fn log_candidates(mut discovery: Discovery) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Hands the peers of our chain that discovery finds to the driver (which dials them while
+/// it has room), logging how many were found; drops them while the driver is behind.
+pub(crate) fn forward_candidates(
+    mut discovery: Discovery,
+) -> (tokio::task::JoinHandle<()>, tokio::sync::mpsc::Receiver<Enode>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let task = tokio::spawn(async move {
         let mut found = 0u64;
         while let Some(candidate) = discovery.next_candidate().await {
             found += 1;
@@ -47,6 +50,18 @@ pub(crate) fn log_candidates(mut discovery: Discovery) -> tokio::task::JoinHandl
             if found.is_power_of_two() {
                 tracing::info!("discovery: {found} peers of our chain found");
             }
+            if sender.is_closed() {
+                return;
+            }
+            let _ = sender.try_send(candidate.enode);
         }
-    })
+    });
+    (task, receiver)
+}
+
+/// Logs the peers discovery finds (for `serve`, which dials no one).
+pub(crate) fn log_candidates(discovery: Discovery) -> tokio::task::JoinHandle<()> {
+    let (task, mut receiver) = forward_candidates(discovery);
+    tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+    task
 }

@@ -29,8 +29,8 @@ use super::{
 /// Arguments of `snap sync`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SyncArgs {
-    /// A peer to sync from (repeatable).
-    #[arg(long = "peer", value_name = "ENODE", required = true, value_parser = parse_enode)]
+    /// A peer to sync from (repeatable; kept and redialled). Others come from discovery.
+    #[arg(long = "peer", value_name = "ENODE", value_parser = parse_enode)]
     peers: Vec<Enode>,
     /// Sync exactly this state root (no headers needed).
     #[arg(long, value_parser = parse_b256, conflicts_with = "block_hash")]
@@ -289,7 +289,7 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     let store = open_checked_store(&args, &network, spec)?;
     let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
     // Discovery runs beside the sync when there is somewhere to start from.
-    let _discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
+    let discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
         None
     } else {
         let port = args.port.unwrap_or(30303);
@@ -311,7 +311,11 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
                 super::discovery::start(key.clone(), any, port, &network, bootnodes, false).await?
             }
         };
-        found.map(super::discovery::log_candidates)
+        found.map(super::discovery::forward_candidates)
+    };
+    let (_discovery, candidates) = match discovery {
+        Some((task, candidates)) => (Some(task), Some(candidates)),
+        None => (None, None),
     };
     let engine = start_engine(&args, network.info.network_id, spec).await?;
     let offset = args.pivot_offset;
@@ -329,6 +333,7 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
         (TargetSpec::Consensus, None) => return Err("the Engine API did not start".into()),
     };
     let mut config = DriverConfig::new(args.peers.clone(), target, network);
+    config.candidates = candidates;
     config.key = key;
     config.sync = sync_config(args.requests_per_peer, args.progress_secs);
     let (code, outcome) = sync_and_verify(config, store, metrics, args.quiet).await?;
