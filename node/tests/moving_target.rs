@@ -1,6 +1,9 @@
 //! The pivot follows the chain: a peer whose chain advances while the sync runs (its headers
 //! past block 200 carry another state root) moves the sync's target, and the sync ends on the
-//! new state, verified, over real loopback sockets.
+//! new state, verified, over real loopback sockets; the same with the head given by a scripted
+//! consensus client over the Engine API instead of the peers.
+
+mod common;
 
 use std::{
     sync::{
@@ -12,11 +15,14 @@ use std::{
 
 use alloy_consensus::Header;
 use alloy_primitives::{B256, Bytes, U256};
+use alloy_rpc_types_engine::JwtSecret;
+use common::cl::ScriptedCl;
 use snap_core::{
     serve::{InMemoryState, NoBals, ServeError, ServeLimits, serve},
     sync::{SyncConfig, SyncEvent},
     wire::SnapMessage,
 };
+use snap_node::engine::{self, EngineConfig};
 use snap_node::{
     DriverConfig, DriverEvent, TargetChoice, metrics::Metrics, network::Network, run_sync,
 };
@@ -97,8 +103,9 @@ fn chain(old: B256, new: B256) -> HeaderChain {
     HeaderChain::new(genesis, headers.collect()).expect("linked")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_state() {
+/// A serving node whose chain advances from head 100 to 300 after 20 snap requests; its
+/// enode, the old and new state roots, and the peer itself.
+async fn advancing_peer() -> (Enode, B256, B256, Arc<AdvancingPeer>) {
     let generated =
         TargetState::generate(&StateSpec { node_oracle: false, ..StateSpec::new(5, 3000, 30_000) })
             .expect("generated");
@@ -114,7 +121,7 @@ async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_stat
     let node = Node::new(
         k256::SecretKey::random(&mut rand_core::OsRng),
         ConnectionConfig::new(network.info.clone()),
-        peer,
+        peer.clone(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
@@ -124,6 +131,12 @@ async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_stat
         }
     });
 
+    (enode, old_root, new_root, peer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_state() {
+    let (enode, old_root, new_root, _peer) = advancing_peer().await;
     let mut config = DriverConfig::new(
         vec![enode],
         TargetChoice::Peers { offset: 64, quorum: 1 },
@@ -159,6 +172,61 @@ async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_stat
     assert_eq!(last.root, new_root);
     assert!(outcome.done);
     assert_eq!(outcome.target.map(|t| t.root), Some(new_root));
+    let report = verify(&store).expect("verify");
+    assert_eq!(report.mismatches, 0, "{:?}", report.listed);
+    assert_eq!(report.stored_root, Some(new_root));
+}
+
+/// Issue #17: a scripted consensus client drives the head over the Engine API (JWT and all)
+/// while a loopback sync runs; the target follows its fork choice (never the peer's Status
+/// head), and the sync ends on the latest head's state, verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_target_follows_the_consensus_clients_head_to_the_new_state() {
+    let (enode, old_root, new_root, peer) = advancing_peer().await;
+    let secret = JwtSecret::random();
+    let engine_config = EngineConfig::new("127.0.0.1:0".parse().expect("addr"), secret, 1337);
+    let (server, anchors) = engine::start(engine_config).await.expect("the Engine API starts");
+    let cl = ScriptedCl::new(server.local_addr(), secret);
+    let first = peer.chain.hash(FIRST_HEAD).expect("header");
+    let last = peer.chain.hash(LAST_HEAD).expect("header");
+    let driving = tokio::spawn(async move {
+        // Every 100 ms, the head the peer's chain has reached (as a beacon node follows it).
+        loop {
+            let head = if peer.visible_head() == LAST_HEAD { last } else { first };
+            cl.forkchoice_updated_v3(head, B256::ZERO, B256::ZERO).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut config = DriverConfig::new(
+        vec![enode],
+        TargetChoice::Consensus { offset: 64, anchors },
+        Network::demo_client(),
+    );
+    config.follow_interval = Duration::from_millis(100);
+    config.sync = SyncConfig {
+        max_requests_per_peer: 2,
+        max_request_bytes: 16 * 1024,
+        min_request_bytes: 16 * 1024,
+        batch_bytes: 64 * 1024,
+        ..SyncConfig::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let mut targets = Vec::new();
+    let sync = run_sync(config, store, std::future::pending(), Arc::new(Metrics::default()), |e| {
+        if let DriverEvent::Started(target) | DriverEvent::Sync(SyncEvent::NewTarget(target)) = e {
+            targets.push(*target);
+        }
+    });
+    let (outcome, store) =
+        tokio::time::timeout(Duration::from_secs(120), sync).await.expect("in time").expect("sync");
+    driving.abort();
+    assert_eq!(targets.first().map(|t| (t.number, t.root)), Some((FIRST_HEAD - 64, old_root)));
+    let last_target = targets.last().copied().expect("targets");
+    // The new state from block 200 on; headers of the same root do not move the target.
+    assert_eq!(last_target.root, new_root);
+    assert!((SWITCH..=LAST_HEAD - 64).contains(&last_target.number), "{targets:?}");
+    assert!(outcome.done);
     let report = verify(&store).expect("verify");
     assert_eq!(report.mismatches, 0, "{:?}", report.listed);
     assert_eq!(report.stored_root, Some(new_root));
