@@ -384,3 +384,28 @@ async fn a_lying_peer_neither_chooses_nor_holds_back_the_target() {
     assert!(targets.iter().all(|t| t.root == honest_a.root), "{targets:?}");
     assert!(lies.load(Ordering::Relaxed) > 0, "the liar was asked and lied");
 }
+
+/// Item 6: an empty state (the empty trie's root) syncs: nothing to probe or fetch, and the
+/// sync ends at once with a verified empty store (the probe used to take the empty answer for
+/// "not served" and wait forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_state_syncs_to_the_empty_root() {
+    let serving = serve(0, PeerSetConfig::default(), 1 << 20).await;
+    assert_eq!(serving.root, alloy_trie::EMPTY_ROOT_HASH);
+    let config = DriverConfig::new(
+        vec![serving.enode],
+        TargetChoice::Peers { offset: 64, quorum: 1 },
+        Network::demo_client(),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let sync =
+        run_sync(config, store, std::future::pending(), Arc::new(Metrics::default()), |_| {});
+    let (outcome, store) =
+        tokio::time::timeout(WAIT, sync).await.expect("ends in time").expect("the sync succeeds");
+    assert!(outcome.done);
+    assert_eq!(outcome.target.map(|t| t.root), Some(alloy_trie::EMPTY_ROOT_HASH));
+    let report = snap_store::verify(&store).expect("verify");
+    assert_eq!(report.computed_root, alloy_trie::EMPTY_ROOT_HASH);
+    assert_eq!(report.mismatches, 0);
+}

@@ -306,7 +306,12 @@ impl Syncer {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         let Some(task) = self.accounts.get(task_index) else { return Ok(Processed::Delivered(0)) };
-        if response.accounts.is_empty() && response.proof.is_empty() {
+        // An empty answer means "not served", except for the empty state: there it is the
+        // whole (verified) range.
+        if response.accounts.is_empty()
+            && response.proof.is_empty()
+            && self.target.root != alloy_trie::EMPTY_ROOT_HASH
+        {
             return Ok(Processed::Unavailable);
         }
         let origin = task.next;
