@@ -13,7 +13,9 @@ fn canonical() -> impl Strategy<Value = BlockAccessList> {
     let slot = (any::<u64>(), vec((0u64..40, any::<u64>()), 0..4)).prop_map(|(slot, writes)| {
         let mut changes: Vec<StorageChange> = writes
             .into_iter()
-            .map(|(index, value)| StorageChange::new(BlockAccessIndex::new(index), U256::from(value)))
+            .map(|(index, value)| {
+                StorageChange::new(BlockAccessIndex::new(index), U256::from(value))
+            })
             .collect();
         changes.sort_by_key(|c| c.block_access_index);
         changes.dedup_by_key(|c| c.block_access_index);
@@ -39,13 +41,17 @@ fn canonical() -> impl Strategy<Value = BlockAccessList> {
                 .collect();
             balance_changes.sort_by_key(|c| c.block_access_index);
             balance_changes.dedup_by_key(|c| c.block_access_index);
-            let mut nonce_changes: Vec<NonceChange> =
-                nonces.into_iter().map(|(index, nonce)| NonceChange::new(BlockAccessIndex::new(index), nonce)).collect();
+            let mut nonce_changes: Vec<NonceChange> = nonces
+                .into_iter()
+                .map(|(index, nonce)| NonceChange::new(BlockAccessIndex::new(index), nonce))
+                .collect();
             nonce_changes.sort_by_key(|c| c.block_access_index);
             nonce_changes.dedup_by_key(|c| c.block_access_index);
             let mut code_changes: Vec<CodeChange> = codes
                 .into_iter()
-                .map(|(index, code)| CodeChange::new(BlockAccessIndex::new(index), Bytes::from(code)))
+                .map(|(index, code)| {
+                    CodeChange::new(BlockAccessIndex::new(index), Bytes::from(code))
+                })
                 .collect();
             code_changes.sort_by_key(|c| c.block_access_index);
             code_changes.dedup_by_key(|c| c.block_access_index);
