@@ -139,3 +139,24 @@ async fn a_store_without_lists_offers_snap1_only() {
     let (_, snap) = dial(&enode, vec![SnapVersion::V1, SnapVersion::V2]).await;
     assert_eq!(snap, Some(SnapVersion::V1));
 }
+
+#[test]
+fn headers_reach_the_core_with_their_block_access_list_hash() {
+    use snap_tokio_adapter::eth::ReceivedHeader;
+    let bal_hash = B256::repeat_byte(0xba);
+    let amsterdam = alloy_consensus::Header {
+        number: 7,
+        state_root: B256::repeat_byte(0x57),
+        requests_hash: Some(B256::ZERO),
+        block_access_list_hash: Some(bal_hash),
+        slot_number: Some(70),
+        ..alloy_consensus::Header::default()
+    };
+    let received = ReceivedHeader { hash: amsterdam.hash_slow(), header: amsterdam };
+    let core = snap_node::pivot::core_header(&received);
+    assert_eq!((core.number, core.hash, core.bal_hash), (7, received.hash, Some(bal_hash)));
+    // Before Amsterdam there is none: such a block can only be healed over.
+    let prague = alloy_consensus::Header { number: 6, ..alloy_consensus::Header::default() };
+    let received = ReceivedHeader { hash: prague.hash_slow(), header: prague };
+    assert_eq!(snap_node::pivot::core_header(&received).bal_hash, None);
+}

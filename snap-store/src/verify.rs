@@ -213,8 +213,8 @@ pub fn verify<S: SyncStore + ?Sized>(store: &S) -> Result<VerifyReport, StoreErr
     }
     report.computed_root = account_hashes.root();
     // The empty trie stores no node: its root is the empty root.
-    if report.stored_root.is_none() && report.computed_root == alloy_trie::EMPTY_ROOT_HASH {
-        report.stored_root = Some(alloy_trie::EMPTY_ROOT_HASH);
+    if report.stored_root.is_none() && report.computed_root == EMPTY_ROOT_HASH {
+        report.stored_root = Some(EMPTY_ROOT_HASH);
     }
     if report.stored_root != Some(report.computed_root) {
         report.record(Mismatch::StateRoot {
