@@ -282,10 +282,10 @@ where
     let writer = Writer::spawn(store, config.writer_queue, done_tx);
     let mut connection = ConnectionConfig::new(config.network.info.clone());
     connection.max_snap_in_flight = config.sync.max_requests_per_peer.max(1) + 4;
-    // Healing fetches trie nodes, which only snap/1 carries; offering snap/2 too would
-    // negotiate snap/2 with every peer that has it (devp2p keeps the highest common version).
-    // (It serves both versions, BALs included, from `snap serve`.)
-    connection.snap_versions = vec![SnapVersion::V1];
+    // snap/1 and snap/2 are both offered (the connection default): each peer settles on the
+    // highest version both sides speak, and the core is told which (`Input::PeerConnected`).
+    // Ranges come from either; trie nodes (healing) only from snap/1 peers and access lists
+    // (BAL catch-up) only from snap/2 ones, so a snap/2-only peer (reth) still serves ranges.
     let node = Node::new(config.key.clone(), connection, config.server.clone());
     let mut set = PeerSet::new(node, config.peer_set.clone());
     for enode in &config.peers {

@@ -99,7 +99,9 @@ pub fn core_header(received: &ReceivedHeader) -> Header {
         hash: received.hash,
         parent_hash: received.header.parent_hash,
         state_root: received.header.state_root,
-        bal_hash: None,
+        // After Amsterdam the header commits to its block's access list (EIP-7928): what
+        // snap/2 catch-up checks each list against.
+        bal_hash: received.header.block_access_list_hash,
     }
 }
 

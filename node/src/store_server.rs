@@ -39,4 +39,9 @@ impl<S: SyncStore + Send + Sync + std::fmt::Debug + 'static> Server for StoreSer
     fn headers(&self, request: &GetBlockHeaders) -> Vec<Bytes> {
         self.chain.as_ref().map(|chain| chain.serve(request)).unwrap_or_default()
     }
+
+    fn serves_block_access_lists(&self) -> bool {
+        // Read once, when the node starts: a store without lists offers snap/1 only.
+        self.store.holds_block_access_lists().unwrap_or(false)
+    }
 }

@@ -1,7 +1,8 @@
 //! Block access lists over loopback: a node serving its store answers `GetBlockAccessLists`
 //! from the lists in the store when the session negotiated snap/2 (entries in request order,
 //! empty for unknown hashes); when one side offers only snap/1 the session settles on snap/1
-//! and the request is refused before it is sent.
+//! and the request is refused before it is sent. A store without lists offers snap/1 only, so a
+//! syncing node offering both versions settles on snap/1 with it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,6 +15,7 @@ use snap_node::{network::Network, store_server::StoreServer};
 use snap_store::RedbStore;
 use snap_tokio_adapter::{
     connection::{ConnectionConfig, Event},
+    server::served_snap_versions,
     session::{Command, Enode, Node, PeerHandle, SessionEvent},
 };
 use tokio::net::TcpListener;
@@ -29,11 +31,10 @@ async fn serve_bals(bals: &[(B256, Bytes)]) -> (Enode, tempfile::TempDir) {
         chain: network.chain.clone(),
         limits: ServeLimits::default(),
     });
-    let node = Node::new(
-        k256::SecretKey::random(&mut rand_core::OsRng),
-        ConnectionConfig::new(network.info.clone()),
-        server,
-    );
+    // What `snap serve` offers: snap/2 as well only when the store holds lists.
+    let mut config = ConnectionConfig::new(network.info.clone());
+    config.snap_versions = served_snap_versions(server.as_ref());
+    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, server);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
     tokio::spawn(async move {
@@ -129,4 +130,33 @@ async fn a_snap1_side_settles_on_snap1_where_access_lists_do_not_exist() {
             _ => {}
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_without_lists_offers_snap1_only() {
+    let (enode, _dir) = serve_bals(&[]).await;
+    // Our syncing node offers both versions; snap/1 is all this server offers.
+    let (_, snap) = dial(&enode, vec![SnapVersion::V1, SnapVersion::V2]).await;
+    assert_eq!(snap, Some(SnapVersion::V1));
+}
+
+#[test]
+fn headers_reach_the_core_with_their_block_access_list_hash() {
+    use snap_tokio_adapter::eth::ReceivedHeader;
+    let bal_hash = B256::repeat_byte(0xba);
+    let amsterdam = alloy_consensus::Header {
+        number: 7,
+        state_root: B256::repeat_byte(0x57),
+        requests_hash: Some(B256::ZERO),
+        block_access_list_hash: Some(bal_hash),
+        slot_number: Some(70),
+        ..alloy_consensus::Header::default()
+    };
+    let received = ReceivedHeader { hash: amsterdam.hash_slow(), header: amsterdam };
+    let core = snap_node::pivot::core_header(&received);
+    assert_eq!((core.number, core.hash, core.bal_hash), (7, received.hash, Some(bal_hash)));
+    // Before Amsterdam there is none: such a block can only be healed over.
+    let prague = alloy_consensus::Header { number: 6, ..alloy_consensus::Header::default() };
+    let received = ReceivedHeader { hash: prague.hash_slow(), header: prague };
+    assert_eq!(snap_node::pivot::core_header(&received).bal_hash, None);
 }

@@ -21,7 +21,10 @@ use snap_node::{
 };
 use snap_store::{RedbStore, SyncStore, verify};
 use snap_tokio_adapter::{
-    connection::ConnectionConfig, enode::Enode, server::StateServer, session::Node,
+    connection::ConnectionConfig,
+    enode::Enode,
+    server::{StateServer, served_snap_versions},
+    session::Node,
 };
 use tokio::{net::TcpListener, sync::Notify};
 
@@ -35,11 +38,10 @@ async fn serve_generated(accounts: usize, slots: usize) -> (Enode, alloy_primiti
         chain: network.chain.clone(),
         limits: ServeLimits::default(),
     });
-    let node = Node::new(
-        k256::SecretKey::random(&mut rand_core::OsRng),
-        ConnectionConfig::new(network.info.clone()),
-        server,
-    );
+    // Offering what `snap serve` offers for this server: snap/1 only (it holds no access lists).
+    let mut config = ConnectionConfig::new(network.info.clone());
+    config.snap_versions = served_snap_versions(server.as_ref());
+    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, server);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
     tokio::spawn(async move {

@@ -216,6 +216,8 @@ async fn forkchoice_updates_are_syncing_and_become_anchors_the_latest_winning() 
         suggested_fee_recipient: Default::default(),
         withdrawals: Some(vec![]),
         parent_beacon_block_root: Some(B256::ZERO),
+        slot_number: None,
+        target_gas_limit: None,
     };
     let answer = cl
         .forkchoice_updated_with(3, h2, h1, h0, Some(&attributes))

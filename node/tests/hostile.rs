@@ -28,7 +28,7 @@ use snap_tokio_adapter::{
     enode::Enode,
     eth::GetBlockHeaders,
     peers::{PeerSet, PeerSetConfig},
-    server::{Server, StateServer},
+    server::{Server, StateServer, served_snap_versions},
     session::Node,
     test_peer::{TestPeer, TestPeerConfig},
 };
@@ -72,6 +72,7 @@ async fn serve(accounts: usize, limits: PeerSetConfig, buffered: usize) -> Servi
         served: served.clone(),
     });
     let mut config = ConnectionConfig::new(network.info.clone());
+    config.snap_versions = served_snap_versions(server.as_ref());
     config.max_buffered_bytes = buffered;
     let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, server);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

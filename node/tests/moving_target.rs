@@ -32,7 +32,7 @@ use snap_tokio_adapter::{
     chain::HeaderChain,
     connection::ConnectionConfig,
     eth::{BlockId, GetBlockHeaders},
-    server::Server,
+    server::{Server, served_snap_versions},
     session::{Enode, Node},
 };
 use tokio::net::TcpListener;
@@ -118,11 +118,10 @@ async fn advancing_peer() -> (Enode, B256, B256, Arc<AdvancingPeer>) {
     network.info.head_hash = chain.hash(FIRST_HEAD).expect("header");
     network.info.head_number = FIRST_HEAD;
     let peer = Arc::new(AdvancingPeer { old, new, chain, served: AtomicU64::new(0) });
-    let node = Node::new(
-        k256::SecretKey::random(&mut rand_core::OsRng),
-        ConnectionConfig::new(network.info.clone()),
-        peer.clone(),
-    );
+    // Offering what `snap serve` offers for this server: snap/1 only (it holds no access lists).
+    let mut config = ConnectionConfig::new(network.info.clone());
+    config.snap_versions = served_snap_versions(peer.as_ref());
+    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, peer.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
     tokio::spawn(async move {

@@ -187,6 +187,10 @@ impl<B: KvBackend> SyncStore for KvStore<B> {
         Ok(self.backend.get(Table::Bals, block_hash.as_slice())?.map(Bytes::from))
     }
 
+    fn holds_block_access_lists(&self) -> Result<bool, StoreError> {
+        Ok(self.scan_from(Table::Bals, &[], None)?.next().transpose()?.is_some())
+    }
+
     fn all_codes(&self) -> Result<StoreIter<'_, (B256, Bytes)>, StoreError> {
         Ok(Box::new(self.scan_from(Table::Codes, &[], None)?.map(|entry| {
             let (key, value) = entry?;

@@ -75,6 +75,12 @@ pub trait SyncStore {
         Ok(None)
     }
 
+    /// Whether any block access list is stored, so that the store can serve snap/2
+    /// `GetBlockAccessLists` (a node advertises snap/2 only then).
+    fn holds_block_access_lists(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// The root of the stored state: the hash of the account trie's root node, `None` while it
     /// is not stored.
     fn state_root(&self) -> Result<Option<B256>, StoreError> {

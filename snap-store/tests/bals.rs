@@ -95,8 +95,8 @@ proptest! {
     }
 }
 
-/// Known answer: order kept, unknown hashes empty, and the soft limit stops the reply after
-/// the entry that crosses it (the tail is dropped).
+/// Known answer: order kept, unknown hashes empty, and the soft limit stops the reply before
+/// the first entry that would cross it (the tail is dropped); the first entry always goes.
 #[cfg(feature = "redb")]
 #[test]
 fn order_unknowns_and_soft_limit() {
@@ -127,8 +127,11 @@ fn order_unknowns_and_soft_limit() {
         }
     };
     assert_eq!(reply(10_000), vec![bal(2), Bytes::new(), bal(1), bal(2)]);
-    // 100, 100, then 200 > 150: the third entry crosses the limit and is the last one sent.
-    assert_eq!(reply(150), vec![bal(2), Bytes::new(), bal(1)]);
+    // Each list is 104 bytes, an empty entry 1: 104 + 1 = 105 <= 150, and the third entry
+    // would make 209 > 150, so it and the tail stay out.
+    assert_eq!(reply(150), vec![bal(2), Bytes::new()]);
+    // A budget below the first list still gets that list: every request makes progress.
+    assert_eq!(reply(10), vec![bal(2)]);
     store.prune_block_access_lists(&[B256::repeat_byte(2)]).unwrap();
     let view = StoreView::new(&store).unwrap();
     let request =
@@ -154,6 +157,10 @@ fn only_whole_rlp_lists_are_stored() {
     }
     use snap_store::SyncStore;
     assert_eq!(store.block_access_list(&good.0).unwrap(), None);
+    assert!(!store.holds_block_access_lists().unwrap(), "nothing written: no snap/2 serving");
     store.put_block_access_lists(std::slice::from_ref(&good)).unwrap();
     assert_eq!(store.block_access_list(&good.0).unwrap(), Some(good.1));
+    assert!(store.holds_block_access_lists().unwrap());
+    store.prune_block_access_lists(&[good.0]).unwrap();
+    assert!(!store.holds_block_access_lists().unwrap(), "all pruned");
 }

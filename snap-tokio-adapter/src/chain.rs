@@ -78,7 +78,8 @@ fn active_at_genesis(config: &Value, key: &str, genesis_time: u64) -> bool {
 
 /// Builds the genesis header of a geth `genesis.json`: the state root from the alloc, and
 /// the optional fields of every fork active at genesis (London's base fee, Shanghai's
-/// withdrawals root, Cancun's blob fields and beacon root, Prague's requests hash).
+/// withdrawals root, Cancun's blob fields and beacon root, Prague's requests hash, Amsterdam's
+/// block access list hash and slot number).
 pub fn genesis_header(json: &Value) -> Result<Header, ChainError> {
     let config = json.get("config").ok_or(ChainError::GenesisField("config"))?;
     let timestamp = quantity(json, "timestamp")?;
@@ -91,6 +92,7 @@ pub fn genesis_header(json: &Value) -> Result<Header, ChainError> {
         _ => 1_000_000_000,
     };
     let cancun = active_at_genesis(config, "cancunTime", timestamp);
+    let amsterdam = active_at_genesis(config, "amsterdamTime", timestamp);
     let empty_root = alloy_trie::EMPTY_ROOT_HASH;
     Ok(Header {
         parent_hash: B256::from(fixed::<32>(json, "parentHash")?),
@@ -116,6 +118,10 @@ pub fn genesis_header(json: &Value) -> Result<Header, ChainError> {
         parent_beacon_block_root: cancun.then_some(B256::ZERO),
         requests_hash: active_at_genesis(config, "pragueTime", timestamp)
             .then(|| B256::from(<[u8; 32]>::from(Sha256::digest([])))),
+        // Amsterdam: the genesis block changes no state, so it commits to the empty access
+        // list, keccak256(rlp([])); its slot number is the genesis' own, 0 when absent.
+        block_access_list_hash: amsterdam.then(|| keccak256([alloy_rlp::EMPTY_LIST_CODE])),
+        slot_number: amsterdam.then(|| quantity(json, "slotNumber")).transpose()?,
     })
 }
 

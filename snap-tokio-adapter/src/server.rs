@@ -3,7 +3,10 @@
 use alloy_primitives::Bytes;
 use snap_core::{
     serve::{InMemoryState, NoBals, ServeError, ServeLimits, serve},
-    wire::{AccountRange, BlockAccessLists, ByteCodes, SnapMessage, StorageRanges, TrieNodes},
+    wire::{
+        AccountRange, BlockAccessLists, ByteCodes, SnapMessage, SnapVersion, StorageRanges,
+        TrieNodes,
+    },
 };
 
 use crate::{chain::HeaderChain, eth::GetBlockHeaders};
@@ -15,6 +18,22 @@ pub trait Server: Send + Sync + std::fmt::Debug {
     fn snap(&self, request: &SnapMessage) -> Result<SnapMessage, ServeError>;
     /// The raw headers answering a header request (empty if unknown).
     fn headers(&self, request: &GetBlockHeaders) -> Vec<Bytes>;
+    /// Whether it holds block access lists to answer snap/2 `GetBlockAccessLists` with. A
+    /// serving node offers snap/2 only if so ([`served_snap_versions`]): on a connection that
+    /// negotiates snap/2 trie nodes are gone, so a peer healing from us would get nothing.
+    fn serves_block_access_lists(&self) -> bool {
+        false
+    }
+}
+
+/// The snap versions a node serving with `server` offers: snap/1, and snap/2 as well when the
+/// server holds block access lists.
+pub fn served_snap_versions(server: &dyn Server) -> Vec<SnapVersion> {
+    if server.serves_block_access_lists() {
+        vec![SnapVersion::V1, SnapVersion::V2]
+    } else {
+        vec![SnapVersion::V1]
+    }
 }
 
 /// The empty response to a snap request ("state unavailable"), `None` for a response.

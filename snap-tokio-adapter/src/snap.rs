@@ -19,6 +19,13 @@ use crate::eth::request_id_of;
 /// add proofs on top of it (at most 128 nodes).
 pub const RESPONSE_SLACK: u64 = 512 * 1024;
 
+/// Slack a `BlockAccessLists` reply may take beyond its request's byte budget. geth and reth
+/// add lists until the budget is passed, so their replies exceed it by up to one whole list
+/// (ours never exceed it but by a first list larger than the budget). A block's list is bounded
+/// by its gas: about 1 to 2 MiB at a 60M gas limit; this leaves room for limits a few times
+/// higher. The message bound ([`Limits::max_message_bytes`]) still applies on top.
+pub const BAL_RESPONSE_SLACK: u64 = 4 * 1024 * 1024;
+
 /// The snap version for a capability version number.
 pub const fn snap_version(number: u32) -> Option<SnapVersion> {
     match number {
@@ -159,6 +166,7 @@ impl SnapTracker {
         if self.in_flight.contains_key(&request_id) {
             return Err(TrackError::Collision(request_id));
         }
+        let mut slack = RESPONSE_SLACK;
         let (budget, max_items) = match request {
             SnapMessage::GetAccountRange(r) => (r.response_bytes, usize::MAX),
             SnapMessage::GetStorageRanges(r) => {
@@ -169,10 +177,13 @@ impl SnapTracker {
                 r.response_bytes,
                 r.paths.iter().map(|set| set.0.len().saturating_sub(1).max(1)).sum(),
             ),
-            SnapMessage::GetBlockAccessLists(r) => (r.response_bytes, r.block_hashes.len()),
+            SnapMessage::GetBlockAccessLists(r) => {
+                slack = BAL_RESPONSE_SLACK;
+                (r.response_bytes, r.block_hashes.len())
+            }
             _ => return Err(TrackError::WrongDirection(id)),
         };
-        let max_bytes = usize::try_from(budget.saturating_add(RESPONSE_SLACK))
+        let max_bytes = usize::try_from(budget.saturating_add(slack))
             .unwrap_or(usize::MAX)
             .min(self.limits.max_message_bytes);
         while self.in_flight.len() >= self.max_in_flight {
@@ -311,6 +322,54 @@ mod tests {
             tracker.on_response(0x05, &two),
             Err(TrackError::TooManyItems { got: 2, max: 1 })
         );
+    }
+
+    #[test]
+    fn access_list_replies_may_pass_their_budget_by_one_list_and_no_more() {
+        use snap_core::wire::{BlockAccessLists, GetBlockAccessLists};
+        let budget = 2 * 1024 * 1024;
+        let request = |id| {
+            SnapMessage::GetBlockAccessLists(GetBlockAccessLists {
+                request_id: id,
+                block_hashes: vec![B256::repeat_byte(1), B256::repeat_byte(2)],
+                response_bytes: budget,
+            })
+        };
+        // One RLP list of `len` payload bytes, as a BAL entry is carried.
+        let list = |len: usize| {
+            let mut bal = Vec::with_capacity(len + 4);
+            alloy_rlp::Header { list: true, payload_length: len }.encode(&mut bal);
+            bal.resize(bal.len() + len, 0x80);
+            Bytes::from(bal)
+        };
+        let reply = |id, access_lists| {
+            SnapMessage::BlockAccessLists(BlockAccessLists { request_id: id, access_lists })
+                .to_vec()
+        };
+        let mut tracker = SnapTracker::new(SnapVersion::V2, Limits::default(), 8);
+        // geth's and reth's way: a list under the budget, then one that crosses it by 3 MiB.
+        tracker.track(&request(1)).expect("tracked");
+        let crossing = reply(1, vec![list(1024 * 1024), list(3 * 1024 * 1024)]);
+        assert!(crossing.len() as u64 > budget + RESPONSE_SLACK);
+        assert!(matches!(tracker.on_response(0x09, &crossing), Ok(Admitted::Response(_))));
+        // Past the budget plus the slack: refused on size, before decoding.
+        tracker.track(&request(2)).expect("tracked");
+        let max = (budget + BAL_RESPONSE_SLACK) as usize;
+        let huge = reply(2, vec![list(max)]);
+        assert_eq!(
+            tracker.on_response(0x09, &huge),
+            Err(TrackError::Oversized { len: huge.len(), max })
+        );
+        // More entries than blocks asked.
+        tracker.track(&request(3)).expect("tracked");
+        let three = reply(3, vec![list(1), Bytes::new(), list(1)]);
+        assert_eq!(
+            tracker.on_response(0x09, &three),
+            Err(TrackError::TooManyItems { got: 3, max: 2 })
+        );
+        // Access lists do not exist on snap/1.
+        let mut v1 = SnapTracker::new(SnapVersion::V1, Limits::default(), 8);
+        assert_eq!(v1.track(&request(4)), Err(TrackError::UnknownMessage(0x08)));
     }
 
     #[test]

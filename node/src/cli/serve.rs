@@ -11,7 +11,7 @@ use snap_tokio_adapter::{
     enode::Enode,
     nodekey::load_or_generate_key,
     peers::{PeerEvent, PeerSet, PeerSetConfig},
-    server::{Server, StateServer},
+    server::{Server, StateServer, served_snap_versions},
     session::Node,
 };
 use tokio::net::TcpListener;
@@ -133,7 +133,11 @@ pub(crate) async fn start(
     let listener =
         TcpListener::bind(listen).await.map_err(|e| format!("listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let node = Node::new(key, ConnectionConfig::new(network.info.clone()), server);
+    let mut config = ConnectionConfig::new(network.info.clone());
+    // snap/2 only when there are block access lists to serve: a peer that negotiates it with us
+    // can no longer ask for trie nodes.
+    config.snap_versions = served_snap_versions(server.as_ref());
+    let node = Node::new(key, config, server);
     let enode = Enode { id: node.id(), addr };
     let mut set = PeerSet::new(node, limits);
     set.listen(listener);

@@ -24,14 +24,14 @@
 //!
 //! ```
 //! use alloy_primitives::{Address, U256, keccak256};
-//! use snap_core::bal::{self, AccountChanges, BalanceChange, BlockDiff};
+//! use snap_core::bal::{self, AccountChanges, BalanceChange, BlockAccessIndex, BlockDiff};
 //!
 //! // A list as alloy (and reth) build it.
 //! let address = Address::repeat_byte(1);
 //! let list = vec![
 //!     AccountChanges::new(address)
-//!         .with_balance_change(BalanceChange::new(1, U256::from(7)))
-//!         .with_balance_change(BalanceChange::new(3, U256::from(5))),
+//!         .with_balance_change(BalanceChange::new(BlockAccessIndex::new(1), U256::from(7)))
+//!         .with_balance_change(BalanceChange::new(BlockAccessIndex::new(3), U256::from(5))),
 //! ];
 //! // What a peer sends is decoded strictly; what a valid block commits to decodes.
 //! let bytes = bal::encode(&list);

@@ -13,7 +13,9 @@ fn canonical() -> impl Strategy<Value = BlockAccessList> {
     let slot = (any::<u64>(), vec((0u64..40, any::<u64>()), 0..4)).prop_map(|(slot, writes)| {
         let mut changes: Vec<StorageChange> = writes
             .into_iter()
-            .map(|(index, value)| StorageChange::new(index, U256::from(value)))
+            .map(|(index, value)| {
+                StorageChange::new(BlockAccessIndex::new(index), U256::from(value))
+            })
             .collect();
         changes.sort_by_key(|c| c.block_access_index);
         changes.dedup_by_key(|c| c.block_access_index);
@@ -35,17 +37,21 @@ fn canonical() -> impl Strategy<Value = BlockAccessList> {
             reads.dedup();
             let mut balance_changes: Vec<BalanceChange> = balances
                 .into_iter()
-                .map(|(index, b)| BalanceChange::new(index, U256::from(b)))
+                .map(|(index, b)| BalanceChange::new(BlockAccessIndex::new(index), U256::from(b)))
                 .collect();
             balance_changes.sort_by_key(|c| c.block_access_index);
             balance_changes.dedup_by_key(|c| c.block_access_index);
-            let mut nonce_changes: Vec<NonceChange> =
-                nonces.into_iter().map(|(index, nonce)| NonceChange::new(index, nonce)).collect();
+            let mut nonce_changes: Vec<NonceChange> = nonces
+                .into_iter()
+                .map(|(index, nonce)| NonceChange::new(BlockAccessIndex::new(index), nonce))
+                .collect();
             nonce_changes.sort_by_key(|c| c.block_access_index);
             nonce_changes.dedup_by_key(|c| c.block_access_index);
             let mut code_changes: Vec<CodeChange> = codes
                 .into_iter()
-                .map(|(index, code)| CodeChange::new(index, Bytes::from(code)))
+                .map(|(index, code)| {
+                    CodeChange::new(BlockAccessIndex::new(index), Bytes::from(code))
+                })
                 .collect();
             code_changes.sort_by_key(|c| c.block_access_index);
             code_changes.dedup_by_key(|c| c.block_access_index);
@@ -85,7 +91,7 @@ proptest! {
                 || changes.storage_changes.iter().any(|s| !s.changes.is_empty());
             prop_assert_eq!(found.is_some(), changed);
             let Some(found) = found else { continue };
-            let max_by_index = |pairs: Vec<(u64, U256)>| pairs.into_iter().max_by_key(|p| p.0).map(|p| p.1);
+            let max_by_index = |pairs: Vec<(BlockAccessIndex, U256)>| pairs.into_iter().max_by_key(|p| p.0).map(|p| p.1);
             prop_assert_eq!(found.balance, max_by_index(changes.balance_changes.iter().map(|c| (c.block_access_index, c.post_balance)).collect()));
             prop_assert_eq!(found.nonce, changes.nonce_changes.iter().max_by_key(|c| c.block_access_index).map(|c| c.new_nonce));
             for slot in &changes.storage_changes {

@@ -73,4 +73,6 @@ where
 }
 
 #[cfg(test)]
+mod bal_tests;
+#[cfg(test)]
 mod tests;

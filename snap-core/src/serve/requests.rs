@@ -128,10 +128,13 @@ pub fn byte_codes<S: StateView + ?Sized>(
     ByteCodes { request_id: request.request_id, codes }
 }
 
-/// Answers snap/2 `GetBlockAccessLists`: one entry per requested block in request order, empty
-/// for a block whose list is not stored; at most [`ServeLimits::max_access_list_lookups`] blocks
-/// are looked up, and the reply stops once its size exceeds the byte budget (so at least one
-/// entry goes out).
+/// Answers snap/2 `GetBlockAccessLists` (EIP-8189): one entry per requested block in request
+/// order, empty for a block whose list is not stored. The reply is a prefix of that answer,
+/// truncated from the tail as the EIP allows: at most [`ServeLimits::max_access_list_lookups`]
+/// entries, and an entry goes in only if the entries' bytes (an empty one counts its 1-byte
+/// encoding) stay within the request's budget clamped to [`ServeLimits::soft_response_limit`],
+/// except the first, which always goes in so that every request makes progress. A reply is
+/// therefore never larger than the larger of the budget and its first list (plus framing).
 pub fn block_access_lists<B: BalStore + ?Sized>(
     request: &GetBlockAccessLists,
     bals: &B,
@@ -142,11 +145,12 @@ pub fn block_access_lists<B: BalStore + ?Sized>(
     let mut access_lists = Vec::new();
     for hash in request.block_hashes.iter().take(limits.max_access_list_lookups) {
         let bal = bals.block_access_list(hash).unwrap_or_default();
-        size = size.saturating_add(bal.len() as u64);
-        access_lists.push(bal);
-        if size > budget {
+        let entry = bal.len().max(1) as u64;
+        if !access_lists.is_empty() && size.saturating_add(entry) > budget {
             break;
         }
+        size = size.saturating_add(entry);
+        access_lists.push(bal);
     }
     BlockAccessLists { request_id: request.request_id, access_lists }
 }

@@ -498,9 +498,10 @@ fn block_access_lists_in_request_order_with_empty_for_unknown() {
         GetBlockAccessLists { request_id: 11, block_hashes: hashes.clone(), response_bytes: 250 };
     let reply = block_access_lists(&request, &bals, &ServeLimits::default());
     assert_eq!(reply.request_id, 11);
-    // 100 + 0 + 100 = 200 <= 250, then 300 > 250 stops the reply after the fourth entry.
+    // 100 + 1 (the unknown block's empty entry) + 100 = 201 <= 250; a fourth entry would make
+    // 301 > 250, so the reply stops after the third.
     let expected: Vec<Bytes> =
-        hashes[..4].iter().map(|h| bals.get(h).cloned().unwrap_or_default()).collect();
+        hashes[..3].iter().map(|h| bals.get(h).cloned().unwrap_or_default()).collect();
     assert_eq!(reply.access_lists, expected);
     let via_serve = serve(
         &SnapMessage::GetBlockAccessLists(request),

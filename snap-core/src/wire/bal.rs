@@ -1,14 +1,19 @@
 //! snap/2 block access lists (EIP-7928 BALs) as the codec carries them.
 //!
-//! What the specs say (devp2p `caps/snap.md` at `51dc101`, EIP-8189 draft at `1524e5b3`):
+//! What the specs and clients say (EIP-8189 as merged in ethereum/EIPs at `40280fe`, the
+//! devp2p snap spec, geth's `eth/protocols/snap` and reth's `eth-wire-types` as of 2026-08):
 //!
-//! - `GetBlockAccessLists` (0x08) is `[reqID: P, hashes: [B_32, ...], bytes: P]`. The EIP draft
-//!   omits `bytes` and numbers the messages 0x06/0x07; we follow the devp2p spec, reth, ethrex
-//!   and geth: ids 0x08/0x09 and a `bytes` soft limit.
-//! - `BlockAccessLists` (0x09) is `[reqID: P, bals: [bal, ...]]`, positional: an unavailable
-//!   BAL is the RLP empty string `0x80`, never dropped. Each available `bal` is the BAL's own
-//!   RLP encoding (an RLP list) embedded **as is** in the outer list, not wrapped in a byte
-//!   string (geth decodes the entries as `rlp.RawValue`), and it is valid iff
+//! - snap/2 drops `GetTrieNodes`/`TrieNodes` (0x06/0x07, reserved) and adds
+//!   `GetBlockAccessLists` (0x08) and `BlockAccessLists` (0x09); the message space is 10 ids.
+//!   (An early EIP draft reused 0x06/0x07; the EIP no longer does.)
+//! - `GetBlockAccessLists` is `[reqID: P, hashes: [B_32, ...], bytes: P]`. The EIP's text
+//!   leaves out `bytes`; the devp2p spec, geth, reth, besu and nethermind all carry it as the
+//!   response's soft limit, and so do we. The recommended soft limit is 2 MiB; a server may
+//!   return fewer entries than asked, truncating from the tail, never reordering.
+//! - `BlockAccessLists` is `[reqID: P, bals: [bal, ...]]`, positional: an unavailable BAL is a
+//!   zero-length string (`0x80`), never dropped. Each available `bal` is the BAL's own RLP
+//!   encoding (an RLP list) embedded **as is** in the outer list, not wrapped in a byte string
+//!   (geth decodes the entries as raw RLP values), and it is valid iff
 //!   `keccak256(bal) == header.block_access_list_hash`.
 //!
 //! So in [`BlockAccessLists`](super::BlockAccessLists) an entry is the raw RLP list item (header

@@ -17,8 +17,8 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use arbitrary::Arbitrary;
 use snap_core::{
     bal::{
-        self, AccountChanges, BalanceChange, BlockAccessList, BlockDiff, CodeChange, NonceChange,
-        SlotChanges, StorageChange,
+        self, AccountChanges, BalanceChange, BlockAccessIndex, BlockAccessList, BlockDiff,
+        CodeChange, NonceChange, SlotChanges, StorageChange,
     },
     sync::{WriteBatch, host::MemoryStore, host::accounts_to_read, host::apply_blocks},
 };
@@ -87,27 +87,27 @@ impl Model {
         let mut fields_changed = Vec::new();
         let mut gains_storage = Vec::new();
         for (index, op) in ops.iter().enumerate() {
-            let index = index as u64 + 1;
+            let at = BlockAccessIndex::new(index as u64 + 1);
             let fresh = |storage_root| Account { storage_root, ..Account::default() };
             match *op {
                 Op::Balance(a, balance) => {
                     let (a, balance) = (address(a), U256::from(balance));
                     self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH)).balance =
                         balance;
-                    entry(&mut list, a).balance_changes.push(BalanceChange::new(index, balance));
+                    entry(&mut list, a).balance_changes.push(BalanceChange::new(at, balance));
                     fields_changed.push(a);
                 }
                 Op::Nonce(a, nonce) => {
                     let (a, nonce) = (address(a), u64::from(nonce));
                     self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH)).nonce = nonce;
-                    entry(&mut list, a).nonce_changes.push(NonceChange::new(index, nonce));
+                    entry(&mut list, a).nonce_changes.push(NonceChange::new(at, nonce));
                     fields_changed.push(a);
                 }
                 Op::Code(a, byte) => {
                     let (a, code) = (address(a), code(byte));
                     let account = self.accounts.entry(a).or_insert_with(|| fresh(EMPTY_ROOT_HASH));
                     account.code = (!code.is_empty()).then(|| code.clone());
-                    entry(&mut list, a).code_changes.push(CodeChange::new(index, code));
+                    entry(&mut list, a).code_changes.push(CodeChange::new(at, code));
                     fields_changed.push(a);
                 }
                 Op::Slot(a, slot, value) => {
@@ -120,10 +120,10 @@ impl Model {
                     }
                     let account = entry(&mut list, a);
                     match account.storage_changes.iter_mut().find(|s| s.slot == slot) {
-                        Some(changes) => changes.changes.push(StorageChange::new(index, value)),
+                        Some(changes) => changes.changes.push(StorageChange::new(at, value)),
                         None => account.storage_changes.push(SlotChanges {
                             slot,
-                            changes: vec![StorageChange::new(index, value)],
+                            changes: vec![StorageChange::new(at, value)],
                         }),
                     }
                 }

@@ -190,12 +190,12 @@ mod tests {
     use alloy_primitives::keccak256;
 
     use super::*;
-    use crate::bal::{AccountChanges, BalanceChange};
+    use crate::bal::{AccountChanges, BalanceChange, BlockAccessIndex};
 
     fn list(byte: u8) -> Bytes {
         let mut account = AccountChanges::new(alloy_primitives::Address::repeat_byte(byte));
         let balance = alloy_primitives::U256::from(byte);
-        account.balance_changes.push(BalanceChange::new(1, balance));
+        account.balance_changes.push(BalanceChange::new(BlockAccessIndex::new(1), balance));
         Bytes::from(bal::encode(&[account]))
     }
 

@@ -8,8 +8,8 @@ use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 
 use snap_core::{
     bal::{
-        self, AccountChanges, BalanceChange, BlockAccessList, CodeChange, NonceChange, SlotChanges,
-        StorageChange,
+        self, AccountChanges, BalanceChange, BlockAccessIndex, BlockAccessList, CodeChange,
+        NonceChange, SlotChanges, StorageChange,
     },
     serve::InMemoryState,
     sync::Header,
@@ -98,13 +98,14 @@ impl BalWorld {
         let mut next = self.clone();
         let mut bal = BalBuilder::default();
         for index in 1..=changes {
+            let at = BlockAccessIndex::new(index);
             match rng.next_u64() % 7 {
                 0 => {
                     // A new account.
                     let address = Address::from_word(keccak256(rng.next_u64().to_be_bytes()));
                     let balance = U256::from(1 + rng.next_u64() % 1000);
                     next.accounts.insert(address, Account { balance, ..Account::default() });
-                    bal.entry(address).balance_changes.push(BalanceChange::new(index, balance));
+                    bal.entry(address).balance_changes.push(BalanceChange::new(at, balance));
                 }
                 1 => {
                     // A contract deployed with a slot.
@@ -120,12 +121,11 @@ impl BalWorld {
                     };
                     next.accounts.insert(address, account);
                     let entry = bal.entry(address);
-                    entry.nonce_changes.push(NonceChange::new(index, 1));
-                    entry.code_changes.push(CodeChange::new(index, code));
-                    entry.storage_changes.push(SlotChanges {
-                        slot,
-                        changes: vec![StorageChange::new(index, value)],
-                    });
+                    entry.nonce_changes.push(NonceChange::new(at, 1));
+                    entry.code_changes.push(CodeChange::new(at, code));
+                    entry
+                        .storage_changes
+                        .push(SlotChanges { slot, changes: vec![StorageChange::new(at, value)] });
                 }
                 2 => {
                     // A nonce-0 account without code or storage emptied: gone (EIP-161).
@@ -136,7 +136,7 @@ impl BalWorld {
                     };
                     next.accounts.remove(&address);
                     let entry = bal.entry(address);
-                    entry.balance_changes.push(BalanceChange::new(index, U256::ZERO));
+                    entry.balance_changes.push(BalanceChange::new(at, U256::ZERO));
                 }
                 3 | 4 => {
                     // Slots written and cleared in a contract.
@@ -158,10 +158,10 @@ impl BalWorld {
                     }
                     let entry = bal.entry(address);
                     match entry.storage_changes.iter_mut().find(|s| s.slot == slot) {
-                        Some(changes) => changes.changes.push(StorageChange::new(index, value)),
+                        Some(changes) => changes.changes.push(StorageChange::new(at, value)),
                         None => entry.storage_changes.push(SlotChanges {
                             slot,
-                            changes: vec![StorageChange::new(index, value)],
+                            changes: vec![StorageChange::new(at, value)],
                         }),
                     }
                     entry.storage_reads.push(U256::from(rng.next_u64() % 5000));
@@ -179,15 +179,15 @@ impl BalWorld {
                     sender.balance += U256::from(3);
                     let (nonce, balance) = (sender.nonce, sender.balance);
                     let entry = bal.entry(from);
-                    entry.nonce_changes.push(NonceChange::new(index, nonce));
-                    entry.balance_changes.push(BalanceChange::new(index, balance));
+                    entry.nonce_changes.push(NonceChange::new(at, nonce));
+                    entry.balance_changes.push(BalanceChange::new(at, balance));
                     let receiver = next.accounts.get_mut(&to).expect("picked");
                     receiver.balance += U256::from(5);
                     let balance = receiver.balance;
                     // A transfer to oneself: one post-transaction balance at this index.
                     let changes = &mut bal.entry(to).balance_changes;
-                    changes.retain(|change| change.block_access_index != index);
-                    changes.push(BalanceChange::new(index, balance));
+                    changes.retain(|change| change.block_access_index != at);
+                    changes.push(BalanceChange::new(at, balance));
                     if let Some(seen) = next.pick(rng, |_| true) {
                         bal.entry(seen);
                     }
