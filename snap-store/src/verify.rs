@@ -212,8 +212,12 @@ pub fn verify<S: SyncStore + ?Sized>(store: &S) -> Result<VerifyReport, StoreErr
         report.record(Mismatch::OrphanNode { owner, path });
     }
     report.computed_root = account_hashes.root();
-    // The empty trie stores no node: its root is the empty root.
-    if report.stored_root.is_none() && report.computed_root == EMPTY_ROOT_HASH {
+    // The empty trie stores no node: a sync of the empty state (its progress record written)
+    // holds the empty root. A store nothing was written to holds no state at all.
+    if report.stored_root.is_none()
+        && report.computed_root == EMPTY_ROOT_HASH
+        && store.progress()?.is_some()
+    {
         report.stored_root = Some(EMPTY_ROOT_HASH);
     }
     if report.stored_root != Some(report.computed_root) {
