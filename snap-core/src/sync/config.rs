@@ -42,9 +42,15 @@ pub struct SyncConfig {
     pub max_unacknowledged_batches: usize,
     /// A batch is handed out once its estimated size reaches this many bytes.
     pub batch_bytes: usize,
-    /// Fewest blocks a new target must be past the current one to be taken (a chain moving
-    /// faster than this does not restart healing at every block).
+    /// Fewest blocks a new target must be past the current one to be taken at all.
     pub min_target_step: u64,
+    /// Most blocks the target may fall behind the newest target offered before the sync moves
+    /// there in the middle of a phase. A newer target that is not that stale yet is held and
+    /// taken where taking it costs nothing: when the ranges are in (before catch-up starts) and
+    /// when catch-up is complete (instead of finishing at an older state). Work fetched against
+    /// the older target stays either way (catch-up repairs the difference); keep it well under
+    /// the number of blocks peers keep state for (128 for geth). `0` takes every target at once.
+    pub max_target_lag: u64,
     /// Most trie-node paths in one `GetTrieNodes`.
     pub max_heal_paths_per_request: usize,
     /// Most trie nodes healing holds in memory, fetched and waiting for their children, plus
@@ -86,7 +92,8 @@ impl Default for SyncConfig {
             max_requests: 256,
             max_unacknowledged_batches: 4,
             batch_bytes: 8 * 1024 * 1024,
-            min_target_step: 32,
+            min_target_step: 1,
+            max_target_lag: 64,
             max_heal_paths_per_request: 1024,
             max_heal_pending: 1 << 17,
             known_code_cache: 1 << 20,

@@ -178,8 +178,10 @@ impl SimConfig {
         if self.batch_bytes > 0 {
             config.batch_bytes = self.batch_bytes;
         }
-        // Every move of the simulated chain is a target to take.
+        // Every move of the simulated chain is a target to take; the sync moves mid-phase
+        // once its target is half as old as the states peers keep.
         config.min_target_step = 1;
+        config.max_target_lag = (self.retain_blocks / 2).max(1);
         config
     }
 

@@ -62,6 +62,8 @@ fn storage_config(config: &SyncConfig) -> StorageConfig {
 pub struct Syncer {
     config: SyncConfig,
     target: Target,
+    /// A newer target offered and not yet taken (see `on_new_target`).
+    newer_target: Option<Target>,
     phase: Phase,
     peers: Peers,
     requests: RequestTable<Box<dyn AnyRequest<Self>>>,
@@ -140,6 +142,7 @@ impl Syncer {
             stall_reported: false,
             now,
             target: record.target,
+            newer_target: None,
             phase: Phase::Ranges,
             config,
         }
@@ -318,6 +321,8 @@ impl Syncer {
             && self.codes.is_idle()
             && self.requests.is_empty();
         if self.phase == Phase::Ranges && ranges_done {
+            // Catch up to the newest state offered, whatever the ranges were fetched against.
+            self.take_newer_target();
             let next = match self.decide_strategy() {
                 CatchUpStrategy::Bal => Phase::Applying,
                 _ => Phase::Healing,

@@ -21,11 +21,10 @@ use crate::{
 };
 
 impl Syncer {
-    /// The chain moved. Range downloads continue from their cursors under the new root: held
-    /// responses and queued small contracts (verified against the old root) are fetched again,
-    /// trie generators restart at their cursors, requests for the old root are dropped when
-    /// they come back, unavailability marks are forgotten, and healing restarts from the new
-    /// root. Targets too close to the current one are ignored, as is anything after `Done`.
+    /// The chain moved. The newest target offered is held, and taken when the current one has
+    /// fallen `max_target_lag` blocks behind it, or where a move costs nothing (see
+    /// [`Self::take_newer_target`]). Targets too close to the current one are ignored, as is
+    /// anything after `Done`.
     pub(super) fn on_new_target(&mut self, target: Target) {
         let step = self.config.min_target_step.max(1);
         if self.phase == Phase::Done
@@ -43,7 +42,26 @@ impl Syncer {
                 return;
             }
         }
-        self.take_target(target);
+        self.newer_target = Some(target);
+        let stale = target.number >= self.target.number.saturating_add(self.config.max_target_lag);
+        // Applying block access lists takes a new target in stride, and a sync whose catch-up
+        // is complete goes on to the newest state rather than finish at an older one.
+        let free = matches!(self.phase, Phase::Applying | Phase::Flushing);
+        if stale || free {
+            self.take_target(target);
+        }
+    }
+
+    /// Takes the newest target offered and not yet taken, if there is one: where the range
+    /// phase ends and where catch-up ends, a move costs nothing. Returns whether it took one.
+    pub(super) fn take_newer_target(&mut self) -> bool {
+        match self.newer_target.take() {
+            Some(target) => {
+                self.take_target(target);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Follows `target` from now on, whatever its distance (a reorg may even go back).
@@ -51,6 +69,7 @@ impl Syncer {
         if self.phase == Phase::Done {
             return;
         }
+        self.newer_target = None;
         self.catch_up.highest_taken = self.catch_up.highest_taken.max(target.number);
         // Peers that lacked an access list may have it by now.
         self.catch_up.fetcher.forget_lacking();
@@ -164,6 +183,7 @@ impl Syncer {
         self.batch.clear_tries = true;
         let target = header.target();
         self.target = target;
+        self.newer_target = None;
         self.epoch += 1;
         self.peers.clear_marks();
         self.accounts = ProgressRecord::fresh(target, self.config.account_tasks)
