@@ -51,6 +51,13 @@ pub struct SyncConfig {
     /// the older target stays either way (catch-up repairs the difference); keep it well under
     /// the number of blocks peers keep state for (128 for geth). `0` takes every target at once.
     pub max_target_lag: u64,
+    /// When catch-up completes and the newest target offered is at most this many blocks past
+    /// the current one, the sync finishes at the current target (its state exact) instead of
+    /// catching up once more; the host goes on from there (executing the blocks after it, or
+    /// resuming a new `Syncer` to follow further). `0` always finishes at the newest target
+    /// offered, which on a chain whose blocks come faster than one catch-up round (its depth in
+    /// round trips) can take several rounds.
+    pub finish_within: u64,
     /// Most trie-node paths in one `GetTrieNodes`.
     pub max_heal_paths_per_request: usize,
     /// Most trie nodes healing holds in memory, fetched and waiting for their children, plus
@@ -94,6 +101,7 @@ impl Default for SyncConfig {
             batch_bytes: 8 * 1024 * 1024,
             min_target_step: 1,
             max_target_lag: 64,
+            finish_within: 0,
             max_heal_paths_per_request: 1024,
             max_heal_pending: 1 << 17,
             known_code_cache: 1 << 20,

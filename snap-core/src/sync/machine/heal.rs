@@ -81,7 +81,7 @@ impl Syncer {
             self.ask(Lookup::Nodes(queries));
         }
         if self.healer.is_done() && self.codes.is_idle() {
-            if self.take_newer_target() {
+            if self.take_target_to_finish() {
                 // The store holds the old target exactly: heal the difference to the new one.
                 return self.drive_healing();
             }

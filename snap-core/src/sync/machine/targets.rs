@@ -45,15 +45,16 @@ impl Syncer {
         self.newer_target = Some(target);
         let stale = target.number >= self.target.number.saturating_add(self.config.max_target_lag);
         // Applying block access lists takes a new target in stride, and a sync whose catch-up
-        // is complete goes on to the newest state rather than finish at an older one.
-        let free = matches!(self.phase, Phase::Applying | Phase::Flushing);
+        // is complete goes on to a newer state rather than finish at an older one.
+        let free = self.phase == Phase::Applying
+            || (self.phase == Phase::Flushing && self.beyond_finish(target));
         if stale || free {
             self.take_target(target);
         }
     }
 
     /// Takes the newest target offered and not yet taken, if there is one: where the range
-    /// phase ends and where catch-up ends, a move costs nothing. Returns whether it took one.
+    /// phase ends, a move costs nothing. Returns whether it took one.
     pub(super) fn take_newer_target(&mut self) -> bool {
         match self.newer_target.take() {
             Some(target) => {
@@ -62,6 +63,21 @@ impl Syncer {
             }
             None => false,
         }
+    }
+
+    /// Catch-up is complete: takes the newest target offered when it is more than
+    /// `finish_within` blocks newer (the sync catches up to it), otherwise leaves it (the sync
+    /// finishes at its current target). Returns whether it took one.
+    pub(super) fn take_target_to_finish(&mut self) -> bool {
+        match self.newer_target {
+            Some(target) if self.beyond_finish(target) => self.take_newer_target(),
+            _ => false,
+        }
+    }
+
+    /// Whether `target` is too far past the current one to finish without it.
+    fn beyond_finish(&self, target: Target) -> bool {
+        target.number > self.target.number.saturating_add(self.config.finish_within)
     }
 
     /// Follows `target` from now on, whatever its distance (a reorg may even go back).

@@ -53,6 +53,7 @@ impl Setup {
             min_target_step: 2,
             // Every eligible target is taken at once: the harness checks each one is.
             max_target_lag: 0,
+            finish_within: 0,
             max_heal_paths_per_request: pick(lists >> 6, [1, 2, 8, 64]),
             max_heal_pending: 64,
             known_code_cache: pick(lists >> 4, [1, 2, 8, 1024]),
