@@ -152,8 +152,8 @@ impl Storage {
         None
     }
 
-    /// The target moved: small contracts queued for it were verified against the old root and
-    /// are asked again when their accounts are re-fetched.
+    /// A reorg voided the accounts held: small contracts queued for them are asked again when
+    /// their accounts are re-fetched.
     pub(crate) fn retarget(&mut self) {
         self.small.clear();
     }
@@ -202,9 +202,12 @@ impl Storage {
         !self.small.is_empty()
     }
 
-    /// Takes up to `count` small contracts for one request.
+    /// Takes up to `count` small contracts for one request, all verified in the same state
+    /// root (the root the request is asked under).
     pub(crate) fn take_small(&mut self, count: usize) -> Vec<StorageJob> {
-        let count = count.clamp(1, self.small.len());
+        let Some(first) = self.small.front().map(|job| job.state_root) else { return Vec::new() };
+        let same = self.small.iter().take(count.max(1)).take_while(|job| job.state_root == first);
+        let count = same.count();
         self.small.drain(..count).collect()
     }
 

@@ -73,8 +73,14 @@ pub struct Syncer {
     codes: CodeQueue,
     healer: Healer,
     catch_up: CatchUp,
-    /// How many new targets were taken: work asked under an earlier epoch is stale.
+    /// How many new targets were taken: catch-up work asked under an earlier epoch is stale.
     epoch: u64,
+    /// How many times range work was voided (reorgs, restarts): range requests asked in an
+    /// earlier generation are stale. A plain move of the target voids none: what was verified
+    /// against the older root is kept, and catch-up repairs the difference.
+    generation: u64,
+    /// The last ticket given to an account-range request.
+    tickets: u64,
     /// Code lookups asked of the host, by id.
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
@@ -116,7 +122,11 @@ impl Syncer {
                 config.max_requests,
             ),
             expired: BTreeMap::new(),
-            accounts: record.account_tasks.iter().map(|cursor| AccountTask::new(*cursor)).collect(),
+            accounts: record
+                .account_tasks
+                .iter()
+                .map(|cursor| AccountTask::new(*cursor, record.target.root))
+                .collect(),
             storage: Storage::resume(
                 storage_config,
                 &record.storage_tasks,
@@ -126,6 +136,8 @@ impl Syncer {
             healer: Healer::new(record.target.root),
             catch_up: CatchUp::from_record(&record.catch_up),
             epoch: 0,
+            generation: 0,
+            tickets: 0,
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),

@@ -49,7 +49,7 @@ impl Syncer {
         let free = self.phase == Phase::Applying
             || (self.phase == Phase::Flushing && self.beyond_finish(target));
         if stale || free {
-            self.take_target(target);
+            self.move_target(target);
         }
     }
 
@@ -58,7 +58,7 @@ impl Syncer {
     pub(super) fn take_newer_target(&mut self) -> bool {
         match self.newer_target.take() {
             Some(target) => {
-                self.take_target(target);
+                self.move_target(target);
                 true
             }
             None => false,
@@ -80,8 +80,20 @@ impl Syncer {
         target.number > self.target.number.saturating_add(self.config.finish_within)
     }
 
-    /// Follows `target` from now on, whatever its distance (a reorg may even go back).
+    /// Follows `target` from now on, whatever its distance (a reorg may even go back): range
+    /// work held or queued for the old root is dropped and fetched again under the new one.
     pub(super) fn take_target(&mut self, target: Target) {
+        self.retarget(target, true);
+    }
+
+    /// Follows `target`, newer on the same chain: range work verified against older roots is
+    /// kept (each account task moves to the new root between two responses), catch-up repairs
+    /// the difference.
+    fn move_target(&mut self, target: Target) {
+        self.retarget(target, false);
+    }
+
+    fn retarget(&mut self, target: Target, drop_ranges: bool) {
         if self.phase == Phase::Done {
             return;
         }
@@ -92,10 +104,13 @@ impl Syncer {
         self.target = target;
         self.epoch += 1;
         self.peers.clear_marks();
-        for task in &mut self.accounts {
-            task.retarget(&mut self.batch);
+        if drop_ranges {
+            self.generation += 1;
+            for task in &mut self.accounts {
+                task.retarget(target.root, &mut self.batch);
+            }
+            self.storage.retarget();
         }
-        self.storage.retarget();
         self.healer = Healer::new(target.root);
         self.outputs.push_back(Output::Event(SyncEvent::NewTarget(target)));
         let bal = self.catch_up.strategy == CatchUpStrategy::Bal;
@@ -201,11 +216,12 @@ impl Syncer {
         self.target = target;
         self.newer_target = None;
         self.epoch += 1;
+        self.generation += 1;
         self.peers.clear_marks();
         self.accounts = ProgressRecord::fresh(target, self.config.account_tasks)
             .account_tasks
             .into_iter()
-            .map(AccountTask::new)
+            .map(|cursor| AccountTask::new(cursor, target.root))
             .collect();
         self.storage = Storage::new(super::storage_config(&self.config));
         self.healer = Healer::new(target.root);
