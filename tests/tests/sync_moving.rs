@@ -111,7 +111,7 @@ fn target_moves_during_storage_chunks_of_a_large_contract() {
 
 #[test]
 fn large_contract_whose_storage_changes_between_targets() {
-    let mut config = large_contract(4, 3, 300);
+    let mut config = large_contract(4, 3, 150);
     config.crash_every = 60;
     let (world, summary, outcome) = pass(&config);
     // The contract survives, with other storage at the final target than at the first.

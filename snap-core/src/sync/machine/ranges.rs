@@ -89,6 +89,11 @@ impl Request<Syncer> for Accounts {
         response: AccountRange,
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
+        let empty = response.accounts.is_empty() && response.proof.is_empty();
+        if empty && self.root != syncer.target.root {
+            // The task moves to the current root before its next request.
+            return Ok(Processed::Superseded);
+        }
         syncer.on_accounts(self.task, response, size)
     }
 
@@ -122,7 +127,8 @@ impl Request<Syncer> for SmallStorage {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         if response.slots.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
+            let root = self.jobs.first().map_or(syncer.target.root, |job| job.state_root);
+            return Ok(syncer.state_unavailable(root));
         }
         let before = syncer.batch.storage.len();
         let jobs = self.jobs.clone();
@@ -163,7 +169,7 @@ impl Request<Syncer> for StorageChunk {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         if response.slots.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
+            return Ok(syncer.state_unavailable(self.0.state_root));
         }
         let before = syncer.batch.storage.len();
         let done: Vec<StorageDone> = syncer
@@ -413,6 +419,24 @@ impl Syncer {
             });
             self.forward(index);
         }
+    }
+
+    /// A peer answered empty for storage asked under `root`. For the current root the peer
+    /// lacks the state. For a root the sync moved past, peers are dropping it: the work
+    /// verified against it that still needs it moves to the current root (the tasks holding its
+    /// accounts fetch them again there; its queued small contracts are dropped with them).
+    fn state_unavailable(&mut self, root: B256) -> Processed {
+        if root == self.target.root {
+            return Processed::Unavailable;
+        }
+        let current = self.target.root;
+        for task in &mut self.accounts {
+            if task.root == root && !task.in_flight {
+                task.retarget(current, &mut self.batch);
+            }
+        }
+        self.storage.void_root(root);
+        Processed::Superseded
     }
 
     /// Asks the store which of these codes it holds.
