@@ -265,7 +265,7 @@ impl Syncer {
         // spin.
         let batch_may_flush = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
         [
-            self.requests.next_deadline(),
+            self.requests.next_deadline(|peer, kind| self.peers.timeout_for(peer, kind)),
             self.next_progress,
             self.peers.next_mark_expiry(now),
             self.batch_started
