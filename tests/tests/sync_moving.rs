@@ -218,11 +218,8 @@ fn a_fixed_target_still_counts_exactly() {
 /// `block_ms` and every block is a move (`moves` of them, more than the sync lasts).
 fn every_block(bandwidth: u64, moves: u64, block_ms: u64) -> SimConfig {
     let mut config = SimConfig::new(1, 10_000, 4);
-    config.net = NetConfig {
-        latency: Duration::from_millis(100),
-        bandwidth,
-        ..NetConfig::default()
-    };
+    config.net =
+        NetConfig { latency: Duration::from_millis(100), bandwidth, ..NetConfig::default() };
     config.moves = moves;
     config.blocks_per_move = 1;
     config.block_time = Duration::from_millis(block_ms);

@@ -42,12 +42,10 @@ impl Peers {
             state.versions = versions;
             return;
         }
-        self.peers
-            .insert(peer, PeerState {
-                versions,
-                unavailable_until: [None; RequestKind::COUNT],
-                timeouts: 0,
-            });
+        self.peers.insert(
+            peer,
+            PeerState { versions, unavailable_until: [None; RequestKind::COUNT], timeouts: 0 },
+        );
         self.rates.add_peer(peer);
     }
 

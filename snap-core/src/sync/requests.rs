@@ -26,7 +26,8 @@ pub(crate) struct InFlight<T> {
 impl<T> InFlight<T> {
     /// The deadline, or the send time plus `timeout_of(peer, kind)` if earlier.
     fn deadline_with(&self, timeout_of: &impl Fn(PeerId, RequestKind) -> Duration) -> Instant {
-        let own = self.sent_at.checked_add(timeout_of(self.peer, self.kind)).unwrap_or(self.deadline);
+        let own =
+            self.sent_at.checked_add(timeout_of(self.peer, self.kind)).unwrap_or(self.deadline);
         own.min(self.deadline)
     }
 }
@@ -154,7 +155,10 @@ impl<T> RequestTable<T> {
     }
 
     /// The earliest deadline of any request in flight (see [`Self::expire`]).
-    pub(crate) fn next_deadline(&self, timeout_of: impl Fn(PeerId, RequestKind) -> Duration) -> Option<Instant> {
+    pub(crate) fn next_deadline(
+        &self,
+        timeout_of: impl Fn(PeerId, RequestKind) -> Duration,
+    ) -> Option<Instant> {
         self.in_flight.values().map(|request| request.deadline_with(&timeout_of)).min()
     }
 

@@ -179,6 +179,8 @@ impl SimConfig {
         }
         if self.ttl_ms > 0 {
             config.rates.ttl_limit = Duration::from_millis(self.ttl_ms);
+            // A limit below the default floor of a peer's timeout lowers the floor with it.
+            config.rates.ttl_floor = config.rates.ttl_floor.min(config.rates.ttl_limit);
         }
         if self.chunk_slots > 0 {
             config.min_slots_per_chunk = self.chunk_slots;

@@ -140,6 +140,16 @@ impl World {
     ) -> Outcome {
         #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
+        if let Err(error) = config.sync_config().validate() {
+            return Outcome {
+                config: config.clone(),
+                result: Err(format!("the syncer refuses the configuration: {error}")),
+                peers: Vec::new(),
+                trace: 0,
+                wall: started.elapsed(),
+                setup: Duration::ZERO,
+            };
+        }
         let behaviours = config.behaviours();
         let mut sim = Sim::new(config, options, self, &behaviours, started);
         let result = sim.run(observe);

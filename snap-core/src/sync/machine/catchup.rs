@@ -240,7 +240,8 @@ impl Syncer {
         for hash in &touched {
             self.batch.prune(PrunedRange::subtree(B256::ZERO, Nibbles::unpack(hash)));
             self.storage.forget(hash);
-            self.accounts.push(AccountTask::new(RangeCursor { next: *hash, last: *hash }, self.target.root));
+            self.accounts
+                .push(AccountTask::new(RangeCursor { next: *hash, last: *hash }, self.target.root));
         }
         for block in &orphaned {
             self.catch_up.fetcher.remove(&block.hash);

@@ -24,7 +24,7 @@ use super::{
     batch_size::BatchSize,
     catchup::CatchUp,
     codes::CodeQueue,
-    config::SyncConfig,
+    config::{ConfigError, SyncConfig},
     contract::{
         BatchId, CatchUpStrategy, Counters, Header, Input, Lookup, LookupAnswer, LookupId,
         Misbehaviour, Output, PeerId, Phase, ProgressReport, SyncEvent, Target, WriteBatch,
@@ -108,6 +108,12 @@ impl Syncer {
     pub fn new(config: SyncConfig, target: Target, now: Instant) -> Self {
         let record = ProgressRecord::fresh(target, config.account_tasks);
         Self::resume(config, record, now)
+    }
+
+    /// [`Self::new`], refusing a configuration no sync can run with.
+    pub fn try_new(config: SyncConfig, target: Target, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::new(config, target, now))
     }
 
     /// Continues a sync from the progress record of the last batch the host applied.
