@@ -15,6 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Weight of one round trip in a peer's per-kind round-trip average (the timeouts).
+const KIND_RTT_IMPACT: f64 = 0.25;
+
 /// The kinds of request whose throughput is measured separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum RequestKind {
@@ -79,7 +82,7 @@ impl Default for RateConfig {
             ttl_limit: Duration::from_secs(60),
             min_confidence: 0.1,
             tuning_impact: 0.25,
-            peer_ttl_scaling: 2.0,
+            peer_ttl_scaling: 3.0,
             ttl_floor: Duration::from_millis(250),
         }
     }
@@ -159,9 +162,11 @@ impl<P: Ord + Clone> RateTracker<P> {
         *kind_rtt = Some(match *kind_rtt {
             // The first measurement replaces the borrowed estimate.
             None => (sample, sample / 2.0),
+            // Faster than the capacity average: requests grow as capacity does, and a timeout
+            // must keep up with the answers they bring.
             Some((rtt, var)) => (
-                (1.0 - impact) * rtt + impact * sample,
-                (1.0 - impact) * var + impact * (rtt - sample).abs(),
+                (1.0 - KIND_RTT_IMPACT) * rtt + KIND_RTT_IMPACT * sample,
+                (1.0 - KIND_RTT_IMPACT) * var + KIND_RTT_IMPACT * (rtt - sample).abs(),
             ),
         });
         if !rates.measured {
@@ -197,7 +202,10 @@ impl<P: Ord + Clone> RateTracker<P> {
         // `from_secs_f64` panics on non-finite or huge values; the estimates are neither, but
         // clamp first anyway.
         let ttl = ttl.clamp(0.0, limit.as_secs_f64());
-        Duration::from_secs_f64(ttl).clamp(self.config.ttl_floor.min(limit), limit)
+        // Requests are sized to be answered within the round-trip target: never give up on one
+        // sooner.
+        let floor = self.config.ttl_floor.max(self.target_rtt()).min(limit);
+        Duration::from_secs_f64(ttl).clamp(floor, limit)
     }
 
     /// How many items (or bytes) `peer` should be asked for so that it answers within
