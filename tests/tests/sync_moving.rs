@@ -111,7 +111,7 @@ fn target_moves_during_storage_chunks_of_a_large_contract() {
 
 #[test]
 fn large_contract_whose_storage_changes_between_targets() {
-    let mut config = large_contract(4, 3, 300);
+    let mut config = large_contract(4, 3, 150);
     config.crash_every = 60;
     let (world, summary, outcome) = pass(&config);
     // The contract survives, with other storage at the final target than at the first.
@@ -211,4 +211,76 @@ fn a_fixed_target_still_counts_exactly() {
     assert!(summary.moves.is_empty());
     assert_eq!(summary.accounts, world.target().state.account_list().len() as u64);
     assert!(summary.heal_nodes < summary.nodes / 10, "{summary:?}");
+}
+
+/// The moving chain of issue #18, scaled down: 10,000 accounts over 4 honest peers 100 ms
+/// away, each message taking `len / bandwidth` on the wire; the chain makes a block every
+/// `block_ms` and every block is a move (`moves` of them, more than the sync lasts).
+fn every_block(bandwidth: u64, moves: u64, block_ms: u64) -> SimConfig {
+    let mut config = SimConfig::new(1, 10_000, 4);
+    config.net =
+        NetConfig { latency: Duration::from_millis(100), bandwidth, ..NetConfig::default() };
+    config.moves = moves;
+    config.blocks_per_move = 1;
+    config.block_time = Duration::from_millis(block_ms);
+    config
+}
+
+/// Runs `config` to its end check and returns the world and the summary; the sync may finish
+/// before the chain stops.
+fn finish(config: &SimConfig) -> (World, Summary) {
+    let world = World::build(config, RunOptions::default()).expect("the world builds");
+    let outcome = world.run(config, RunOptions::default(), &mut |_| {});
+    match outcome.result {
+        Ok(summary) => (world, summary),
+        Err(_) => panic!("expected PASS:\n{}", outcome.render()),
+    }
+}
+
+/// The virtual time a sync of the same state takes on a chain that stands still.
+fn still_time(config: &SimConfig) -> Duration {
+    let still = SimConfig { moves: 0, ..config.clone() };
+    finish(&still).1.sim
+}
+
+#[test]
+fn finishes_at_the_newest_target_while_a_12s_chain_keeps_moving() {
+    // A slow network: the sync takes about 20 s of virtual time, so blocks land in it.
+    let config = every_block(40_000, 8, 12_000);
+    let still = still_time(&config);
+    let (world, summary) = finish(&config);
+    let fed = summary.moves.len();
+    assert!(fed >= 1, "the chain moved during the sync: {summary:?}");
+    assert!(fed < config.moves as usize, "finished while the chain still moves: {summary:?}");
+    // Exactly the newest target fed (the runner's end check compared the whole store to it).
+    assert_eq!(summary.root, world.targets()[fed].root());
+    assert!(
+        summary.sim * 2 <= still * 3,
+        "moving {:?} against still {still:?}: more than 1.5x",
+        summary.sim
+    );
+}
+
+#[test]
+fn finishes_while_a_2s_chain_keeps_moving() {
+    // Blocks come faster than one healing round (about ten round trips deep), so the sync
+    // finishes at a target at most one block behind the newest; before it held newer
+    // targets, healing restarted at every block and the sync finished only once the chain
+    // stopped (33.6 s of virtual time here, 4.7x).
+    let mut config = every_block(150_000, 12, 2_000);
+    config.finish_within = 1;
+    let still = still_time(&config);
+    let (world, summary) = finish(&config);
+    let fed = summary.moves.len();
+    assert!(fed >= 2, "the chain moved during the sync: {summary:?}");
+    assert!(fed < config.moves as usize, "finished while the chain still moves: {summary:?}");
+    // The store is exactly a target's state (the runner's end check), one at most a block
+    // behind the newest fed.
+    let finished = world.targets().iter().position(|t| t.root() == summary.root);
+    assert!(finished.is_some_and(|index| index + 1 >= fed), "{finished:?} of {fed}");
+    assert!(
+        summary.sim * 2 <= still * 3,
+        "moving {:?} against still {still:?}: more than 1.5x",
+        summary.sim
+    );
 }

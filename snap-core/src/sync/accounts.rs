@@ -41,9 +41,13 @@ pub(crate) struct AccountTask {
     pub(crate) next: B256,
     /// The last hash of the range.
     pub(crate) last: B256,
+    /// The state root its requests, held response and trie generator belong to.
+    pub(crate) root: B256,
     generator: TrieGenerator,
     /// A request for this task is in flight.
     pub(crate) in_flight: bool,
+    /// The ticket of the last request sent for this task (tickets are unique in a sync).
+    pub(crate) ticket: u64,
     /// A verified response being forwarded, and whether the trie holds more after it.
     held: Option<(Vec<HeldAccount>, bool)>,
     /// The trie nodes its verification computed, until the generator takes them.
@@ -55,13 +59,16 @@ pub(crate) struct AccountTask {
 }
 
 impl AccountTask {
-    /// A task for `next..=last`; the trie's left boundary is skipped unless `next` is zero.
-    pub(crate) fn new(cursor: RangeCursor) -> Self {
+    /// A task for `next..=last` of the state `root`; the trie's left boundary is skipped
+    /// unless `next` is zero.
+    pub(crate) fn new(cursor: RangeCursor, root: B256) -> Self {
         Self {
             next: cursor.next,
             last: cursor.last,
+            root,
             generator: TrieGenerator::new(B256::ZERO, cursor.next),
             in_flight: false,
+            ticket: 0,
             held: None,
             held_nodes: None,
             code_waiters: Vec::new(),
@@ -69,16 +76,29 @@ impl AccountTask {
         }
     }
 
-    /// The target moved: the held response (verified against the old root) is dropped and
-    /// fetched again from the cursor under the new root, and the trie generator restarts at the
-    /// cursor so that no node mixes two roots' leaves. Nothing written is lost.
-    pub(crate) fn retarget(&mut self, batch: &mut WriteBatch) {
+    /// The target's root changed in a way that voids what this task holds (a reorg): the held
+    /// response is dropped and fetched again from the cursor under `root`, and the trie
+    /// generator restarts at the cursor. Nothing written is lost.
+    pub(crate) fn retarget(&mut self, root: B256, batch: &mut WriteBatch) {
         if self.done {
             return;
         }
         self.held = None;
         self.held_nodes = None;
         self.code_waiters.clear();
+        self.switch_root(root, batch);
+    }
+
+    /// Moves the task to `root` between two responses (nothing held, nothing in flight), so
+    /// that a response verified against an older root is always used, never dropped: the trie
+    /// generator restarts at the cursor so that no node mixes two roots' leaves (healing
+    /// repairs the difference), and the next range is asked under `root`.
+    pub(crate) fn switch_root(&mut self, root: B256, batch: &mut WriteBatch) {
+        if self.root == root || self.done {
+            return;
+        }
+        debug_assert!(self.held.is_none(), "a held response keeps its root");
+        self.root = root;
         self.generator.take_changes_into(&mut batch.nodes);
         self.generator = TrieGenerator::new(B256::ZERO, self.next);
     }

@@ -82,8 +82,11 @@ pub enum Input {
     /// The host applied the write batch with this id, atomically.
     Written(BatchId),
     /// The chain moved: sync this state from now on. Ignored unless its block is at least
-    /// `SyncConfig::min_target_step` past the current target's (or the root is the same). Range
-    /// downloads continue from their cursors against the new root; healing restarts from it.
+    /// `SyncConfig::min_target_step` past the current target's (or the root is the same). The
+    /// newest target is held and taken once the current one is `SyncConfig::max_target_lag`
+    /// blocks behind it, when the ranges are in, or when catch-up is complete (see
+    /// `SyncConfig::finish_within`). Range work verified against the older root is kept and
+    /// catch-up repairs the difference.
     NewTarget(Target),
     /// The chain's newest header, or after a reorg the next header of the new branch (from the
     /// first block after the common ancestor on, in order). Headers drive the target like

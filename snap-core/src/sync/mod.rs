@@ -31,7 +31,7 @@ pub(crate) mod rng;
 mod storage;
 
 pub use chain::BlockRecord;
-pub use config::{CatchUpMode, SyncConfig};
+pub use config::{CatchUpMode, ConfigError, SyncConfig};
 pub use contract::{
     BatchId, CatchUpStrategy, Counters, FlatCursor, FlatEntry, Header, Input, Lookup, LookupAnswer,
     LookupId, Misbehaviour, NodeQuery, Output, PeerId, Phase, ProgressReport, RestartReason,

@@ -18,6 +18,8 @@ struct PeerState {
     /// Until when the peer is not asked for `kind`'s data: it answered empty (it lacks the
     /// state). Indexed like `RequestKind`.
     unavailable_until: [Option<Instant>; RequestKind::COUNT],
+    /// Requests timed out since the peer last delivered.
+    timeouts: u32,
 }
 
 /// The connected peers usable by the core.
@@ -40,8 +42,10 @@ impl Peers {
             state.versions = versions;
             return;
         }
-        self.peers
-            .insert(peer, PeerState { versions, unavailable_until: [None; RequestKind::COUNT] });
+        self.peers.insert(
+            peer,
+            PeerState { versions, unavailable_until: [None; RequestKind::COUNT], timeouts: 0 },
+        );
         self.rates.add_peer(peer);
     }
 
@@ -142,11 +146,35 @@ impl Peers {
         items: u64,
     ) {
         self.rates.update(&peer, kind, elapsed, items);
+        if items > 0
+            && let Some(state) = self.peers.get_mut(&peer)
+        {
+            state.timeouts = 0;
+        }
     }
 
-    /// The timeout for a request sent now.
+    /// A request of `kind` to `peer` timed out. Once is a lost message: the peer's capacity
+    /// for `kind` is halved. Twice in a row without a delivery between, the peer is measured
+    /// as delivering nothing and not asked for `kind` for a while.
+    pub(crate) fn timed_out(&mut self, peer: PeerId, kind: RequestKind, now: Instant) {
+        let Some(state) = self.peers.get_mut(&peer) else { return };
+        state.timeouts = state.timeouts.saturating_add(1);
+        if state.timeouts < 2 {
+            self.rates.halve(&peer, kind);
+            return;
+        }
+        self.rates.update(&peer, kind, Duration::ZERO, 0);
+        self.mark_unavailable(peer, kind, now);
+    }
+
+    /// The longest a request may wait for any answer (what unmeasured peers get).
     pub(crate) fn timeout(&self) -> Duration {
         self.rates.target_timeout()
+    }
+
+    /// How long to wait for `peer`'s answer to a request of `kind`: from its own round trips.
+    pub(crate) fn timeout_for(&self, peer: PeerId, kind: RequestKind) -> Duration {
+        self.rates.peer_timeout(&peer, kind)
     }
 
     /// Lets the round-trip target follow the peers.

@@ -15,6 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Weight of one round trip in a peer's per-kind round-trip average (the timeouts).
+const KIND_RTT_IMPACT: f64 = 0.25;
+
 /// The kinds of request whose throughput is measured separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum RequestKind {
@@ -61,6 +64,11 @@ pub struct RateConfig {
     pub min_confidence: f64,
     /// Weight of the peers' median round trip when tuning the target.
     pub tuning_impact: f64,
+    /// A measured peer's timeout is this many of its smoothed round trips (or its round trip
+    /// plus four mean deviations, if more), between `ttl_floor` and the global timeout.
+    pub peer_ttl_scaling: f64,
+    /// Lower bound of a peer's timeout.
+    pub ttl_floor: Duration,
 }
 
 impl Default for RateConfig {
@@ -74,6 +82,8 @@ impl Default for RateConfig {
             ttl_limit: Duration::from_secs(60),
             min_confidence: 0.1,
             tuning_impact: 0.25,
+            peer_ttl_scaling: 3.0,
+            ttl_floor: Duration::from_millis(250),
         }
     }
 }
@@ -85,6 +95,11 @@ struct PeerRates {
     capacity: [f64; RequestKind::COUNT],
     /// Round-trip estimate.
     rtt: Duration,
+    /// Smoothed round trip and its mean deviation per request kind, once measured (the
+    /// timeouts: a trie-node answer comes back faster than a range of half a megabyte).
+    kind_rtt: [Option<(f64, f64)>; RequestKind::COUNT],
+    /// Whether a round trip was measured (until then `rtt` is the other peers' median).
+    measured: bool,
 }
 
 /// Throughput and round-trip estimates for a set of peers, keyed by the host's peer id `P`.
@@ -107,7 +122,12 @@ impl<P: Ord + Clone> RateTracker<P> {
     /// Starts tracking `peer` from the mean capacities and the median round trip of the known
     /// peers, and lowers the confidence in the round-trip target (a new peer is unmeasured).
     pub(crate) fn add_peer(&mut self, peer: P) {
-        let start = PeerRates { capacity: self.mean_capacities(), rtt: self.median_rtt() };
+        let start = PeerRates {
+            capacity: self.mean_capacities(),
+            rtt: self.median_rtt(),
+            kind_rtt: [None; RequestKind::COUNT],
+            measured: false,
+        };
         self.peers.insert(peer, start);
         let n = self.peers.len() as f64;
         if self.peers.len() < 10 {
@@ -137,8 +157,55 @@ impl<P: Ord + Clone> RateTracker<P> {
         let seconds = elapsed.as_secs_f64().max(0.001);
         let measured = items as f64 / seconds;
         *slot = (1.0 - impact) * *slot + impact * measured;
-        let rtt = (1.0 - impact) * rates.rtt.as_secs_f64() + impact * elapsed.as_secs_f64();
+        let sample = elapsed.as_secs_f64();
+        let kind_rtt = &mut rates.kind_rtt[kind.index()];
+        *kind_rtt = Some(match *kind_rtt {
+            // The first measurement replaces the borrowed estimate.
+            None => (sample, sample / 2.0),
+            // Faster than the capacity average: requests grow as capacity does, and a timeout
+            // must keep up with the answers they bring.
+            Some((rtt, var)) => (
+                (1.0 - KIND_RTT_IMPACT) * rtt + KIND_RTT_IMPACT * sample,
+                (1.0 - KIND_RTT_IMPACT) * var + KIND_RTT_IMPACT * (rtt - sample).abs(),
+            ),
+        });
+        if !rates.measured {
+            rates.measured = true;
+            rates.rtt = elapsed;
+            return;
+        }
+        let rtt = (1.0 - impact) * rates.rtt.as_secs_f64() + impact * sample;
         rates.rtt = Duration::from_secs_f64(rtt);
+    }
+
+    /// A request of `kind` to `peer` timed out once: its capacity is halved (a lost message
+    /// is no sign of a slow peer; repeated timeouts are, see [`Self::update`] with no items).
+    pub(crate) fn halve(&mut self, peer: &P, kind: RequestKind) {
+        if let Some(rates) = self.peers.get_mut(peer) {
+            rates.capacity[kind.index()] /= 2.0;
+        }
+    }
+
+    /// How long to wait for `peer`'s answer to a request of `kind`: a multiple of its smoothed
+    /// round trip for that kind once measured (twice that of its round trip over all kinds
+    /// before), clamped between the floor and the global timeout (which unmeasured peers get).
+    pub(crate) fn peer_timeout(&self, peer: &P, kind: RequestKind) -> Duration {
+        let limit = self.target_timeout();
+        let Some(rates) = self.peers.get(peer).filter(|rates| rates.measured) else {
+            return limit;
+        };
+        let scaling = self.config.peer_ttl_scaling;
+        let ttl = match rates.kind_rtt[kind.index()] {
+            Some((rtt, var)) => (rtt * scaling).max(rtt + 4.0 * var),
+            None => 2.0 * scaling * rates.rtt.as_secs_f64(),
+        };
+        // `from_secs_f64` panics on non-finite or huge values; the estimates are neither, but
+        // clamp first anyway.
+        let ttl = ttl.clamp(0.0, limit.as_secs_f64());
+        // Requests are sized to be answered within the round-trip target: never give up on one
+        // sooner.
+        let floor = self.config.ttl_floor.max(self.target_rtt()).min(limit);
+        Duration::from_secs_f64(ttl).clamp(floor, limit)
     }
 
     /// How many items (or bytes) `peer` should be asked for so that it answers within

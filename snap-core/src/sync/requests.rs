@@ -23,6 +23,15 @@ pub(crate) struct InFlight<T> {
     pub work: T,
 }
 
+impl<T> InFlight<T> {
+    /// The deadline, or the send time plus `timeout_of(peer, kind)` if earlier.
+    fn deadline_with(&self, timeout_of: &impl Fn(PeerId, RequestKind) -> Duration) -> Instant {
+        let own =
+            self.sent_at.checked_add(timeout_of(self.peer, self.kind)).unwrap_or(self.deadline);
+        own.min(self.deadline)
+    }
+}
+
 /// Why a response could not be matched to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Unmatched {
@@ -117,12 +126,18 @@ impl<T> RequestTable<T> {
         Ok(self.remove(id).expect("present: looked up above"))
     }
 
-    /// Takes every request whose deadline is at or before `now`, oldest id order.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(u64, InFlight<T>)> {
+    /// Takes every request whose deadline is at or before `now`, oldest id order. A request's
+    /// deadline is the earlier of the one it was sent with and its send time plus
+    /// `timeout_of(peer, kind)` (which follows the peer's measured round trips).
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        timeout_of: impl Fn(PeerId, RequestKind) -> Duration,
+    ) -> Vec<(u64, InFlight<T>)> {
         let expired: Vec<u64> = self
             .in_flight
             .iter()
-            .filter(|(_, request)| request.deadline <= now)
+            .filter(|(_, request)| request.deadline_with(&timeout_of) <= now)
             .map(|(&id, _)| id)
             .collect();
         expired.into_iter().filter_map(|id| self.remove(id).map(|request| (id, request))).collect()
@@ -139,9 +154,12 @@ impl<T> RequestTable<T> {
         ids.into_iter().filter_map(|id| self.remove(id).map(|request| (id, request))).collect()
     }
 
-    /// The earliest deadline of any request in flight.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.in_flight.values().map(|request| request.deadline).min()
+    /// The earliest deadline of any request in flight (see [`Self::expire`]).
+    pub(crate) fn next_deadline(
+        &self,
+        timeout_of: impl Fn(PeerId, RequestKind) -> Duration,
+    ) -> Option<Instant> {
+        self.in_flight.values().map(|request| request.deadline_with(&timeout_of)).min()
     }
 
     fn remove(&mut self, id: u64) -> Option<InFlight<T>> {
@@ -201,11 +219,11 @@ mod tests {
         let mut table = RequestTable::new(3, 8, 8);
         table.insert(PeerId(1), RequestKind::TrieNodes, now, SECOND, "short").unwrap();
         table.insert(PeerId(1), RequestKind::TrieNodes, now, 3 * SECOND, "long").unwrap();
-        assert_eq!(table.next_deadline(), Some(now + SECOND));
-        assert!(table.expire(now).is_empty());
-        let expired = table.expire(now + SECOND);
+        assert_eq!(table.next_deadline(|_, _| Duration::MAX), Some(now + SECOND));
+        assert!(table.expire(now, |_, _| Duration::MAX).is_empty());
+        let expired = table.expire(now + SECOND, |_, _| Duration::MAX);
         assert_eq!(expired.iter().map(|(_, r)| r.work).collect::<Vec<_>>(), vec!["short"]);
-        assert_eq!(table.next_deadline(), Some(now + 3 * SECOND));
+        assert_eq!(table.next_deadline(|_, _| Duration::MAX), Some(now + 3 * SECOND));
     }
 
     proptest! {

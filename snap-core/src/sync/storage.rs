@@ -7,7 +7,7 @@
 //! so its storage trie stays incomplete until healing, and the account's leaf is left out of the
 //! account trie (healing then visits it).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use alloy_primitives::{B256, Bytes};
 
@@ -82,6 +82,8 @@ pub(crate) struct Storage {
     config: StorageConfig,
     /// The generator of small contracts' tries, reused from one to the next.
     small_generator: Option<TrieGenerator>,
+    /// State roots peers dropped: nothing more is asked under them.
+    voided: BTreeSet<B256>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -152,8 +154,8 @@ impl Storage {
         None
     }
 
-    /// The target moved: small contracts queued for it were verified against the old root and
-    /// are asked again when their accounts are re-fetched.
+    /// A reorg voided the accounts held: small contracts queued for them are asked again when
+    /// their accounts are re-fetched.
     pub(crate) fn retarget(&mut self) {
         self.small.clear();
     }
@@ -202,22 +204,37 @@ impl Storage {
         !self.small.is_empty()
     }
 
-    /// Takes up to `count` small contracts for one request.
+    /// Takes up to `count` small contracts for one request, all verified in the same state
+    /// root (the root the request is asked under).
     pub(crate) fn take_small(&mut self, count: usize) -> Vec<StorageJob> {
-        let count = count.clamp(1, self.small.len());
+        let Some(first) = self.small.front().map(|job| job.state_root) else { return Vec::new() };
+        let same = self.small.iter().take(count.max(1)).take_while(|job| job.state_root == first);
+        let count = same.count();
         self.small.drain(..count).collect()
     }
 
-    /// Puts small contracts back at the front of the queue.
+    /// Peers dropped the state `root`: small contracts queued under it are dropped (asked
+    /// again with their accounts), and chunks verified in it wait until their account is
+    /// fetched again under a newer root.
+    pub(crate) fn void_root(&mut self, root: B256) {
+        self.voided.insert(root);
+        self.small.retain(|job| job.state_root != root);
+    }
+
+    /// Puts small contracts back at the front of the queue (unless their root was voided).
     pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
-        for job in jobs.into_iter().rev() {
+        for job in jobs.into_iter().rev().filter(|job| !self.voided.contains(&job.state_root)) {
             self.small.push_front(job);
         }
     }
 
     /// The next chunk not in flight, lowest account first.
     pub(crate) fn take_chunk(&mut self) -> Option<ChunkRequest> {
+        let voided = &self.voided;
         self.large.iter_mut().find_map(|(account, large)| {
+            if voided.contains(&large.state_root) {
+                return None;
+            }
             let chunk = large.chunks.iter_mut().find(|chunk| !chunk.in_flight)?;
             chunk.in_flight = true;
             Some(ChunkRequest {

@@ -5,7 +5,7 @@
 //! snap-sim --seed S [--accounts N] [--slots N] [--peers P] [--faults LIST|all] [--crash-every K]
 //!          [--swarm] [--boundary] [--uneven] [--large N] [--tasks N] [--ttl-ms MS]
 //!          [--moves M] [--blocks-per-move K] [--block-us US] [--changes-per-block N]
-//!          [--retain-blocks N] ...
+//!          [--retain-blocks N] [--max-target-lag N] [--finish-within N] ...
 //! snap-sim --bench [--accounts N] [--slots N]     (16 zero-latency honest peers, memory report)
 //! ```
 

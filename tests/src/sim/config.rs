@@ -79,6 +79,12 @@ pub struct SimConfig {
     pub changes_per_block: usize,
     /// Blocks whose states peers retain (older roots are answered empty).
     pub retain_blocks: u64,
+    /// The syncer may finish at a target at most this many blocks behind the newest one fed
+    /// (`SyncConfig::finish_within`); the end check is against the target it finished at.
+    pub finish_within: u64,
+    /// The syncer's `SyncConfig::max_target_lag` (`0`: half of `retain_blocks`; `1` takes
+    /// every move at once, as the sync did before it held newer targets).
+    pub max_target_lag: u64,
 }
 
 impl SimConfig {
@@ -113,6 +119,8 @@ impl SimConfig {
             block_time: Duration::from_millis(4),
             changes_per_block: 4,
             retain_blocks: 128,
+            finish_within: 0,
+            max_target_lag: 0,
         }
     }
 
@@ -171,6 +179,8 @@ impl SimConfig {
         }
         if self.ttl_ms > 0 {
             config.rates.ttl_limit = Duration::from_millis(self.ttl_ms);
+            // A limit below the default floor of a peer's timeout lowers the floor with it.
+            config.rates.ttl_floor = config.rates.ttl_floor.min(config.rates.ttl_limit);
         }
         if self.chunk_slots > 0 {
             config.min_slots_per_chunk = self.chunk_slots;
@@ -178,8 +188,14 @@ impl SimConfig {
         if self.batch_bytes > 0 {
             config.batch_bytes = self.batch_bytes;
         }
-        // Every move of the simulated chain is a target to take.
+        // Every move of the simulated chain is a target to take; by default the sync moves
+        // mid-phase once its target is half as old as the states peers keep.
         config.min_target_step = 1;
+        config.max_target_lag = match self.max_target_lag {
+            0 => (self.retain_blocks / 2).max(1),
+            lag => lag,
+        };
+        config.finish_within = self.finish_within;
         config
     }
 
@@ -247,7 +263,7 @@ impl SimConfig {
             }
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
-        let numbers: [(&str, u64, u64); 18] = [
+        let numbers: [(&str, u64, u64); 20] = [
             ("idle-steps", self.idle_steps, defaults.idle_steps),
             ("large-percent", self.large_percent, defaults.large_percent),
             ("storage-percent", self.storage_percent, defaults.storage_percent),
@@ -274,6 +290,8 @@ impl SimConfig {
             ),
             ("changes-per-block", self.changes_per_block as u64, defaults.changes_per_block as u64),
             ("retain-blocks", self.retain_blocks, defaults.retain_blocks),
+            ("finish-within", self.finish_within, defaults.finish_within),
+            ("max-target-lag", self.max_target_lag, defaults.max_target_lag),
         ];
         for (name, value, default) in numbers {
             if value != default {
@@ -350,6 +368,8 @@ impl SimConfig {
                         "block-us" => config.block_time = Duration::from_micros(number()?),
                         "changes-per-block" => config.changes_per_block = number()? as usize,
                         "retain-blocks" => config.retain_blocks = number()?,
+                        "finish-within" => config.finish_within = number()?,
+                        "max-target-lag" => config.max_target_lag = number()?,
                         "latency-us" => config.net.latency = Duration::from_micros(number()?),
                         "jitter-us" => config.net.jitter = Duration::from_micros(number()?),
                         "bandwidth" => config.net.bandwidth = number()?,
@@ -368,7 +388,7 @@ impl SimConfig {
 }
 
 /// The options that take a value.
-const VALUE_OPTIONS: [&str; 28] = [
+const VALUE_OPTIONS: [&str; 30] = [
     "seed",
     "state-dump",
     "accounts",
@@ -397,6 +417,8 @@ const VALUE_OPTIONS: [&str; 28] = [
     "block-us",
     "changes-per-block",
     "retain-blocks",
+    "finish-within",
+    "max-target-lag",
 ];
 
 fn parse_faults(value: &str) -> Result<Faults, String> {
@@ -429,6 +451,8 @@ mod tests {
         config.block_time = Duration::from_micros(2500);
         config.changes_per_block = 9;
         config.retain_blocks = 16;
+        config.finish_within = 2;
+        config.max_target_lag = 3;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config.clone()));
         config.faults = Faults::All;
         config.swarm = true;

@@ -140,6 +140,16 @@ impl World {
     ) -> Outcome {
         #[allow(clippy::disallowed_methods)]
         let started = Instant::now();
+        if let Err(error) = config.sync_config().validate() {
+            return Outcome {
+                config: config.clone(),
+                result: Err(format!("the syncer refuses the configuration: {error}")),
+                peers: Vec::new(),
+                trace: 0,
+                wall: started.elapsed(),
+                setup: Duration::ZERO,
+            };
+        }
         let behaviours = config.behaviours();
         let mut sim = Sim::new(config, options, self, &behaviours, started);
         let result = sim.run(observe);
@@ -173,6 +183,9 @@ struct Sim<'a> {
     world: &'a World,
     /// The index of the newest target fed (0: the first).
     current: usize,
+    /// The index of the target the sync finished at (the newest fed, or one at most
+    /// `finish_within` blocks older).
+    finished: usize,
     /// Every move fed, with the syncer's phase at that moment.
     moves: Vec<MoveRecord>,
     /// The counters of the final done event.
@@ -251,6 +264,7 @@ impl<'a> Sim<'a> {
             sync_config,
             world,
             current: 0,
+            finished: 0,
             moves: Vec::new(),
             final_counters: Counters::default(),
             peers,
@@ -298,7 +312,7 @@ impl<'a> Sim<'a> {
                 self.crash()?;
             }
         }
-        let last = &self.world.targets[self.current];
+        let last = &self.world.targets[self.finished];
         let counters = self.final_counters;
         self.store.check_complete(last, &counters)?;
         let (mut accounts, mut slots, codes) = self.store.totals();
@@ -307,7 +321,7 @@ impl<'a> Sim<'a> {
             accounts = accounts.saturating_sub(counters.healed_accounts);
             slots = slots.saturating_sub(counters.healed_slots);
         }
-        let changed_nodes = if self.current == self.world.targets.len() - 1 {
+        let changed_nodes = if self.finished == self.world.targets.len() - 1 {
             self.world.changed_nodes
         } else {
             last.nodes_not_in(self.world.target())
@@ -638,12 +652,22 @@ impl<'a> Sim<'a> {
                 }
                 Output::Event(SyncEvent::Done { target, counters }) => {
                     let expected = target_of(self.world, self.config, self.current);
-                    if target != expected {
+                    let lag = expected.number.saturating_sub(target.number);
+                    let finished = (0..=self.current)
+                        .rev()
+                        .find(|&index| target_of(self.world, self.config, index) == target)
+                        .filter(|_| lag <= self.config.finish_within);
+                    let Some(finished) = finished else {
                         return Err(format!(
-                            "done with target {} at block {}, the current one is {} at block {}",
-                            target.root, target.number, expected.root, expected.number
+                            "done with target {} at block {}, the current one is {} at block {} (finish within {} blocks)",
+                            target.root,
+                            target.number,
+                            expected.root,
+                            expected.number,
+                            self.config.finish_within
                         ));
-                    }
+                    };
+                    self.finished = finished;
                     // Done may come before the chain stopped: the sync is then over (the core
                     // takes no target after `Done`; a node would go on with full sync), and
                     // the end check is against the last target it was given.
@@ -693,9 +717,9 @@ impl<'a> Sim<'a> {
     /// without crashes, since a restart forgets which were stored). With moves, only the
     /// codes are bounded: at least those of the last target that the first one lacks.
     fn check_final_counters(&self, counters: &Counters) -> Result<(), String> {
-        let target = &self.world.targets[self.current];
+        let target = &self.world.targets[self.finished];
         let state = &target.state;
-        if self.current > 0 {
+        if self.finished > 0 {
             let first = self.world.target().state.codes();
             let new_codes = state.codes().keys().filter(|hash| !first.contains_key(*hash)).count();
             if counters.codes < new_codes as u64 {

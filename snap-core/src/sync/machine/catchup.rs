@@ -240,7 +240,8 @@ impl Syncer {
         for hash in &touched {
             self.batch.prune(PrunedRange::subtree(B256::ZERO, Nibbles::unpack(hash)));
             self.storage.forget(hash);
-            self.accounts.push(AccountTask::new(RangeCursor { next: *hash, last: *hash }));
+            self.accounts
+                .push(AccountTask::new(RangeCursor { next: *hash, last: *hash }, self.target.root));
         }
         for block in &orphaned {
             self.catch_up.fetcher.remove(&block.hash);
@@ -381,7 +382,7 @@ impl Syncer {
             self.batch.prune(prune);
             // Storage completed in the range is deleted with it: download it again too.
             self.storage.abandon_missing(*range, &[]);
-            self.accounts.push(AccountTask::new(RangeCursor::from(*range)));
+            self.accounts.push(AccountTask::new(RangeCursor::from(*range), self.target.root));
         }
         self.set_phase(Phase::Ranges);
         Ok(Processed::Delivered(1))

@@ -77,13 +77,12 @@ impl Syncer {
         }
     }
 
-    /// Gives every request past its deadline to other peers: the peer is measured as having
-    /// delivered nothing and not asked for that kind for a while.
+    /// Gives every request past its deadline (from its peer's round trips) to other peers; the
+    /// peer is measured down (see `Peers::timed_out`).
     pub(super) fn expire_requests(&mut self, now: Instant) {
-        for (id, request) in self.requests.expire(now) {
-            let elapsed = now.saturating_duration_since(request.sent_at);
-            self.peers.record(request.peer, request.kind, elapsed, 0);
-            self.peers.mark_unavailable(request.peer, request.kind, now);
+        let peers = &self.peers;
+        for (id, request) in self.requests.expire(now, |peer, kind| peers.timeout_for(peer, kind)) {
+            self.peers.timed_out(request.peer, request.kind, now);
             let ids = self.expired.entry(request.peer).or_default();
             ids.push_back(id);
             if ids.len() > super::EXPIRED_IDS_PER_PEER {

@@ -81,6 +81,10 @@ impl Syncer {
             self.ask(Lookup::Nodes(queries));
         }
         if self.healer.is_done() && self.codes.is_idle() {
+            if self.take_target_to_finish() {
+                // The store holds the old target exactly: heal the difference to the new one.
+                return self.drive_healing();
+            }
             // The last batch goes out once the others are acknowledged (see `drive`): flushing
             // here could pass the bound on unacknowledged batches.
             self.set_phase(Phase::Flushing);

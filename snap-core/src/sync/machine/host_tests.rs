@@ -131,6 +131,8 @@ fn config(seed: u64) -> SyncConfig {
         max_storage_accounts_per_request: 8,
         batch_bytes: 16 * 1024,
         min_target_step: 1,
+        // The scripts place each move in a phase and expect it followed at once.
+        max_target_lag: 0,
         max_heal_paths_per_request: 64,
         // Every other seed holds the heal walk to a handful of nodes: it must still finish.
         max_heal_pending: if seed.is_multiple_of(2) { 8 } else { 1 << 17 },

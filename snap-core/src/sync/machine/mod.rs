@@ -24,7 +24,7 @@ use super::{
     batch_size::BatchSize,
     catchup::CatchUp,
     codes::CodeQueue,
-    config::SyncConfig,
+    config::{ConfigError, SyncConfig},
     contract::{
         BatchId, CatchUpStrategy, Counters, Header, Input, Lookup, LookupAnswer, LookupId,
         Misbehaviour, Output, PeerId, Phase, ProgressReport, SyncEvent, Target, WriteBatch,
@@ -62,6 +62,8 @@ fn storage_config(config: &SyncConfig) -> StorageConfig {
 pub struct Syncer {
     config: SyncConfig,
     target: Target,
+    /// A newer target offered and not yet taken (see `on_new_target`).
+    newer_target: Option<Target>,
     phase: Phase,
     peers: Peers,
     requests: RequestTable<Box<dyn AnyRequest<Self>>>,
@@ -71,8 +73,14 @@ pub struct Syncer {
     codes: CodeQueue,
     healer: Healer,
     catch_up: CatchUp,
-    /// How many new targets were taken: work asked under an earlier epoch is stale.
+    /// How many new targets were taken: catch-up work asked under an earlier epoch is stale.
     epoch: u64,
+    /// How many times range work was voided (reorgs, restarts): range requests asked in an
+    /// earlier generation are stale. A plain move of the target voids none: what was verified
+    /// against the older root is kept, and catch-up repairs the difference.
+    generation: u64,
+    /// The last ticket given to an account-range request.
+    tickets: u64,
     /// Code lookups asked of the host, by id.
     lookups: BTreeMap<u64, Vec<B256>>,
     next_lookup: u64,
@@ -102,6 +110,12 @@ impl Syncer {
         Self::resume(config, record, now)
     }
 
+    /// [`Self::new`], refusing a configuration no sync can run with.
+    pub fn try_new(config: SyncConfig, target: Target, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::new(config, target, now))
+    }
+
     /// Continues a sync from the progress record of the last batch the host applied.
     pub fn resume(config: SyncConfig, record: ProgressRecord, now: Instant) -> Self {
         let storage_config = storage_config(&config);
@@ -114,7 +128,11 @@ impl Syncer {
                 config.max_requests,
             ),
             expired: BTreeMap::new(),
-            accounts: record.account_tasks.iter().map(|cursor| AccountTask::new(*cursor)).collect(),
+            accounts: record
+                .account_tasks
+                .iter()
+                .map(|cursor| AccountTask::new(*cursor, record.target.root))
+                .collect(),
             storage: Storage::resume(
                 storage_config,
                 &record.storage_tasks,
@@ -124,6 +142,8 @@ impl Syncer {
             healer: Healer::new(record.target.root),
             catch_up: CatchUp::from_record(&record.catch_up),
             epoch: 0,
+            generation: 0,
+            tickets: 0,
             lookups: BTreeMap::new(),
             next_lookup: 1,
             batch: WriteBatch::default(),
@@ -140,6 +160,7 @@ impl Syncer {
             stall_reported: false,
             now,
             target: record.target,
+            newer_target: None,
             phase: Phase::Ranges,
             config,
         }
@@ -250,7 +271,7 @@ impl Syncer {
         // spin.
         let batch_may_flush = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
         [
-            self.requests.next_deadline(),
+            self.requests.next_deadline(|peer, kind| self.peers.timeout_for(peer, kind)),
             self.next_progress,
             self.peers.next_mark_expiry(now),
             self.batch_started
@@ -318,6 +339,8 @@ impl Syncer {
             && self.codes.is_idle()
             && self.requests.is_empty();
         if self.phase == Phase::Ranges && ranges_done {
+            // Catch up to the newest state offered, whatever the ranges were fetched against.
+            self.take_newer_target();
             let next = match self.decide_strategy() {
                 CatchUpStrategy::Bal => Phase::Applying,
                 _ => Phase::Healing,

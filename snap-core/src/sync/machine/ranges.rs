@@ -27,18 +27,22 @@ use crate::{
     },
 };
 
-/// One account task's next range, asked under target `epoch`.
+/// One account task's next range, asked under `root` in range `generation`.
 #[derive(Debug)]
 pub(super) struct Accounts {
     task: usize,
-    epoch: u64,
+    root: B256,
+    generation: u64,
+    /// Tells this request from a later one for the same task.
+    ticket: u64,
 }
 
-/// A batch of small contracts' whole storage, asked under target `epoch`.
+/// A batch of small contracts' whole storage (all verified in one state root, the root it is
+/// asked under), asked in range `generation`.
 #[derive(Debug)]
 pub(super) struct SmallStorage {
     jobs: Vec<StorageJob>,
-    epoch: u64,
+    generation: u64,
 }
 
 /// One chunk of a large contract's storage.
@@ -72,7 +76,10 @@ impl Request<Syncer> for Accounts {
     }
 
     fn is_stale(&self, syncer: &Syncer) -> bool {
-        self.epoch != syncer.epoch
+        // A task keeps its root until its answer is in: only a voided generation (or a task
+        // list rebuilt since) makes the answer useless.
+        self.generation != syncer.generation
+            || syncer.accounts.get(self.task).is_none_or(|task| task.root != self.root)
     }
 
     fn on_response(
@@ -82,11 +89,18 @@ impl Request<Syncer> for Accounts {
         response: AccountRange,
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
+        let empty = response.accounts.is_empty() && response.proof.is_empty();
+        if empty && self.root != syncer.target.root {
+            // The task moves to the current root before its next request.
+            return Ok(Processed::Superseded);
+        }
         syncer.on_accounts(self.task, response, size)
     }
 
     fn give_back(self, syncer: &mut Syncer) {
-        if let Some(task) = syncer.accounts.get_mut(self.task) {
+        if let Some(task) = syncer.accounts.get_mut(self.task)
+            && task.ticket == self.ticket
+        {
             task.in_flight = false;
         }
     }
@@ -101,7 +115,8 @@ impl Request<Syncer> for SmallStorage {
     }
 
     fn is_stale(&self, syncer: &Syncer) -> bool {
-        self.epoch != syncer.epoch
+        // Verified against each contract's storage root, whatever the target is now.
+        self.generation != syncer.generation
     }
 
     fn on_response(
@@ -112,7 +127,8 @@ impl Request<Syncer> for SmallStorage {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         if response.slots.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
+            let root = self.jobs.first().map_or(syncer.target.root, |job| job.state_root);
+            return Ok(syncer.state_unavailable(root));
         }
         let before = syncer.batch.storage.len();
         let jobs = self.jobs.clone();
@@ -127,7 +143,7 @@ impl Request<Syncer> for SmallStorage {
     }
 
     fn give_back(self, syncer: &mut Syncer) {
-        if self.epoch == syncer.epoch {
+        if self.generation == syncer.generation {
             syncer.storage.give_back_small(self.jobs);
         }
     }
@@ -153,7 +169,7 @@ impl Request<Syncer> for StorageChunk {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         if response.slots.is_empty() && response.proof.is_empty() {
-            return Ok(Processed::Unavailable);
+            return Ok(syncer.state_unavailable(self.0.state_root));
         }
         let before = syncer.batch.storage.len();
         let done: Vec<StorageDone> = syncer
@@ -211,7 +227,8 @@ impl Request<Syncer> for Codes {
 }
 
 impl Syncer {
-    /// Hands each account task that wants one its next range, best capacity first.
+    /// Hands each account task that wants one its next range, best capacity first. A task
+    /// moves to the current target's root here, between two of its responses.
     pub(super) fn assign_accounts(&mut self, now: Instant) {
         let root = self.target.root;
         for index in 0..self.accounts.len() {
@@ -221,9 +238,13 @@ impl Syncer {
             let Some(peer) = self.pick(RequestKind::AccountRange, now) else { break };
             let response_bytes = self.range_bytes(peer, RequestKind::AccountRange);
             let task = &mut self.accounts[index];
+            task.switch_root(root, &mut self.batch);
             let (origin, limit) = (task.next, task.last);
             task.in_flight = true;
-            let work = Accounts { task: index, epoch: self.epoch };
+            self.tickets += 1;
+            task.ticket = self.tickets;
+            let work =
+                Accounts { task: index, root, generation: self.generation, ticket: self.tickets };
             let sent = self.issue(peer, now, work, |request_id| {
                 SnapMessage::GetAccountRange(GetAccountRange {
                     request_id,
@@ -241,7 +262,6 @@ impl Syncer {
 
     /// Hands out storage: chunks of large contracts first, then batches of small ones.
     pub(super) fn assign_storage(&mut self, now: Instant) {
-        let root = self.target.root;
         while let Some(peer) = self.pick(RequestKind::StorageRanges, now) {
             let response_bytes = self.range_bytes(peer, RequestKind::StorageRanges);
             let sent = if let Some(chunk) = self.storage.take_chunk() {
@@ -260,8 +280,9 @@ impl Syncer {
                 let most = self.config.max_storage_accounts_per_request as u64;
                 let count = (response_bytes / 1024).clamp(1, most);
                 let jobs = self.storage.take_small(count as usize);
+                let root = jobs.first().map_or(self.target.root, |job| job.state_root);
                 let account_hashes = jobs.iter().map(|job| job.account).collect();
-                let work = SmallStorage { jobs, epoch: self.epoch };
+                let work = SmallStorage { jobs, generation: self.generation };
                 self.issue(peer, now, work, |request_id| {
                     SnapMessage::GetStorageRanges(GetStorageRanges {
                         request_id,
@@ -316,7 +337,7 @@ impl Syncer {
         }
         let origin = task.next;
         let last = task.last;
-        let root = self.target.root;
+        let root = task.root;
         let keys: Vec<B256> = response.accounts.iter().map(|a| a.hash).collect();
         let values: Vec<Vec<u8>> =
             response.accounts.iter().map(|a| alloy_rlp::encode(a.account)).collect();
@@ -403,6 +424,24 @@ impl Syncer {
             });
             self.forward(index);
         }
+    }
+
+    /// A peer answered empty for storage asked under `root`. For the current root the peer
+    /// lacks the state. For a root the sync moved past, peers are dropping it: the work
+    /// verified against it that still needs it moves to the current root (the tasks holding its
+    /// accounts fetch them again there; its queued small contracts are dropped with them).
+    fn state_unavailable(&mut self, root: B256) -> Processed {
+        if root == self.target.root {
+            return Processed::Unavailable;
+        }
+        let current = self.target.root;
+        for task in &mut self.accounts {
+            if task.root == root && !task.in_flight {
+                task.retarget(current, &mut self.batch);
+            }
+        }
+        self.storage.void_root(root);
+        Processed::Superseded
     }
 
     /// Asks the store which of these codes it holds.

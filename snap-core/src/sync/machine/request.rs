@@ -25,6 +25,9 @@ pub(super) enum Processed {
     /// The peer answered empty: it lacks the state. The work is given back and the peer not
     /// asked for this kind of data for a while.
     Unavailable,
+    /// The peer answered empty for a root the sync has moved past: peers drop old states, so
+    /// the work moves to the current root. Given back; the peer is neither measured nor marked.
+    Superseded,
 }
 
 /// One kind of request: the work it carries while in flight.
@@ -94,6 +97,10 @@ impl<M, R: Request<M>> AnyRequest<M> for R {
             Ok(Processed::Unavailable) => {
                 (*self).give_back(machine);
                 Answer::Unavailable
+            }
+            Ok(Processed::Superseded) => {
+                (*self).give_back(machine);
+                Answer::Stale
             }
             Err(reason) => {
                 (*self).give_back(machine);

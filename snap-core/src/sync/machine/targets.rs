@@ -21,11 +21,10 @@ use crate::{
 };
 
 impl Syncer {
-    /// The chain moved. Range downloads continue from their cursors under the new root: held
-    /// responses and queued small contracts (verified against the old root) are fetched again,
-    /// trie generators restart at their cursors, requests for the old root are dropped when
-    /// they come back, unavailability marks are forgotten, and healing restarts from the new
-    /// root. Targets too close to the current one are ignored, as is anything after `Done`.
+    /// The chain moved. The newest target offered is held, and taken when the current one has
+    /// fallen `max_target_lag` blocks behind it, or where a move costs nothing (see
+    /// [`Self::take_newer_target`]). Targets too close to the current one are ignored, as is
+    /// anything after `Done`.
     pub(super) fn on_new_target(&mut self, target: Target) {
         let step = self.config.min_target_step.max(1);
         if self.phase == Phase::Done
@@ -43,24 +42,75 @@ impl Syncer {
                 return;
             }
         }
-        self.take_target(target);
+        self.newer_target = Some(target);
+        let stale = target.number >= self.target.number.saturating_add(self.config.max_target_lag);
+        // Applying block access lists takes a new target in stride, and a sync whose catch-up
+        // is complete goes on to a newer state rather than finish at an older one.
+        let free = self.phase == Phase::Applying
+            || (self.phase == Phase::Flushing && self.beyond_finish(target));
+        if stale || free {
+            self.move_target(target);
+        }
     }
 
-    /// Follows `target` from now on, whatever its distance (a reorg may even go back).
+    /// Takes the newest target offered and not yet taken, if there is one: where the range
+    /// phase ends, a move costs nothing. Returns whether it took one.
+    pub(super) fn take_newer_target(&mut self) -> bool {
+        match self.newer_target.take() {
+            Some(target) => {
+                self.move_target(target);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Catch-up is complete: takes the newest target offered when it is more than
+    /// `finish_within` blocks newer (the sync catches up to it), otherwise leaves it (the sync
+    /// finishes at its current target). Returns whether it took one.
+    pub(super) fn take_target_to_finish(&mut self) -> bool {
+        match self.newer_target {
+            Some(target) if self.beyond_finish(target) => self.take_newer_target(),
+            _ => false,
+        }
+    }
+
+    /// Whether `target` is too far past the current one to finish without it.
+    fn beyond_finish(&self, target: Target) -> bool {
+        target.number > self.target.number.saturating_add(self.config.finish_within)
+    }
+
+    /// Follows `target` from now on, whatever its distance (a reorg may even go back): range
+    /// work held or queued for the old root is dropped and fetched again under the new one.
     pub(super) fn take_target(&mut self, target: Target) {
+        self.retarget(target, true);
+    }
+
+    /// Follows `target`, newer on the same chain: range work verified against older roots is
+    /// kept (each account task moves to the new root between two responses), catch-up repairs
+    /// the difference.
+    fn move_target(&mut self, target: Target) {
+        self.retarget(target, false);
+    }
+
+    fn retarget(&mut self, target: Target, drop_ranges: bool) {
         if self.phase == Phase::Done {
             return;
         }
+        self.newer_target = None;
         self.catch_up.highest_taken = self.catch_up.highest_taken.max(target.number);
         // Peers that lacked an access list may have it by now.
         self.catch_up.fetcher.forget_lacking();
         self.target = target;
         self.epoch += 1;
         self.peers.clear_marks();
-        for task in &mut self.accounts {
-            task.retarget(&mut self.batch);
+        if drop_ranges {
+            self.generation += 1;
+            for task in &mut self.accounts {
+                task.retarget(target.root, &mut self.batch);
+            }
+            self.storage.retarget();
         }
-        self.storage.retarget();
         self.healer = Healer::new(target.root);
         self.outputs.push_back(Output::Event(SyncEvent::NewTarget(target)));
         let bal = self.catch_up.strategy == CatchUpStrategy::Bal;
@@ -164,12 +214,14 @@ impl Syncer {
         self.batch.clear_tries = true;
         let target = header.target();
         self.target = target;
+        self.newer_target = None;
         self.epoch += 1;
+        self.generation += 1;
         self.peers.clear_marks();
         self.accounts = ProgressRecord::fresh(target, self.config.account_tasks)
             .account_tasks
             .into_iter()
-            .map(AccountTask::new)
+            .map(|cursor| AccountTask::new(cursor, target.root))
             .collect();
         self.storage = Storage::new(super::storage_config(&self.config));
         self.healer = Healer::new(target.root);

@@ -51,6 +51,9 @@ impl Setup {
             max_unacknowledged_batches: pick(shape >> 4, [1, 2, 3, 4]),
             batch_bytes: pick(sizes >> 3, [1, 600, 5000, 1 << 20]),
             min_target_step: 2,
+            // Every eligible target is taken at once: the harness checks each one is.
+            max_target_lag: 0,
+            finish_within: 0,
             max_heal_paths_per_request: pick(lists >> 6, [1, 2, 8, 64]),
             max_heal_pending: 64,
             known_code_cache: pick(lists >> 4, [1, 2, 8, 1024]),

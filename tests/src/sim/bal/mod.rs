@@ -145,6 +145,8 @@ pub fn config(seed: u64, catch_up: CatchUpMode) -> SyncConfig {
         max_storage_accounts_per_request: 8,
         batch_bytes: 16 * 1024,
         min_target_step: 1,
+        // The scripts place each move in a phase: every target is taken when it comes.
+        max_target_lag: 0,
         catch_up,
         max_bals_per_request: 3,
         max_bals_ahead: 4,
