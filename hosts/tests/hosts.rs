@@ -31,6 +31,10 @@ fn config() -> SyncConfig {
         min_request_bytes: 16 * 1024,
         batch_bytes: 64 * 1024,
         min_slots_per_chunk: 500,
+        // The header stream gives each target once and the stage is re-created between calls:
+        // a target held back until it is stale would be lost with the stage, so take each at
+        // once (it then lives in the progress record).
+        max_target_lag: 0,
         rates: RateConfig {
             rtt_min: Duration::from_millis(100),
             rtt_max: Duration::from_millis(400),
