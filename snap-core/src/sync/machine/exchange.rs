@@ -12,7 +12,7 @@ use crate::{
     sync::{
         contract::{Misbehaviour, Output, PeerId, Phase},
         rates::RequestKind,
-        requests::Unmatched,
+        requests::{InFlight, Unmatched},
     },
     wire::SnapMessage,
 };
@@ -80,8 +80,24 @@ impl Syncer {
     /// Gives every request past its deadline (from its peer's round trips) to other peers; the
     /// peer is measured down (see `Peers::timed_out`).
     pub(super) fn expire_requests(&mut self, now: Instant) {
-        let peers = &self.peers;
-        for (id, request) in self.requests.expire(now, |peer, kind| peers.timeout_for(peer, kind)) {
+        // A timeout changes the peer's timeouts, which can make its other requests due too:
+        // expire until none is, so no deadline is left in the past (the host would spin).
+        loop {
+            let peers = &self.peers;
+            let expired = self.requests.expire(now, |peer, kind| peers.timeout_for(peer, kind));
+            if expired.is_empty() {
+                return;
+            }
+            self.expire_these(expired, now);
+        }
+    }
+
+    fn expire_these(
+        &mut self,
+        expired: Vec<(u64, InFlight<Box<dyn AnyRequest<Self>>>)>,
+        now: Instant,
+    ) {
+        for (id, request) in expired {
             self.peers.timed_out(request.peer, request.kind, now);
             let ids = self.expired.entry(request.peer).or_default();
             ids.push_back(id);

@@ -244,6 +244,9 @@ impl Syncer {
             Input::NewTarget(target) => self.on_new_target(target),
             Input::Header(header) => self.on_header(header),
         }
+        // A measurement can bring other requests' deadlines forward, past `now`: expire them
+        // here, or the next deadline would already be gone (the host would spin).
+        self.expire_requests(now);
         self.drive(now);
     }
 
@@ -271,7 +274,11 @@ impl Syncer {
         // spin.
         let batch_may_flush = self.unacknowledged.len() < self.config.max_unacknowledged_batches;
         [
-            self.requests.next_deadline(|peer, kind| self.peers.timeout_for(peer, kind)),
+            // Never in the past: a deadline brought forward by a new measurement is acted on
+            // at the next call (requests due are expired on every call).
+            self.requests
+                .next_deadline(|peer, kind| self.peers.timeout_for(peer, kind))
+                .map(|deadline| deadline.max(now + std::time::Duration::from_millis(1))),
             self.next_progress,
             self.peers.next_mark_expiry(now),
             self.batch_started

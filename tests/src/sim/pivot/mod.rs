@@ -93,7 +93,15 @@ impl PivotScenario {
     fn enough_honest(&self) -> bool {
         let honest = self.peers.iter().filter(|k| k.is_honest_source()).count();
         let need = if self.anchor == AnchorKind::Peers { self.config.quorum.max(1) } else { 1 };
-        honest >= need
+        // Someone must also serve a candidate's state: the head itself when it is not behind,
+        // or the pivot within its retention (behind by its lag, through reorgs).
+        let serves = self.peers.iter().any(|kind| match kind {
+            PeerKind::Honest { lag, retain } => {
+                *lag == 0 || *retain > self.config.offset + lag + self.reorg_depth
+            }
+            _ => false,
+        });
+        honest >= need && serves
     }
 }
 
