@@ -17,6 +17,9 @@ use crate::{
     wire::SnapMessage,
 };
 
+/// A request taken out of the table when its deadline passed.
+type Expired = InFlight<Box<dyn AnyRequest<Syncer>>>;
+
 impl Syncer {
     /// Sends the request `message` builds (from its request id) to `peer`, carrying `work`.
     /// Returns false, with the work given back, when a bound on requests in flight is reached.
@@ -92,11 +95,7 @@ impl Syncer {
         }
     }
 
-    fn expire_these(
-        &mut self,
-        expired: Vec<(u64, InFlight<Box<dyn AnyRequest<Self>>>)>,
-        now: Instant,
-    ) {
+    fn expire_these(&mut self, expired: Vec<(u64, Expired)>, now: Instant) {
         for (id, request) in expired {
             self.peers.timed_out(request.peer, request.kind, now);
             let ids = self.expired.entry(request.peer).or_default();

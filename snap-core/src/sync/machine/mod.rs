@@ -278,7 +278,7 @@ impl Syncer {
             // at the next call (requests due are expired on every call).
             self.requests
                 .next_deadline(|peer, kind| self.peers.timeout_for(peer, kind))
-                .map(|deadline| deadline.max(now + std::time::Duration::from_millis(1))),
+                .map(|deadline| deadline.max(now + Duration::from_millis(1))),
             self.next_progress,
             self.peers.next_mark_expiry(now),
             self.batch_started
