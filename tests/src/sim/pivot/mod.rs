@@ -437,7 +437,15 @@ impl PivotSim {
             }
             AnchorKind::Peers | AnchorKind::Consensus => {
                 let last = self.report.last.expect("started");
-                let behind = tip.number.saturating_sub(self.scenario.config.offset);
+                // Honest peers that lag know the chain only that far: allow the largest lag.
+                let lag = (self.scenario.peers.iter())
+                    .filter_map(|kind| match kind {
+                        PeerKind::Honest { lag, .. } => Some(*lag),
+                        _ => None,
+                    })
+                    .max()
+                    .unwrap_or(0);
+                let behind = tip.number.saturating_sub(self.scenario.config.offset + lag);
                 if !self.chain.is_canonical(&last) || last.number < behind {
                     return Err(Violation(format!(
                         "the target is block {} ({}canonical); the tip is {}, so it should be \
