@@ -4,18 +4,29 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::{path, run, run_ok, serve};
 use snap_sim::testdata::{HIVECHAIN_HEAD_STATE_ROOT, hivechain_dir};
 
-#[test]
-fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
-    let Some(dir) = hivechain_dir("hivechain_serve_sync_verify_and_serve_the_synced_store") else {
-        return;
-    };
+/// `snap serve` on hivechain's head state, genesis and chain; with the genesis and chain file
+/// paths. `None` (said loudly) when the test data is absent.
+fn serve_hivechain(test: &str) -> Option<(common::Server, PathBuf, PathBuf)> {
+    let dir = hivechain_dir(test)?;
     let (state, genesis, chain) =
         (dir.join("headstate.json"), dir.join("genesis.json"), dir.join("chain.rlp"));
     let server =
         serve(&["--state", path(&state), "--chain", path(&genesis), "--headers", path(&chain)]);
+    Some((server, genesis, chain))
+}
+
+#[test]
+fn hivechain_serve_sync_verify_and_serve_the_synced_store() {
+    let Some((server, genesis, chain)) =
+        serve_hivechain("hivechain_serve_sync_verify_and_serve_the_synced_store")
+    else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let first = tmp.path().join("first");
     let stdout = run_ok(&[
@@ -141,13 +152,11 @@ fn sync_with_a_wrong_fixed_root_does_not_exit_zero() {
 /// (its ENR names our chain's fork id), dials it and syncs hivechain's head state.
 #[test]
 fn a_sync_with_only_a_bootnode_finds_its_peer_by_discovery() {
-    let Some(dir) = hivechain_dir("a_sync_with_only_a_bootnode_finds_its_peer_by_discovery") else {
+    let Some((server, genesis, _)) =
+        serve_hivechain("a_sync_with_only_a_bootnode_finds_its_peer_by_discovery")
+    else {
         return;
     };
-    let (state, genesis, chain) =
-        (dir.join("headstate.json"), dir.join("genesis.json"), dir.join("chain.rlp"));
-    let server =
-        serve(&["--state", path(&state), "--chain", path(&genesis), "--headers", path(&chain)]);
     let tmp = tempfile::tempdir().expect("tempdir");
     let stdout = run_ok(&[
         "sync",

@@ -133,6 +133,17 @@ async fn advancing_peer() -> (Enode, B256, B256, Arc<AdvancingPeer>) {
     (enode, old_root, new_root, peer)
 }
 
+/// Small requests and batches: the sync spans many requests, so the chain moves during it.
+fn small_requests() -> SyncConfig {
+    SyncConfig {
+        max_requests_per_peer: 2,
+        max_request_bytes: 16 * 1024,
+        min_request_bytes: 16 * 1024,
+        batch_bytes: 64 * 1024,
+        ..SyncConfig::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_state() {
     let (enode, old_root, new_root, _peer) = advancing_peer().await;
@@ -142,13 +153,7 @@ async fn the_target_moves_with_the_peers_chain_and_the_sync_ends_on_the_new_stat
         Network::demo_client(),
     );
     config.follow_interval = Duration::from_millis(100);
-    config.sync = SyncConfig {
-        max_requests_per_peer: 2,
-        max_request_bytes: 16 * 1024,
-        min_request_bytes: 16 * 1024,
-        batch_bytes: 64 * 1024,
-        ..SyncConfig::default()
-    };
+    config.sync = small_requests();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = RedbStore::open(dir.path()).expect("open");
     let mut targets = Vec::new();
@@ -202,13 +207,7 @@ async fn the_target_follows_the_consensus_clients_head_to_the_new_state() {
         Network::demo_client(),
     );
     config.follow_interval = Duration::from_millis(100);
-    config.sync = SyncConfig {
-        max_requests_per_peer: 2,
-        max_request_bytes: 16 * 1024,
-        min_request_bytes: 16 * 1024,
-        batch_bytes: 64 * 1024,
-        ..SyncConfig::default()
-    };
+    config.sync = small_requests();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = RedbStore::open(dir.path()).expect("open");
     let mut targets = Vec::new();
