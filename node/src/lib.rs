@@ -17,8 +17,11 @@ pub mod identity;
 pub mod metrics;
 pub mod network;
 pub mod pivot;
+pub mod serving;
 pub mod store_server;
 pub mod writer;
 
-pub use driver::{DriverConfig, DriverError, DriverEvent, SyncOutcome, TargetChoice, run_sync};
+pub use driver::{
+    DriverConfig, DriverError, DriverEvent, SyncOutcome, TargetChoice, run_sync, run_sync_serving,
+};
 pub use network::Network;

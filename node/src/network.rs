@@ -7,6 +7,7 @@ use std::path::Path;
 use alloy_consensus::Header;
 use alloy_primitives::{B256, U256, keccak256};
 use serde_json::Value;
+use snap_core::wire::SnapVersion;
 use snap_tokio_adapter::{
     chain::{ChainError, HeaderChain, decode_chain_file, genesis_header},
     chains::ChainSpec,
@@ -50,6 +51,9 @@ pub struct Network {
     pub info: ChainInfo,
     /// The headers served to peers (`None`: header requests get empty replies).
     pub chain: Option<HeaderChain>,
+    /// When Amsterdam activates (a unix time), if scheduled: from then on a syncing node
+    /// offers snap/2 beside snap/1 ([`Network::sync_snap_versions`]).
+    pub amsterdam_time: Option<u64>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, NetworkError> {
@@ -71,6 +75,7 @@ impl Network {
                 earliest_block: 0,
             },
             chain: None,
+            amsterdam_time: None,
         }
     }
 
@@ -89,7 +94,7 @@ impl Network {
     /// A built-in chain (or any [`ChainSpec`]) as a node holding its genesis announces it;
     /// no headers are served.
     pub fn from_spec(spec: &ChainSpec) -> Self {
-        Self { info: spec.chain_info(), chain: None }
+        Self { info: spec.chain_info(), chain: None, amsterdam_time: spec.amsterdam_time }
     }
 
     /// The network of a geth `genesis.json`, with the headers of `chain_rlp` when given (then
@@ -111,6 +116,18 @@ impl Network {
             .or_else(|| json.pointer("/config/chainId").and_then(Value::as_u64))
             .unwrap_or(1);
         let info = chain.chain_info(network_id, forks);
-        Ok(Self { info, chain: chain_rlp.map(|_| chain) })
+        let amsterdam_time = snap_tokio_adapter::chains::amsterdam_time(&json);
+        Ok(Self { info, chain: chain_rlp.map(|_| chain), amsterdam_time })
+    }
+
+    /// The snap versions a syncing node offers at `unix_time`: snap/1, and snap/2 as well once
+    /// Amsterdam is active. devp2p settles each session on the highest version both sides
+    /// offer, and only snap/1 carries `GetTrieNodes`: offering snap/2 before there are block
+    /// access lists to catch up with would leave every peer that speaks both unable to heal us.
+    pub fn sync_snap_versions(&self, unix_time: u64) -> Vec<SnapVersion> {
+        match self.amsterdam_time {
+            Some(at) if at <= unix_time => vec![SnapVersion::V1, SnapVersion::V2],
+            _ => vec![SnapVersion::V1],
+        }
     }
 }

@@ -164,6 +164,13 @@ impl NamedChain {
             .iter()
             .map(|url| url.parse().expect("built-in bootnodes are valid enode urls"))
             .collect();
+        let amsterdam_time = match self {
+            Self::Mainnet => amsterdam(&EthereumHardfork::mainnet()),
+            Self::Sepolia => amsterdam(&EthereumHardfork::sepolia()),
+            Self::Hoodi => amsterdam(&EthereumHardfork::hoodi()),
+            // Classic has no Amsterdam.
+            Self::Classic | Self::Mordor => None,
+        };
         ChainSpec {
             name: self.name().to_owned(),
             network_id,
@@ -171,6 +178,7 @@ impl NamedChain {
             genesis_difficulty: U256::from(difficulty),
             forks,
             bootnodes,
+            amsterdam_time,
         }
     }
 }
@@ -190,6 +198,14 @@ impl std::fmt::Display for NamedChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Amsterdam's activation time in an Ethereum network's schedule as alloy keeps it.
+fn amsterdam(forks: &[(EthereumHardfork, ForkCondition)]) -> Option<u64> {
+    forks.iter().find_map(|(fork, condition)| match (fork, condition) {
+        (EthereumHardfork::Amsterdam, ForkCondition::Timestamp(time)) => Some(*time),
+        _ => None,
+    })
 }
 
 /// The fork schedule of an Ethereum network as alloy keeps it: block forks, time forks, and
@@ -228,6 +244,9 @@ pub struct ChainSpec {
     pub forks: ForkSchedule,
     /// Nodes to start discovery from.
     pub bootnodes: Vec<Enode>,
+    /// When Amsterdam (EIP-7928 block access lists, and with them snap/2) activates, if it is
+    /// scheduled: a unix time.
+    pub amsterdam_time: Option<u64>,
 }
 
 impl ChainSpec {
@@ -281,9 +300,18 @@ impl ChainSpec {
             genesis_difficulty,
             forks,
             bootnodes: Vec::new(),
+            amsterdam_time: amsterdam_time(json),
         };
         Ok((spec, chain))
     }
+}
+
+/// `config.amsterdamTime` of a geth `genesis.json` (a number or a hex quantity).
+pub fn amsterdam_time(json: &Value) -> Option<u64> {
+    let value = json.pointer("/config/amsterdamTime")?;
+    value.as_u64().or_else(|| {
+        value.as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+    })
 }
 
 /// What `--chain` names: a built-in chain or a geth `genesis.json`.

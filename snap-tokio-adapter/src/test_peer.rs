@@ -304,6 +304,29 @@ impl TestPeer {
         }
     }
 
+    /// Asks the node for headers and returns its BlockHeaders reply within `wait` (other
+    /// messages are skipped).
+    pub async fn get_headers(
+        &mut self,
+        request: &GetBlockHeaders,
+        wait: Duration,
+    ) -> io::Result<BlockHeaders> {
+        let code = u64::from(self.eth_offset) + u64::from(eth::GET_BLOCK_HEADERS);
+        self.send(code, &request.encode_data()).await?;
+        loop {
+            let (code, data) = self.recv(wait).await?;
+            if code == p2p::DISCONNECT_ID {
+                return Err(refused(&data));
+            }
+            if code == u64::from(self.eth_offset) + u64::from(eth::BLOCK_HEADERS) {
+                let reply = BlockHeaders::decode_data(&data).map_err(invalid)?;
+                if reply.request_id == request.request_id {
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+
     /// Waits up to `wait` for the node to disconnect; returns its reason (`None` for a
     /// plain close).
     pub async fn disconnected(

@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
 use k256::SecretKey;
 use snap_core::serve::{InMemoryState, ServeLimits};
 use snap_node::{DriverConfig, TargetChoice, demo_state, metrics::Metrics, network::Network};
-use snap_tokio_adapter::server::StateServer;
+use snap_tokio_adapter::{p2p::DisconnectReason, server::StateServer};
 
 use super::{
     shared::CliResult,
@@ -80,7 +80,10 @@ pub(crate) async fn run(args: DemoArgs, metrics: Arc<Metrics>) -> CliResult {
     let mut config = DriverConfig::new(vec![enode], target, Network::demo_client());
     config.sync = sync_config(16, 1);
     println!("demo: syncing into {}", datadir.display());
-    let result = sync_and_verify(config, store, metrics, args.quiet).await;
+    let result = sync_and_verify(config, store, metrics, args.quiet).await.map(|mut synced| {
+        synced.peers.disconnect_all(DisconnectReason::ClientQuitting);
+        (synced.code, synced.outcome)
+    });
     serving.abort();
     if temporary {
         let _ = std::fs::remove_dir_all(&datadir);

@@ -9,6 +9,7 @@ use std::{
 };
 
 use alloy_primitives::B256;
+use snap_core::serve::ServeLimits;
 use snap_core::sync::SyncConfig;
 use snap_node::{
     DriverConfig, SyncOutcome, TargetChoice,
@@ -16,10 +17,17 @@ use snap_node::{
     identity::{AskedTarget, IDENTITY_FILE, SyncIdentity, read_identity, write_identity},
     metrics::Metrics,
     network::Network,
-    run_sync,
+};
+use snap_node::{
+    run_sync_serving,
+    serving::{HELD_HEADERS, HeldHeaders, LiveServer},
+    store_server::StoreServer,
 };
 use snap_store::{RedbStore, verify};
-use snap_tokio_adapter::{enode::Enode, nodekey::load_or_generate_key};
+use snap_tokio_adapter::{
+    enode::Enode, nodekey::load_or_generate_key, p2p::DisconnectReason, peers::PeerSet,
+};
+use tokio::net::TcpListener;
 
 use super::{
     progress::Display,
@@ -45,9 +53,18 @@ pub(crate) struct SyncArgs {
     network: NetworkArgs,
     #[command(flatten)]
     discovery: DiscoveryArgs,
-    /// The UDP port for discovery (default 30303, or any free port when that one is taken).
+    /// The address peers connect to us on (TCP) and discovery answers on (UDP).
+    #[arg(long, default_value = "0.0.0.0")]
+    addr: IpAddr,
+    /// The TCP and UDP port (default 30303, or any free port when that one is taken).
     #[arg(long)]
     port: Option<u16>,
+    #[command(flatten)]
+    limits: super::serve::PeerLimitArgs,
+    /// Once the state is synced and verified, go on serving it (and the headers held) to
+    /// peers until interrupted, without dropping the peers connected.
+    #[arg(long)]
+    serve: bool,
     /// Where the target comes from without --root or --block-hash: `consensus` (the
     /// consensus client's fork choice through the Engine API; the default on built-in public
     /// chains) or `peers` (headers --pivot-quorum peers agree on; the default elsewhere).
@@ -175,43 +192,86 @@ pub(crate) fn sync_config(requests_per_peer: usize, progress_secs: u64) -> SyncC
     }
 }
 
+/// How a sync run ended: the exit code, the outcome with the verification's seconds (when a
+/// target was chosen), the store, and the peers still connected.
+pub(crate) struct Synced {
+    pub(crate) code: ExitCode,
+    pub(crate) outcome: Option<(SyncOutcome, f64)>,
+    pub(crate) store: RedbStore,
+    pub(crate) peers: PeerSet,
+}
+
 /// Runs one sync to its end (or Ctrl-C) with progress display, then verifies on success.
 /// Exit code: 0 with a verified root equal to the target's, 130 when interrupted, 1 otherwise.
+/// The peers stay connected (the caller serves or drops them).
 pub(crate) async fn sync_and_verify(
     config: DriverConfig,
     store: RedbStore,
     metrics: Arc<Metrics>,
     quiet: bool,
-) -> Result<(ExitCode, Option<(SyncOutcome, f64)>), String> {
+) -> Result<Synced, String> {
     let display = Display::new(quiet);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let result = run_sync(config, store, shutdown, metrics, |event| display.event(event)).await;
+    let result =
+        run_sync_serving(config, store, shutdown, metrics, |event| display.event(event)).await;
     display.finish();
-    let (outcome, store) = result.map_err(|e| e.to_string())?;
+    let (outcome, store, peers) = result.map_err(|(error, mut peers)| {
+        peers.disconnect_all(DisconnectReason::ClientQuitting);
+        error.to_string()
+    })?;
+    let (code, outcome) = check_outcome(outcome, &store)?;
+    Ok(Synced { code: ExitCode::from(code), outcome, store, peers })
+}
+
+/// Verifies a finished sync's store against its target: the exit code (0 verified, 130
+/// interrupted, 1 failed) and the outcome with the verification's seconds.
+fn check_outcome(
+    outcome: SyncOutcome,
+    store: &RedbStore,
+) -> Result<(u8, Option<(SyncOutcome, f64)>), String> {
     let Some(target) = outcome.target else {
         println!("interrupted before a target was chosen");
-        return Ok((ExitCode::from(130), None));
+        return Ok((130, None));
     };
     if !outcome.done {
         println!(
             "interrupted at {} accounts, {} slots; progress is saved, run the same command to resume",
             outcome.counters.accounts, outcome.counters.slots
         );
-        return Ok((ExitCode::from(130), Some((outcome, 0.0))));
+        return Ok((130, Some((outcome, 0.0))));
     }
     let started = Instant::now();
-    let report = verify(&store).map_err(|e| e.to_string())?;
+    let report = verify(store).map_err(|e| e.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
     super::verify::print_report(&report, seconds);
     let ok = super::verify::passed(&report) && report.computed_root == target.root;
     if !ok {
         println!("sync FAILED: the target root is {}", target.root);
-        return Ok((ExitCode::FAILURE, Some((outcome, seconds))));
+        return Ok((1, Some((outcome, seconds))));
     }
-    Ok((ExitCode::SUCCESS, Some((outcome, seconds))))
+    Ok((0, Some((outcome, seconds))))
 }
+
+/// Binds the TCP listener peers connect to us on: `addr:port`, or any free port when no port
+/// was asked for and 30303 is taken (another node on this machine).
+async fn bind_listener(addr: IpAddr, port: Option<u16>) -> Result<TcpListener, String> {
+    let wanted = SocketAddr::new(addr, port.unwrap_or(DEFAULT_PORT));
+    match TcpListener::bind(wanted).await {
+        Ok(listener) => Ok(listener),
+        Err(error) if port.is_some() => Err(format!("listen on {wanted}: {error}")),
+        Err(error) => {
+            tracing::warn!("listen on {wanted}: {error}; taking any free port");
+            TcpListener::bind(SocketAddr::new(addr, 0))
+                .await
+                .map_err(|error| format!("listen on {addr}: {error}"))
+        }
+    }
+}
+
+/// The devp2p port when none is given.
+const DEFAULT_PORT: u16 = 30303;
 
 /// The summary line of a finished sync.
 pub(crate) fn print_summary(outcome: &SyncOutcome) {
@@ -288,16 +348,28 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     // The store first: a datadir that cannot be used fails before anything starts.
     let store = open_checked_store(&args, &network, spec)?;
     let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+    // Peers may connect to us: they are answered from what we hold (nothing of the state
+    // until it is complete) and may serve us too.
+    let listener = bind_listener(args.addr, args.port).await?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let tcp_port = local.port();
+    // Listening on every interface: name the loopback one (as geth does without NAT).
+    let shown = if local.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), tcp_port)
+    } else {
+        local
+    };
+    let enode = Enode { id: snap_tokio_adapter::rlpx::node_id(&key.public_key()), addr: shown };
+    tracing::info!("peers may connect to {enode}");
     // Discovery runs beside the sync when there is somewhere to start from.
     let discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
         None
     } else {
-        let port = args.port.unwrap_or(30303);
-        let udp = SocketAddr::from(([0, 0, 0, 0], port));
+        let udp = SocketAddr::new(args.addr, tcp_port);
         let found = match super::discovery::start(
             key.clone(),
             udp,
-            port,
+            tcp_port,
             &network,
             bootnodes.clone(),
             args.port.is_some(),
@@ -307,8 +379,9 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
             Some(found) => Some(found),
             // The default port is taken (another node here): any free one will do.
             None => {
-                let any = SocketAddr::from(([0, 0, 0, 0], 0));
-                super::discovery::start(key.clone(), any, port, &network, bootnodes, false).await?
+                let any = SocketAddr::new(args.addr, 0);
+                super::discovery::start(key.clone(), any, tcp_port, &network, bootnodes, false)
+                    .await?
             }
         };
         found.map(super::discovery::forward_candidates)
@@ -332,13 +405,39 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
         }
         (TargetSpec::Consensus, None) => return Err("the Engine API did not start".into()),
     };
+    let held = Arc::new(HeldHeaders::new(HELD_HEADERS));
+    let server = Arc::new(LiveServer::new(held.clone()));
     let mut config = DriverConfig::new(args.peers.clone(), target, network);
     config.candidates = candidates;
     config.key = key;
     config.sync = sync_config(args.requests_per_peer, args.progress_secs);
-    let (code, outcome) = sync_and_verify(config, store, metrics, args.quiet).await?;
+    config.peer_set = args.limits.config();
+    config.listener = Some(listener);
+    config.held_headers = Some(held);
+    config.server = server.clone();
+    let Synced { code, outcome, store, mut peers } =
+        sync_and_verify(config, store, metrics.clone(), args.quiet).await?;
     if let (Some((outcome, _)), true) = (&outcome, code == ExitCode::SUCCESS) {
         print_summary(outcome);
     }
-    Ok(code)
+    if code != ExitCode::SUCCESS || !args.serve {
+        peers.disconnect_all(DisconnectReason::ClientQuitting);
+        return Ok(code);
+    }
+    // The same sessions are served the verified state from now on.
+    server.serve_state(Arc::new(StoreServer {
+        store: Arc::new(store),
+        chain: None,
+        limits: ServeLimits::default(),
+    }));
+    tracing::info!("serving the synced state to peers at {enode}");
+    println!("serving {enode}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let task = super::serve::serve_forever(peers, metrics);
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = task => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }

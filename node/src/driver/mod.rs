@@ -27,35 +27,40 @@ use std::{
 
 use k256::SecretKey;
 use snap_core::{
-    pivot::{PivotEvent, PivotInput, PivotOutput, PivotSelector, WaitReason},
-    sync::{
-        Counters, Input, Output, PeerId, ProgressDecodeError, ProgressRecord, SyncConfig,
-        SyncEvent, Syncer, Target,
-    },
+    pivot::{PivotEvent, PivotInput, PivotOutput, PivotSelector},
+    sync::{Input, Output, PeerId, ProgressRecord, SyncConfig, SyncEvent, Syncer, Target},
     wire::{SnapMessage, SnapVersion},
 };
-use snap_store::{StoreError, SyncStore};
+use snap_store::SyncStore;
 use snap_tokio_adapter::{
-    connection::{ConnectionConfig, Event, WrongNetwork},
+    connection::{ConnectionConfig, Event},
     enode::Enode,
     p2p::DisconnectReason,
     peers::{PeerEvent, PeerKey, PeerSet, PeerSetConfig},
     server::Server,
     session::{Command, Node},
 };
-use tokio::sync::mpsc;
+use tokio::{net::TcpListener, sync::mpsc};
 
 pub use crate::pivot::TargetChoice;
+mod report;
+
+pub use report::{DriverError, DriverEvent, SyncOutcome, wrong_network_advice};
+
 use crate::{
     engine::AnchorReceiver,
     metrics::Metrics,
     network::Network,
     pivot::{ProbeBook, core_headers, header_request},
+    serving::{HeldHeaders, RecentHeaders},
     writer::{Writer, WriterDone, WriterJob},
 };
 
 /// Pivot probes remembered at once (the selector probes one candidate at a time).
 const PROBES_KEPT: usize = 256;
+
+/// Received headers remembered until the pivot choice trusts them (two full replies).
+const RECENT_HEADERS: usize = 2 * snap_tokio_adapter::eth::MAX_HEADERS;
 
 /// How a sync runs.
 #[derive(Debug)]
@@ -80,12 +85,18 @@ pub struct DriverConfig {
     pub server: Arc<dyn Server>,
     /// Peers discovery found: each is dialled once while the peer set has room.
     pub candidates: Option<mpsc::Receiver<Enode>>,
+    /// Where peers connect to us (within the peer set's limits); `None`: we only dial.
+    pub listener: Option<TcpListener>,
+    /// Where the trusted headers of the pivot choice are kept as received, to answer peers'
+    /// header requests with (`serving::LiveServer`); `None`: not kept.
+    pub held_headers: Option<Arc<HeldHeaders>>,
 }
 
 impl DriverConfig {
     /// Defaults around `peers`, `target` and `network`: a fresh key, the core's default
     /// configuration, heads re-polled every 12 s, the peer set's defaults (redial after 2 s
-    /// doubling to 5 min, 15-minute bans), a 16-job writer queue, serving nothing.
+    /// doubling to 5 min, 15-minute bans), a 16-job writer queue, serving nothing, not
+    /// listening.
     pub fn new(peers: Vec<Enode>, target: TargetChoice, network: Network) -> Self {
         Self {
             peers,
@@ -98,107 +109,10 @@ impl DriverConfig {
             writer_queue: 16,
             server: Arc::new(snap_tokio_adapter::server::NoServer),
             candidates: None,
+            listener: None,
+            held_headers: None,
         }
     }
-}
-
-/// Something the driver reports while it runs (for progress display and logs).
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub enum DriverEvent {
-    /// A peer finished its handshake.
-    PeerReady {
-        /// The peer.
-        enode: Enode,
-        /// Its client name.
-        client: String,
-        /// Whether it speaks snap.
-        snap: bool,
-    },
-    /// A peer's session ended.
-    PeerGone {
-        /// The peer.
-        enode: Enode,
-        /// Why, in words.
-        reason: String,
-    },
-    /// A peer was dropped for breaking the protocol, and banned.
-    Misbehaved {
-        /// The peer.
-        enode: Enode,
-        /// What it did.
-        reason: String,
-    },
-    /// A peer is on another chain; it is not dialled again.
-    WrongNetwork {
-        /// The peer.
-        enode: Enode,
-        /// What it is on against what we are on, and what to pass to sync from it.
-        reason: String,
-    },
-    /// The sync continues from the store's progress record.
-    Resumed(Target),
-    /// No peer serves this candidate pivot's state.
-    Unserved(Target),
-    /// No target yet, and why.
-    Waiting(WaitReason),
-    /// The trusted chain reorganised: the blocks after `ancestor` were replaced.
-    Reorg {
-        /// The last block both branches share.
-        ancestor: u64,
-        /// Blocks replaced.
-        depth: u64,
-    },
-    /// The sync started on this target.
-    Started(Target),
-    /// An event of the core.
-    Sync(SyncEvent),
-}
-
-/// How a sync ended.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SyncOutcome {
-    /// The target synced (or being synced when interrupted).
-    pub target: Option<Target>,
-    /// Totals written.
-    pub counters: Counters,
-    /// Whether the core reported `Done`.
-    pub done: bool,
-    /// Time spent.
-    pub elapsed: Duration,
-}
-
-/// Why the driver failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DriverError {
-    /// The store failed.
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// The store's progress record does not decode.
-    #[error("progress record: {0}")]
-    Progress(#[from] ProgressDecodeError),
-    /// The writer thread died.
-    #[error(transparent)]
-    Writer(#[from] crate::writer::DriverJoinError),
-    /// Nothing to sync from.
-    #[error("no peers: pass --peer ENODE, or --bootnodes for discovery")]
-    NoPeers,
-    /// Every peer given is on another chain.
-    #[error("no peer is on our network: {0}")]
-    NoPeerOnOurNetwork(String),
-}
-
-/// What to tell a user whose peer is on another chain.
-pub fn wrong_network_advice(wrong: &WrongNetwork) -> String {
-    let hint = if wrong.theirs.genesis != wrong.ours.genesis {
-        "pass --genesis with that network's genesis.json to sync from it".to_owned()
-    } else if wrong.theirs.network_id != wrong.ours.network_id {
-        format!("pass --network-id {} to sync from it", wrong.theirs.network_id)
-    } else {
-        "its fork schedule differs from ours: check --genesis".to_owned()
-    };
-    format!("{wrong}; {hint}")
 }
 
 struct PeerEntry {
@@ -214,6 +128,8 @@ struct Driver<F> {
     probes: ProbeBook,
     wrong_network: Option<String>,
     selector: PivotSelector,
+    /// Headers received lately, kept only when trusted ones are held.
+    recent: RecentHeaders,
     consensus: Option<AnchorReceiver>,
     first_anchor: bool,
     syncer: Option<Syncer>,
@@ -257,9 +173,10 @@ const fn peer_id(key: PeerKey) -> PeerId {
 }
 
 /// Syncs into `store` until done or until `shutdown` completes; returns the outcome and the
-/// store (every queued batch applied). `observe` sees every [`DriverEvent`].
+/// store (every queued batch applied). `observe` sees every [`DriverEvent`]. Every peer is
+/// disconnected at the end; [`run_sync_serving`] keeps them.
 pub async fn run_sync<S, F>(
-    mut config: DriverConfig,
+    config: DriverConfig,
     store: S,
     shutdown: impl Future<Output = ()>,
     metrics: Arc<Metrics>,
@@ -269,28 +186,65 @@ where
     S: SyncStore + Send + 'static,
     F: FnMut(&DriverEvent),
 {
+    let (outcome, store, mut set) = run_sync_serving(config, store, shutdown, metrics, observe)
+        .await
+        .map_err(|(error, mut set)| {
+            set.disconnect_all(DisconnectReason::ClientQuitting);
+            error
+        })?;
+    set.disconnect_all(DisconnectReason::ClientQuitting);
+    Ok((outcome, store))
+}
+
+/// [`run_sync`], returning the peer set with its sessions still open (and still answered by
+/// `config.server`), so a node can go on serving the peers it has (`serve_forever`-style)
+/// without dropping them. On failure the set is returned beside the error.
+pub async fn run_sync_serving<S, F>(
+    mut config: DriverConfig,
+    store: S,
+    shutdown: impl Future<Output = ()>,
+    metrics: Arc<Metrics>,
+    observe: F,
+) -> Result<(SyncOutcome, S, PeerSet), (DriverError, PeerSet)>
+where
+    S: SyncStore + Send + 'static,
+    F: FnMut(&DriverEvent),
+{
     let mut candidates = config.candidates.take();
-    if config.peers.is_empty() && candidates.is_none() {
-        return Err(DriverError::NoPeers);
-    }
-    let started = Instant::now();
-    let resumed = match store.progress()? {
-        Some(bytes) => Some(ProgressRecord::decode_versioned(&bytes)?),
-        None => None,
-    };
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
-    let writer = Writer::spawn(store, config.writer_queue, done_tx);
     let mut connection = ConnectionConfig::new(config.network.info.clone());
     connection.max_snap_in_flight = config.sync.max_requests_per_peer.max(1) + 4;
-    // snap/1 and snap/2 are both offered (the connection default): each peer settles on the
+    // snap/1, and snap/2 as well once the chain's Amsterdam is active: each peer settles on the
     // highest version both sides speak, and the core is told which (`Input::PeerConnected`).
     // Ranges come from either; trie nodes (healing) only from snap/1 peers and access lists
-    // (BAL catch-up) only from snap/2 ones, so a snap/2-only peer (reth) still serves ranges.
+    // (BAL catch-up) only from snap/2 ones, so before Amsterdam a peer speaking both must
+    // settle on snap/1 to heal us.
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    connection.snap_versions = config.network.sync_snap_versions(unix_now);
     let node = Node::new(config.key.clone(), connection, config.server.clone());
     let mut set = PeerSet::new(node, config.peer_set.clone());
     for enode in &config.peers {
         set.add_static(*enode);
     }
+    let listening = config.listener.is_some();
+    if let Some(listener) = config.listener.take() {
+        set.listen(listener);
+    }
+    if config.peers.is_empty() && candidates.is_none() && !listening {
+        return Err((DriverError::NoPeers, set));
+    }
+    let started = Instant::now();
+    let resumed = match store.progress() {
+        Ok(Some(bytes)) => match ProgressRecord::decode_versioned(&bytes) {
+            Ok(record) => Some(record),
+            Err(error) => return Err((error.into(), set)),
+        },
+        Ok(None) => None,
+        Err(error) => return Err((error.into(), set)),
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let writer = Writer::spawn(store, config.writer_queue, done_tx);
     let now = Instant::now();
     let pivot_config = config.target.pivot_config(config.follow_interval);
     let probe_keep = pivot_config.request_timeout * 2;
@@ -304,6 +258,7 @@ where
         consensus: config.target.consensus(),
         first_anchor: true,
         selector,
+        recent: RecentHeaders::new(RECENT_HEADERS),
         set,
         peers: HashMap::new(),
         probes: ProbeBook::new(probe_keep, PROBES_KEPT),
@@ -361,23 +316,26 @@ where
             () = &mut shutdown => break,
         }
     }
-    driver.set.disconnect_all(DisconnectReason::ClientQuitting);
     let outcome = SyncOutcome {
         target: driver.syncer.as_ref().map(Syncer::target),
         counters: driver.syncer.as_ref().map(Syncer::counters).unwrap_or_default(),
         done: driver.done,
         elapsed: started.elapsed(),
     };
-    let store = writer.finish().await?;
+    let set = driver.set;
+    let store = match writer.finish().await {
+        Ok(store) => store,
+        Err(error) => return Err((error.into(), set)),
+    };
     // Acknowledgements of the last batches arrive after the loop; they change nothing stored.
     while let Ok(done) = done_rx.try_recv() {
         if let WriterDone::Failed(error) = done {
-            return Err(error.into());
+            return Err((error.into(), set));
         }
     }
     match failure {
-        Some(error) => Err(error),
-        None => Ok((outcome, store)),
+        Some(error) => Err((error, set)),
+        None => Ok((outcome, store, set)),
     }
 }
 
@@ -425,19 +383,28 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                     self.send(peer, Command::Snap(SnapMessage::GetAccountRange(request)));
                 }
                 PivotOutput::Start { target, header } => {
+                    if let Some(header) = &header {
+                        self.hold(header);
+                    }
                     if self.syncer.is_none() {
                         self.start(target, header);
                     }
                 }
                 PivotOutput::Header(header) => {
+                    self.hold(&header);
                     if let Some(syncer) = &mut self.syncer {
                         syncer.handle_input(now, Input::Header(header));
                     }
                 }
-                PivotOutput::Jump(header) => match &mut self.syncer {
-                    Some(syncer) => syncer.handle_input(now, Input::NewTarget(header.target())),
-                    None => self.start(header.target(), Some(header)),
-                },
+                PivotOutput::Jump(header) => {
+                    self.hold(&header);
+                    match &mut self.syncer {
+                        Some(syncer) => {
+                            syncer.handle_input(now, Input::NewTarget(header.target()));
+                        }
+                        None => self.start(header.target(), Some(header)),
+                    }
+                }
                 PivotOutput::Penalize { peer, reason } => {
                     self.metrics.error("pivot_misbehaviour");
                     if let Some(entry) = self.peers.get(&peer) {
@@ -458,6 +425,18 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                     (self.observe)(&DriverEvent::Reorg { ancestor, depth });
                 }
             }
+        }
+    }
+
+    /// Keeps a header the pivot choice trusts, as it was received, to answer peers with.
+    fn hold(&self, header: &snap_core::sync::Header) {
+        let (Some(held), Some((number, raw))) =
+            (&self.config.held_headers, self.recent.get(&header.hash))
+        else {
+            return;
+        };
+        if !held.hold(*number, header.hash, raw.clone()) {
+            tracing::debug!(number, "a trusted header did not re-encode to its hash; not held");
         }
     }
 
@@ -584,6 +563,12 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             }
             Event::Late(_) => self.metrics.error("late_response"),
             Event::Headers(reply) => {
+                if self.config.held_headers.is_some() {
+                    for received in &reply.headers {
+                        let raw = alloy_rlp::encode(&received.header).into();
+                        self.recent.received(received.header.number, received.hash, raw);
+                    }
+                }
                 let headers = core_headers(&reply);
                 self.selector.handle_input(
                     now,
