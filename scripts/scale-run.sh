@@ -1,6 +1,7 @@
 #!/bin/bash
 # Scale run: generate ACCOUNTS/SLOTS, serve it, sync it over loopback, sampling RSS every second.
 # Usage: scripts/scale-run.sh ACCOUNTS SLOTS NAME   (build first: cargo build --release -p snap-node)
+# Plot: cargo run --release --manifest-path tools/scale-plot/Cargo.toml -- --dir /tmp/scale --name NAME --out docs/scale-NAME.png
 set -u
 SNAP="$(realpath "${SNAP:-target/release/snap}")"
 mkdir -p "${SCALE_DIR:-/tmp/scale}"
