@@ -5,6 +5,7 @@
 # Usage: scripts/scale-run.sh ACCOUNTS SLOTS NAME [extra generate flags, e.g. --largest 10000000]
 # Build first: cargo build --release -p snap-node. Outputs land in $SCALE_DIR (default /tmp/scale).
 # Pin the client and server to one core each with CLIENT_CPU=0 SERVER_CPU=1.
+# Plot: cargo run --release --manifest-path tools/scale-plot/Cargo.toml -- --dir /tmp/scale --name NAME --out docs/scale-NAME.png
 set -u
 SNAP="$(realpath "${SNAP:-target/release/snap}")"
 mkdir -p "${SCALE_DIR:-/tmp/scale}"
