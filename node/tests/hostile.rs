@@ -19,8 +19,8 @@ use snap_core::{
     },
 };
 use snap_node::{
-    DriverConfig, DriverError, DriverEvent, TargetChoice, demo_state, metrics::Metrics,
-    network::Network, run_sync,
+    DriverConfig, DriverError, DriverEvent, TargetChoice, demo_state, driver::UselessRule,
+    metrics::Metrics, network::Network, run_sync,
 };
 use snap_store::RedbStore;
 use snap_tokio_adapter::{
@@ -28,7 +28,7 @@ use snap_tokio_adapter::{
     enode::Enode,
     eth::GetBlockHeaders,
     peers::{PeerSet, PeerSetConfig},
-    server::{Server, StateServer, served_snap_versions},
+    server::{Server, StateServer, empty_snap_response, served_snap_versions},
     session::Node,
     test_peer::{TestPeer, TestPeerConfig},
 };
@@ -255,6 +255,61 @@ async fn a_misbehaving_peer_is_banned_not_redialled() {
     assert!(redialled.is_err(), "the banned peer was dialled again");
     let text = metrics.render();
     assert!(text.contains("snap_errors_total{kind=\"banned\"} 1"), "{text}");
+    stop.notify_one();
+    let _ = sync.await;
+}
+
+/// Issue #17: a discovered peer that speaks snap but answers every request empty is set
+/// aside (disconnected as a useless peer, said once, counted) and not dialled again when
+/// discovery proposes it again, so its slot can go to a peer that serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_speaks_snap_but_serves_nothing_is_set_aside() {
+    let (listener, peer_config, mut config) = listening_peer().await;
+    let enode = config.peers.pop().expect("the listening peer");
+    let (candidates, found) = tokio::sync::mpsc::channel(4);
+    config.candidates = Some(found);
+    config.useless = UselessRule { asked: 1, after: Duration::from_secs(3600), ..config.useless };
+    candidates.send(enode).await.expect("proposed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(dir.path()).expect("open");
+    let metrics = Arc::new(Metrics::with_prometheus());
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let waiter = stop.clone();
+    let sync_metrics = metrics.clone();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let events = seen.clone();
+    let sync = tokio::spawn(async move {
+        run_sync(config, store, async move { waiter.notified().await }, sync_metrics, move |e| {
+            if let DriverEvent::Useless { enode, .. } = e {
+                events.lock().expect("lock").push(*enode);
+            }
+        })
+        .await
+        .map(|(outcome, _)| outcome)
+    });
+    let mut peer = tokio::time::timeout(WAIT, TestPeer::accept(&listener, peer_config))
+        .await
+        .expect("dialled in time")
+        .expect("handshake");
+    let mut answered = 0;
+    let ended = loop {
+        match peer.recv_snap(WAIT).await {
+            Ok(request) => {
+                let empty = empty_snap_response(&request).expect("a request");
+                peer.send_snap(&empty).await.expect("sent");
+                answered += 1;
+            }
+            Err(error) => break error,
+        }
+    };
+    assert!(ended.to_string().contains("useless peer"), "{ended} after {answered} answers");
+    assert_eq!(answered, 1, "judged at its first empty answer");
+    candidates.send(enode).await.expect("proposed again");
+    let redialled = tokio::time::timeout(Duration::from_secs(1), listener.accept()).await;
+    assert!(redialled.is_err(), "the useless peer was dialled again");
+    assert_eq!(seen.lock().expect("lock").as_slice(), &[enode], "said once");
+    let text = metrics.render();
+    assert!(text.contains("snap_errors_total{kind=\"useless_peer\"} 1"), "{text}");
     stop.notify_one();
     let _ = sync.await;
 }

@@ -302,9 +302,28 @@ impl PeerSet {
     /// Disconnects `peer` with `reason` and bans its node id for
     /// [`PeerSetConfig::ban_for`]: it is neither dialled nor accepted until then.
     pub fn ban(&mut self, peer: PeerKey, reason: DisconnectReason) {
-        let Some(entry) = self.peers.get(&peer) else { return };
+        if let Some(id) = self.keep_out(peer, reason, self.config.ban_for) {
+            self.queued.push_back(PeerEvent::Banned { id, duration: self.config.ban_for });
+        }
+    }
+
+    /// Disconnects `peer` with `UselessPeer` and keeps its node id out for `duration`, as a
+    /// ban does but for a peer that broke no rule (it served us nothing): a static peer is
+    /// redialled after it, a discovered one may be dialled again. Returns its node id.
+    pub fn set_aside(&mut self, peer: PeerKey, duration: Duration) -> Option<NodeId> {
+        self.keep_out(peer, DisconnectReason::UselessPeer, duration)
+    }
+
+    /// Disconnects `peer` with `reason` and refuses its node id for `duration`.
+    fn keep_out(
+        &mut self,
+        peer: PeerKey,
+        reason: DisconnectReason,
+        duration: Duration,
+    ) -> Option<NodeId> {
+        let entry = self.peers.get(&peer)?;
         let _ = entry.commands.try_send(Command::Disconnect(reason));
-        let Some(id) = entry.enode.map(|e| e.id) else { return };
+        let id = entry.enode.map(|e| e.id)?;
         let now = Instant::now();
         self.bans.retain(|_, until| *until > now);
         if self.bans.len() >= self.config.max_bans.max(1)
@@ -313,8 +332,8 @@ impl PeerSet {
         {
             self.bans.remove(&oldest);
         }
-        self.bans.insert(id, now + self.config.ban_for);
-        self.queued.push_back(PeerEvent::Banned { id, duration: self.config.ban_for });
+        self.bans.insert(id, now + duration);
+        Some(id)
     }
 
     /// Disconnects every peer (the sessions end on their own).

@@ -165,6 +165,13 @@ impl Display {
             DriverEvent::Misbehaved { enode, reason } => {
                 self.log(&format!("peer dropped and banned: {} ({reason})", enode.addr));
             }
+            DriverEvent::Useless { enode, kept_out } => {
+                self.log(&format!(
+                    "peer {} served nothing it was asked; dropped for {} min",
+                    enode.addr,
+                    kept_out.as_secs() / 60
+                ));
+            }
             DriverEvent::WrongNetwork { enode, reason } => {
                 self.log(&format!("peer {} is on another network: {reason}", enode.addr));
             }

@@ -44,8 +44,11 @@ use tokio::{net::TcpListener, sync::mpsc};
 
 pub use crate::pivot::TargetChoice;
 mod report;
+mod usefulness;
 
 pub use report::{DriverError, DriverEvent, SyncOutcome, wrong_network_advice};
+use usefulness::Usefulness;
+pub use usefulness::UselessRule;
 
 use crate::{
     engine::AnchorReceiver,
@@ -90,6 +93,8 @@ pub struct DriverConfig {
     /// Where the trusted headers of the pivot choice are kept as received, to answer peers'
     /// header requests with (`serving::LiveServer`); `None`: not kept.
     pub held_headers: Option<Arc<HeldHeaders>>,
+    /// When a peer that speaks snap but serves nothing is set aside.
+    pub useless: UselessRule,
 }
 
 impl DriverConfig {
@@ -111,6 +116,7 @@ impl DriverConfig {
             candidates: None,
             listener: None,
             held_headers: None,
+            useless: UselessRule::default(),
         }
     }
 }
@@ -119,6 +125,11 @@ struct PeerEntry {
     enode: Enode,
     snap: Option<SnapVersion>,
     in_syncer: bool,
+    /// Given with `--peer` (never set aside as useless).
+    fixed: bool,
+    usefulness: Usefulness,
+    /// Already set aside (its session is ending).
+    aside: bool,
 }
 
 struct Driver<F> {
@@ -370,6 +381,31 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         let _ = self.set.send(peer.0, command);
     }
 
+    /// Sends a snap request, and sets the peer aside if it has served nothing for long enough
+    /// (its slot is better spent on a peer that serves).
+    fn send_snap(&mut self, peer: PeerId, message: SnapMessage) {
+        self.send(peer, Command::Snap(message));
+        if let Some(entry) = self.peers.get_mut(&peer) {
+            entry.usefulness.asked(Instant::now());
+        }
+        self.judge(peer);
+    }
+
+    /// Sets `peer` aside if it is useless by the configured rule.
+    fn judge(&mut self, peer: PeerId) {
+        let now = Instant::now();
+        let rule = self.config.useless;
+        let Some(entry) = self.peers.get_mut(&peer) else { return };
+        if entry.fixed || entry.aside || !entry.usefulness.is_useless(&rule, now) {
+            return;
+        }
+        entry.aside = true;
+        let enode = entry.enode;
+        self.metrics.error("useless_peer");
+        self.set.set_aside(peer.0, rule.set_aside_for);
+        (self.observe)(&DriverEvent::Useless { enode, kept_out: rule.set_aside_for });
+    }
+
     /// Carries out every output of the pivot selector.
     fn drain_pivot(&mut self) {
         while let Some(output) = self.selector.poll_output() {
@@ -380,7 +416,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                 }
                 PivotOutput::Probe { peer, request } => {
                     self.probes.sent(request.request_id, peer, now);
-                    self.send(peer, Command::Snap(SnapMessage::GetAccountRange(request)));
+                    self.send_snap(peer, SnapMessage::GetAccountRange(request));
                 }
                 PivotOutput::Start { target, header } => {
                     if let Some(header) = &header {
@@ -480,7 +516,15 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             PeerEvent::Ready { peer, enode, client, status, snap, .. } => {
                 let id = peer_id(peer);
                 self.metrics.peers.increment(1.0);
-                let mut entry = PeerEntry { enode, snap, in_syncer: false };
+                let fixed = self.config.peers.iter().any(|p| p.id == enode.id);
+                let mut entry = PeerEntry {
+                    enode,
+                    snap,
+                    in_syncer: false,
+                    fixed,
+                    usefulness: Usefulness::default(),
+                    aside: false,
+                };
                 if let (Some(syncer), Some(version)) = (&mut self.syncer, snap) {
                     entry.in_syncer = true;
                     syncer.handle_input(
@@ -549,6 +593,10 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         match event {
             Event::Snap(message) => {
                 self.metrics.responses.increment(1);
+                if let Some(entry) = self.peers.get_mut(&id) {
+                    entry.usefulness.answered(&message);
+                }
+                self.judge(id);
                 let request_id = message.request_id();
                 if self.probes.answered(request_id, id) {
                     let input = match message {
@@ -625,7 +673,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
             match output {
                 Output::Send { peer, message } => {
                     self.metrics.requests.increment(1);
-                    self.send(peer, Command::Snap(message));
+                    self.send_snap(peer, message);
                 }
                 Output::Write(batch) => {
                     if !writer.submit(WriterJob::Batch(batch)).await {

@@ -36,6 +36,14 @@ pub enum DriverEvent {
         /// What it did.
         reason: String,
     },
+    /// A peer that speaks snap served nothing of what it was asked; it was disconnected and is
+    /// kept out for a while, so its slot goes to another.
+    Useless {
+        /// The peer.
+        enode: Enode,
+        /// For how long it is kept out.
+        kept_out: Duration,
+    },
     /// A peer is on another chain; it is not dialled again.
     WrongNetwork {
         /// The peer.
