@@ -1,9 +1,10 @@
-//! Lost messages. Each peer's timeout follows its measured round trips for the kind of
-//! request (a multiple of the smoothed round trip, never below the round trip requests are
-//! sized for, at most the configured limit), and one timeout halves the peer's capacity
-//! instead of benching it. With 5% of messages lost the sync below took 114 s of virtual time
-//! against 2.6 s without loss (43x) before; it takes 34.9 s now (13x). The goal, 1.5x, is not
-//! reached yet: this test holds what was gained.
+//! Lost messages. A request whose answer is overdue (twice its peer's smoothed round trip for
+//! the kind, or 1.5x what its size takes at the peer's measured speed) is sent to another peer
+//! as well and stays in flight: the first answer is used, the other dropped without penalty.
+//! The hard timeout (never below the round trip requests are sized for) only frees the slot.
+//! With 5% of messages lost the sync below took 114 s of virtual time against 2.6 s without
+//! loss (43x) at first, 34.9 s (13x) with per-peer timeouts, and 3.7 s (1.39x) with hedging;
+//! seeds 2-4: 1.25x, 1.24x, 1.74x. The goal, 1.5x on every seed, is not reached on seed 4.
 
 use std::time::Duration;
 
@@ -32,14 +33,14 @@ fn pass(config: &SimConfig) -> Summary {
 }
 
 #[test]
-fn five_percent_loss_costs_far_less_than_it_did() {
+fn five_percent_loss_costs_at_most_half_again() {
     let clean = pass(&lossy(1, 0.0));
     let lossy = pass(&lossy(1, 0.05));
     // Messages were lost: some requests went out again.
     assert!(lossy.requests > clean.requests, "{lossy:?}");
     assert!(
-        lossy.sim <= clean.sim * 15,
-        "lossy {:?} against lossless {:?}: more than 15x",
+        lossy.sim.as_secs_f64() <= clean.sim.as_secs_f64() * 1.5,
+        "lossy {:?} against lossless {:?}: more than 1.5x",
         lossy.sim,
         clean.sim
     );

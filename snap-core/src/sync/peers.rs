@@ -167,6 +167,18 @@ impl Peers {
         self.mark_unavailable(peer, kind, now);
     }
 
+    /// A request of `kind` to `peer` is overdue and goes to another peer as well: the peer's
+    /// capacity for `kind` is halved (its answer may still come and is still used).
+    pub(crate) fn overdue(&mut self, peer: PeerId, kind: RequestKind) {
+        self.rates.halve(&peer, kind);
+    }
+
+    /// When to send a request of `kind` that asked `peer` for `asked` items to another peer as
+    /// well (see `RateTracker::hedge_after`).
+    pub(crate) fn hedge_after(&self, peer: PeerId, kind: RequestKind, asked: u64) -> Duration {
+        self.rates.hedge_after(&peer, kind, asked)
+    }
+
     /// The longest a request may wait for any answer (what unmeasured peers get).
     pub(crate) fn timeout(&self) -> Duration {
         self.rates.target_timeout()

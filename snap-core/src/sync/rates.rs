@@ -18,6 +18,14 @@ use std::{
 /// Weight of one round trip in a peer's per-kind round-trip average (the timeouts).
 const KIND_RTT_IMPACT: f64 = 0.25;
 
+/// A request is overdue (and hedged) after this many of its peer's smoothed round trips for
+/// the kind...
+const HEDGE_RTTS: f64 = 2.0;
+/// ... or its round trip plus this many mean deviations, if more...
+const HEDGE_DEVIATIONS: f64 = 3.0;
+/// ... or this many times what its size should take at the peer's measured speed, if more.
+const HEDGE_SIZE_MARGIN: f64 = 1.5;
+
 /// The kinds of request whose throughput is measured separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum RequestKind {
@@ -98,6 +106,16 @@ struct PeerRates {
     /// Smoothed round trip and its mean deviation per request kind, once measured (the
     /// timeouts: a trie-node answer comes back faster than a range of half a megabyte).
     kind_rtt: [Option<(f64, f64)>; RequestKind::COUNT],
+    /// Smoothed items (or bytes) per second of one request per request kind beyond the
+    /// shortest round trip, once measured: with `min_rtt`, how long a request of a given size
+    /// should take (the first measurement replaces it).
+    kind_speed: [Option<f64>; RequestKind::COUNT],
+    /// Smoothed items (or bytes) one answer delivered, per request kind, once measured: an
+    /// answer may bring much less than was asked (a range's end, small storage batches).
+    kind_items: [Option<f64>; RequestKind::COUNT],
+    /// The shortest round trip measured (seconds): the part of a request's time that does not
+    /// grow with its size.
+    min_rtt: Option<f64>,
     /// Whether a round trip was measured (until then `rtt` is the other peers' median).
     measured: bool,
 }
@@ -126,6 +144,9 @@ impl<P: Ord + Clone> RateTracker<P> {
             capacity: self.mean_capacities(),
             rtt: self.median_rtt(),
             kind_rtt: [None; RequestKind::COUNT],
+            kind_speed: [None; RequestKind::COUNT],
+            kind_items: [None; RequestKind::COUNT],
+            min_rtt: None,
             measured: false,
         };
         self.peers.insert(peer, start);
@@ -157,6 +178,19 @@ impl<P: Ord + Clone> RateTracker<P> {
         let seconds = elapsed.as_secs_f64().max(0.001);
         let measured = items as f64 / seconds;
         *slot = (1.0 - impact) * *slot + impact * measured;
+        let min_rtt = rates.min_rtt.map_or(seconds, |min| min.min(seconds));
+        rates.min_rtt = Some(min_rtt);
+        // What the size cost beyond the fixed round trip (at least a millisecond, and never
+        // faster than a tenth of it: an answer as quick as the fastest says little of speed).
+        let sized = items as f64 / (seconds - min_rtt).max(0.001).max(min_rtt / 10.0);
+        for (slot, sample) in [
+            (&mut rates.kind_speed[kind.index()], sized),
+            (&mut rates.kind_items[kind.index()], items as f64),
+        ] {
+            *slot = Some(slot.map_or(sample, |average| {
+                (1.0 - KIND_RTT_IMPACT) * average + KIND_RTT_IMPACT * sample
+            }));
+        }
         let sample = elapsed.as_secs_f64();
         let kind_rtt = &mut rates.kind_rtt[kind.index()];
         *kind_rtt = Some(match *kind_rtt {
@@ -206,6 +240,43 @@ impl<P: Ord + Clone> RateTracker<P> {
         // sooner.
         let floor = self.config.ttl_floor.max(self.target_rtt()).min(limit);
         Duration::from_secs_f64(ttl).clamp(floor, limit)
+    }
+
+    /// When to send a request of `kind` that asked `peer` for `asked` items (or bytes) to
+    /// another peer as well: twice the peer's smoothed round trip for the kind (or the round
+    /// trip plus three mean deviations), or 1.5 times its shortest round trip plus the time its
+    /// measured speed needs for what was asked if longer (requests grow faster than a
+    /// round-trip average follows), between `ttl_floor` and the global timeout (which
+    /// unmeasured peers get). Unlike [`Self::peer_timeout`] it has no floor at the round trip
+    /// requests are sized for: the request stays in flight, so an early hedge costs one
+    /// duplicate, not the answer.
+    pub(crate) fn hedge_after(&self, peer: &P, kind: RequestKind, asked: u64) -> Duration {
+        let limit = self.target_timeout();
+        let Some(rates) = self.peers.get(peer).filter(|rates| rates.measured) else {
+            return limit;
+        };
+        let by_rtt = match rates.kind_rtt[kind.index()] {
+            Some((rtt, var)) => (rtt * HEDGE_RTTS).max(rtt + HEDGE_DEVIATIONS * var),
+            None => 2.0 * HEDGE_RTTS * rates.rtt.as_secs_f64(),
+        };
+        let (speed, items) = (rates.kind_speed[kind.index()], rates.kind_items[kind.index()]);
+        let by_size = match (speed, items, rates.min_rtt) {
+            (Some(speed), Some(items), Some(min_rtt)) if speed > 0.0 => {
+                // A range answer may bring far less than its byte budget (a range's end, small
+                // storage batches), and seldom grows to more than twice the last ones; other
+                // kinds are asked for a count of items, and answers bring about as many.
+                let expected = match kind {
+                    RequestKind::AccountRange | RequestKind::StorageRanges => {
+                        (asked as f64).min(2.0 * items)
+                    }
+                    _ => asked as f64,
+                };
+                HEDGE_SIZE_MARGIN * (min_rtt + expected / speed)
+            }
+            _ => 0.0,
+        };
+        let ttl = by_rtt.max(by_size).clamp(0.0, limit.as_secs_f64());
+        Duration::from_secs_f64(ttl).clamp(self.config.ttl_floor.min(limit), limit)
     }
 
     /// How many items (or bytes) `peer` should be asked for so that it answers within

@@ -287,6 +287,23 @@ impl SnapMessage {
         }
     }
 
+    /// Sets the request id carried by the message (the same request sent again under a new
+    /// id, to another peer).
+    pub const fn set_request_id(&mut self, id: u64) {
+        match self {
+            Self::GetAccountRange(m) => m.request_id = id,
+            Self::AccountRange(m) => m.request_id = id,
+            Self::GetStorageRanges(m) => m.request_id = id,
+            Self::StorageRanges(m) => m.request_id = id,
+            Self::GetByteCodes(m) => m.request_id = id,
+            Self::ByteCodes(m) => m.request_id = id,
+            Self::GetTrieNodes(m) => m.request_id = id,
+            Self::TrieNodes(m) => m.request_id = id,
+            Self::GetBlockAccessLists(m) => m.request_id = id,
+            Self::BlockAccessLists(m) => m.request_id = id,
+        }
+    }
+
     /// The request id carried by the message.
     pub const fn request_id(&self) -> u64 {
         match self {

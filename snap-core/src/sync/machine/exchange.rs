@@ -11,14 +11,75 @@ use super::{
 use crate::{
     sync::{
         contract::{Misbehaviour, Output, PeerId, Phase},
+        peers::Peers,
         rates::RequestKind,
-        requests::{InFlight, Unmatched},
+        requests::Unmatched,
     },
     wire::SnapMessage,
 };
 
-/// A request taken out of the table when its deadline passed.
-type Expired = InFlight<Box<dyn AnyRequest<Syncer>>>;
+/// How many requests may carry one piece of work at once: the first, and hedges sent when the
+/// newest is overdue.
+const MAX_ATTEMPTS: usize = 5;
+
+/// One piece of work in flight. It is sent to one peer and, once that answer is overdue
+/// (`Peers::hedge_after`), to another as well; the first answer that arrives is used and the
+/// others are dropped when they come (as late answers, without penalty). The work is given
+/// back only when every request carrying it is gone (timed out, disconnected).
+#[derive(Debug)]
+pub(super) struct Job {
+    work: Box<dyn AnyRequest<Syncer>>,
+    /// The request as sent (its id is replaced for each attempt).
+    message: SnapMessage,
+    kind: RequestKind,
+    /// What the request asks for, in the unit of its kind's rate.
+    asked: u64,
+    /// The requests carrying the work, oldest first.
+    attempts: Vec<Attempt>,
+}
+
+/// One request carrying a job's work.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    id: u64,
+    peer: PeerId,
+    sent_at: Instant,
+    /// Its hedge deadline passed (the peer was measured down once for it).
+    overdue: bool,
+}
+
+impl Job {
+    /// When the job's newest request is overdue and a hedge is due, unless one was already
+    /// tried for it or the job has as many requests as it may.
+    fn hedge_at(&self, peers: &Peers) -> Option<Instant> {
+        let newest = self.attempts.last().filter(|newest| !newest.overdue)?;
+        if self.attempts.len() >= MAX_ATTEMPTS {
+            return None;
+        }
+        newest.sent_at.checked_add(peers.hedge_after(newest.peer, self.kind, self.asked))
+    }
+
+    /// Whether the job's newest request is overdue and may still be hedged.
+    fn wants_hedge(&self, peers: &Peers, now: Instant) -> bool {
+        self.attempts.len() < MAX_ATTEMPTS
+            && (self.attempts.last().is_some_and(|newest| newest.overdue)
+                || self.hedge_at(peers).is_some_and(|at| at <= now))
+    }
+}
+
+/// What a request asks for, in the unit its kind's rate is measured in.
+fn asked(message: &SnapMessage) -> u64 {
+    match message {
+        SnapMessage::GetAccountRange(m) => m.response_bytes,
+        SnapMessage::GetStorageRanges(m) => m.response_bytes,
+        SnapMessage::GetByteCodes(m) => m.hashes.len() as u64,
+        SnapMessage::GetTrieNodes(m) => {
+            m.paths.iter().map(|set| set.0.len().saturating_sub(1).max(1) as u64).sum()
+        }
+        SnapMessage::GetBlockAccessLists(m) => m.block_hashes.len() as u64,
+        _ => 0,
+    }
+}
 
 impl Syncer {
     /// Sends the request `message` builds (from its request id) to `peer`, carrying `work`.
@@ -31,13 +92,26 @@ impl Syncer {
         message: impl FnOnce(u64) -> SnapMessage,
     ) -> bool {
         let timeout = self.peers.timeout();
-        let work: Box<dyn AnyRequest<Self>> = Box::new(work);
-        match self.requests.insert(peer, R::KIND, now, timeout, work) {
+        let job = self.next_job;
+        match self.requests.insert(peer, R::KIND, now, timeout, job) {
             Ok(request_id) => {
-                self.outputs.push_back(Output::Send { peer, message: message(request_id) });
+                self.next_job += 1;
+                let message = message(request_id);
+                let attempt = Attempt { id: request_id, peer, sent_at: now, overdue: false };
+                self.jobs.insert(
+                    job,
+                    Job {
+                        work: Box::new(work),
+                        asked: asked(&message),
+                        message: message.clone(),
+                        kind: R::KIND,
+                        attempts: vec![attempt],
+                    },
+                );
+                self.outputs.push_back(Output::Send { peer, message });
                 true
             }
-            Err(work) => {
+            Err(_) => {
                 work.give_back(self);
                 false
             }
@@ -61,15 +135,24 @@ impl Syncer {
             Err(Unmatched::UnknownId)
                 if self.expired.get(&peer).is_some_and(|ids| ids.contains(&id)) =>
             {
-                return; // a late answer to a request that already timed out
+                // A late answer to a request that timed out, or to one whose work another
+                // peer's answer already delivered: dropped, no fault of the peer.
+                return;
             }
             Err(Unmatched::UnknownId | Unmatched::WrongPeer) => {
                 return self.penalize(peer, Misbehaviour::Unsolicited(id));
             }
         };
+        let Some(job) = self.jobs.remove(&request.work) else { return };
+        // The first answer wins: the job's other requests are dropped when they answer.
+        for other in job.attempts.iter().filter(|attempt| attempt.id != id) {
+            if self.requests.take(other.peer, other.id).is_ok() {
+                self.remember_expired(other.peer, other.id);
+            }
+        }
         let elapsed = now.saturating_duration_since(request.sent_at);
         let kind = request.kind;
-        match request.work.answer(self, peer, message) {
+        match job.work.answer(self, peer, message) {
             Answer::Used(items) => self.peers.record(peer, kind, elapsed, items),
             Answer::Stale => {}
             Answer::Unavailable => {
@@ -80,8 +163,9 @@ impl Syncer {
         }
     }
 
-    /// Gives every request past its deadline (from its peer's round trips) to other peers; the
-    /// peer is measured down (see `Peers::timed_out`).
+    /// Sends overdue work to another peer as well (see [`Job`]), and gives up on requests
+    /// past their deadline (from their peer's round trips; the peer is measured down, see
+    /// `Peers::timed_out`): work no request carries any more goes back to be asked again.
     pub(super) fn expire_requests(&mut self, now: Instant) {
         // A timeout changes the peer's timeouts, which can make its other requests due too:
         // expire until none is, so no deadline is left in the past (the host would spin).
@@ -89,30 +173,90 @@ impl Syncer {
             let peers = &self.peers;
             let expired = self.requests.expire(now, |peer, kind| peers.timeout_for(peer, kind));
             if expired.is_empty() {
-                return;
+                break;
             }
-            self.expire_these(expired, now);
+            for (id, request) in expired {
+                self.peers.timed_out(request.peer, request.kind, now);
+                self.remember_expired(request.peer, id);
+                self.detach(request.work, id);
+            }
+        }
+        self.hedge_overdue(now);
+    }
+
+    /// Hedges every job whose newest request is overdue, while peers have room.
+    fn hedge_overdue(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.wants_hedge(&self.peers, now))
+            .map(|(&id, _)| id)
+            .collect();
+        for job_id in due {
+            self.hedge(job_id, now);
         }
     }
 
-    fn expire_these(&mut self, expired: Vec<(u64, Expired)>, now: Instant) {
-        for (id, request) in expired {
-            self.peers.timed_out(request.peer, request.kind, now);
-            let ids = self.expired.entry(request.peer).or_default();
-            ids.push_back(id);
-            if ids.len() > super::EXPIRED_IDS_PER_PEER {
-                ids.pop_front();
-            }
-            request.work.give_back(self);
+    /// Sends job `job_id`'s request again, to a peer not already asked for it if there is one
+    /// with room (else to the one asked longest ago: its message may have been lost).
+    fn hedge(&mut self, job_id: u64, now: Instant) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let kind = job.kind;
+        if let Some(newest) = job.attempts.last_mut().filter(|newest| !newest.overdue) {
+            newest.overdue = true;
+            self.peers.overdue(newest.peer, kind);
+        }
+        let asked: Vec<PeerId> = job.attempts.iter().map(|attempt| attempt.peer).collect();
+        let requests = &self.requests;
+        let candidates = self.peers.candidates(kind, now, |peer| requests.has_room_for(peer));
+        // A peer not yet asked for the work, else the one asked longest ago (its message may
+        // have been lost too).
+        let rank = |peer: &PeerId| asked.iter().position(|p| p == peer).map_or(0, |at| at + 1);
+        let Some(&peer) =
+            candidates.iter().min_by_key(|&peer| (rank(peer), requests.len_for(*peer)))
+        else {
+            return; // tried again after the next input
+        };
+        let timeout = self.peers.timeout();
+        let Ok(id) = self.requests.insert(peer, kind, now, timeout, job_id) else { return };
+        let job = self.jobs.get_mut(&job_id).expect("looked up above");
+        job.attempts.push(Attempt { id, peer, sent_at: now, overdue: false });
+        let mut message = job.message.clone();
+        message.set_request_id(id);
+        self.outputs.push_back(Output::Send { peer, message });
+    }
+
+    /// The earliest time a job's newest request becomes overdue.
+    pub(super) fn next_hedge(&self) -> Option<Instant> {
+        self.jobs.values().filter_map(|job| job.hedge_at(&self.peers)).min()
+    }
+
+    /// Request `id` of job `job_id` is gone: the job gives its work back if no other request
+    /// carries it.
+    fn detach(&mut self, job_id: u64, id: u64) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        job.attempts.retain(|attempt| attempt.id != id);
+        if job.attempts.is_empty() {
+            let job = self.jobs.remove(&job_id).expect("looked up above");
+            job.work.give_back(self);
         }
     }
 
-    /// Forgets a peer: its requests in flight go back to be asked of others.
+    /// Remembers `id` as a request of `peer`'s whose answer, if it comes, is dropped quietly.
+    fn remember_expired(&mut self, peer: PeerId, id: u64) {
+        let ids = self.expired.entry(peer).or_default();
+        ids.push_back(id);
+        if ids.len() > super::EXPIRED_IDS_PER_PEER {
+            ids.pop_front();
+        }
+    }
+
+    /// Forgets a peer: work only its requests carried goes back to be asked of others.
     pub(super) fn drop_peer(&mut self, peer: PeerId) {
         self.peers.disconnect(peer);
         self.expired.remove(&peer);
-        for (_, request) in self.requests.remove_peer(peer) {
-            request.work.give_back(self);
+        for (id, request) in self.requests.remove_peer(peer) {
+            self.detach(request.work, id);
         }
     }
 

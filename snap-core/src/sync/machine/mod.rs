@@ -37,7 +37,6 @@ use super::{
     requests::RequestTable,
     storage::{Storage, StorageConfig},
 };
-use request::AnyRequest;
 
 /// How many recently timed-out request ids are remembered per peer, so that a late answer is
 /// dropped quietly instead of being punished as unsolicited.
@@ -66,7 +65,11 @@ pub struct Syncer {
     newer_target: Option<Target>,
     phase: Phase,
     peers: Peers,
-    requests: RequestTable<Box<dyn AnyRequest<Self>>>,
+    /// Requests in flight, each carrying the id of its job in `jobs`.
+    requests: RequestTable<u64>,
+    /// The work in flight, by job id (see `exchange::Job`).
+    jobs: BTreeMap<u64, exchange::Job>,
+    next_job: u64,
     expired: BTreeMap<PeerId, VecDeque<u64>>,
     accounts: Vec<AccountTask>,
     storage: Storage,
@@ -127,6 +130,8 @@ impl Syncer {
                 config.max_requests_per_peer,
                 config.max_requests,
             ),
+            jobs: BTreeMap::new(),
+            next_job: 0,
             expired: BTreeMap::new(),
             accounts: record
                 .account_tasks
@@ -279,6 +284,7 @@ impl Syncer {
             self.requests
                 .next_deadline(|peer, kind| self.peers.timeout_for(peer, kind))
                 .map(|deadline| deadline.max(now + Duration::from_millis(1))),
+            self.next_hedge().map(|at| at.max(now + Duration::from_millis(1))),
             self.next_progress,
             self.peers.next_mark_expiry(now),
             self.batch_started

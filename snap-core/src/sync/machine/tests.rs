@@ -150,3 +150,74 @@ fn a_response_of_the_wrong_kind_is_a_violation() {
     let resent = sent_to_second_peer(&mut syncer);
     assert!(matches!(resent.as_slice(), [SnapMessage::GetAccountRange(_)]), "{resent:?}");
 }
+
+/// An overdue request goes to a second peer as well; the first answer to come (here the
+/// original's, late) is used, and the other answer, when it comes, is dropped without penalty
+/// and without being used twice.
+#[test]
+fn a_late_answer_to_a_hedged_request_is_used_and_the_duplicate_dropped() {
+    let state = state(400);
+    let config = SyncConfig {
+        account_tasks: 1,
+        max_requests_per_peer: 1,
+        min_request_bytes: 1,
+        max_request_bytes: 2_000,
+        ..SyncConfig::default()
+    };
+    let mut now = test_epoch();
+    let mut syncer = Syncer::new(config, Target { root: state.root(), number: 1 }, now);
+    for id in [1, 2] {
+        let versions = vec![SnapVersion::V1];
+        syncer.handle_input(now, Input::PeerConnected { peer: PeerId(id), versions });
+    }
+    let answer = |message: &SnapMessage| {
+        serve(message, &state, &NoBals, &ServeLimits::default()).expect("well formed")
+    };
+    let sends = |syncer: &mut Syncer| -> Vec<(PeerId, SnapMessage)> {
+        std::iter::from_fn(|| syncer.poll_output())
+            .filter_map(|output| match output {
+                Output::Send { peer, message } => Some((peer, message)),
+                _ => None,
+            })
+            .collect()
+    };
+    // Answer a few requests promptly, so both peers are measured.
+    let mut pending = sends(&mut syncer);
+    for _ in 0..6 {
+        let (peer, request) = pending.pop().expect("the one task asks again");
+        now += Duration::from_millis(100);
+        syncer.handle_input(now, Input::Response { peer, message: answer(&request) });
+        pending = sends(&mut syncer);
+    }
+    let (first, request) = pending.pop().expect("a request in flight");
+    // Left unanswered, it becomes overdue and goes to the other peer as well.
+    let mut hedge = Vec::new();
+    while hedge.is_empty() {
+        now = syncer.poll_timeout().expect("a deadline");
+        syncer.handle_timeout(now);
+        hedge = sends(&mut syncer);
+    }
+    let (second, hedge) = hedge.pop().expect("one hedge");
+    assert_ne!(second, first, "hedged to the other peer");
+    assert_ne!(hedge.request_id(), request.request_id());
+    let (SnapMessage::GetAccountRange(asked), SnapMessage::GetAccountRange(again)) =
+        (&request, &hedge)
+    else {
+        panic!("{request:?} {hedge:?}")
+    };
+    assert_eq!((asked.origin, asked.limit), (again.origin, again.limit), "the same work");
+    assert_eq!(syncer.in_flight(), 2, "the original stays in flight");
+    // The late original answer is used; the hedge is no longer waited for.
+    let before = syncer.counters().accounts;
+    now += Duration::from_millis(10);
+    syncer.handle_input(now, Input::Response { peer: first, message: answer(&request) });
+    let next = sends(&mut syncer);
+    let delivered = syncer.counters().accounts;
+    assert!(delivered > before, "the late answer delivered its range");
+    assert_eq!(syncer.in_flight(), next.len(), "only the task's next request is in flight");
+    // The hedge's answer is dropped quietly and nothing is counted twice.
+    syncer.handle_input(now, Input::Response { peer: second, message: answer(&hedge) });
+    let outputs: Vec<Output> = std::iter::from_fn(|| syncer.poll_output()).collect();
+    assert!(!outputs.iter().any(|o| matches!(o, Output::Disconnect { .. })), "{outputs:?}");
+    assert_eq!(syncer.counters().accounts, delivered, "nothing is used twice");
+}
