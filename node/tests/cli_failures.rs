@@ -84,3 +84,29 @@ fn a_damaged_store_is_one_line_and_exit_one() {
         assert!(stderr.lines().count() <= 2, "{stderr}");
     }
 }
+
+/// A sync with nowhere to find peers (no `--peer`, discovery off) says what to pass and exits
+/// 1 at once, though it listens for peers: waiting for someone to connect is not a plan.
+#[test]
+fn a_sync_with_no_way_to_find_peers_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = format!("0x{}", "42".repeat(32));
+    let (code, stdout, stderr) = run(&[
+        "sync",
+        "--chain",
+        "demo",
+        "--root",
+        &root,
+        "--no-discovery",
+        "--addr",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--datadir",
+        path(dir.path()),
+    ]);
+    assert_eq!(code, Some(1));
+    let said = format!("{stdout}{stderr}");
+    assert!(said.contains("no peers: pass --peer ENODE"), "{said}");
+    assert!(!said.contains("panicked") && !said.contains("stack backtrace"), "{said}");
+}

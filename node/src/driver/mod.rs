@@ -238,11 +238,11 @@ where
     for enode in &config.peers {
         set.add_static(*enode);
     }
-    let listening = config.listener.is_some();
     if let Some(listener) = config.listener.take() {
         set.listen(listener);
     }
-    if config.peers.is_empty() && candidates.is_none() && !listening {
+    // Peers that may connect to us are not a plan to find any.
+    if config.peers.is_empty() && candidates.is_none() {
         return Err((DriverError::NoPeers, set));
     }
     let started = Instant::now();

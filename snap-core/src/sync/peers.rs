@@ -155,7 +155,10 @@ impl Peers {
 
     /// A request of `kind` to `peer` timed out. Once is a lost message: the peer's capacity
     /// for `kind` is halved. Twice in a row without a delivery between, the peer is measured
-    /// as delivering nothing and not asked for `kind` for a while.
+    /// as delivering nothing and, while another peer can take `kind`, not asked for it for a
+    /// while. The last peer for a kind is never set aside: it keeps the minimum capacity (a
+    /// loaded server answering slowly would otherwise stall a sync with one peer for the whole
+    /// `unavailable_for`, as a 5M-account loopback run showed).
     pub(crate) fn timed_out(&mut self, peer: PeerId, kind: RequestKind, now: Instant) {
         let Some(state) = self.peers.get_mut(&peer) else { return };
         state.timeouts = state.timeouts.saturating_add(1);
@@ -164,7 +167,10 @@ impl Peers {
             return;
         }
         self.rates.update(&peer, kind, Duration::ZERO, 0);
-        self.mark_unavailable(peer, kind, now);
+        let others = !self.candidates(kind, now, |other| other != peer).is_empty();
+        if others {
+            self.mark_unavailable(peer, kind, now);
+        }
     }
 
     /// A request of `kind` to `peer` is overdue and goes to another peer as well: the peer's
@@ -212,6 +218,25 @@ mod tests {
         let later = now + Duration::from_secs(30);
         assert_eq!(peers.next_mark_expiry(now), Some(later));
         assert_eq!(peers.candidates(RequestKind::AccountRange, later, |_| true).len(), 2);
+    }
+
+    #[test]
+    fn two_timeouts_set_a_peer_aside_only_while_another_can_take_the_kind() {
+        let now = epoch();
+        let kind = RequestKind::StorageRanges;
+        let mut alone = Peers::new(RateConfig::default(), Duration::from_secs(30));
+        alone.connect(PeerId(1), vec![SnapVersion::V1]);
+        alone.timed_out(PeerId(1), kind, now);
+        alone.timed_out(PeerId(1), kind, now);
+        // The only peer stays askable (at the minimum capacity): no 30 s stall.
+        assert_eq!(alone.candidates(kind, now, |_| true), vec![PeerId(1)]);
+        let mut two = Peers::new(RateConfig::default(), Duration::from_secs(30));
+        two.connect(PeerId(1), vec![SnapVersion::V1]);
+        two.connect(PeerId(2), vec![SnapVersion::V1]);
+        two.timed_out(PeerId(1), kind, now);
+        assert_eq!(two.candidates(kind, now, |_| true).len(), 2, "one timeout halves only");
+        two.timed_out(PeerId(1), kind, now);
+        assert_eq!(two.candidates(kind, now, |_| true), vec![PeerId(2)]);
     }
 
     #[test]

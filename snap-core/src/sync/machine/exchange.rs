@@ -6,80 +6,17 @@ use std::time::Instant;
 
 use super::{
     Syncer,
-    request::{Answer, AnyRequest, Request},
+    job::{Attempt, Job, asked},
+    request::{Answer, Request},
 };
 use crate::{
     sync::{
         contract::{Misbehaviour, Output, PeerId, Phase},
-        peers::Peers,
         rates::RequestKind,
         requests::Unmatched,
     },
     wire::SnapMessage,
 };
-
-/// How many requests may carry one piece of work at once: the first, and hedges sent when the
-/// newest is overdue.
-const MAX_ATTEMPTS: usize = 5;
-
-/// One piece of work in flight. It is sent to one peer and, once that answer is overdue
-/// (`Peers::hedge_after`), to another as well; the first answer that arrives is used and the
-/// others are dropped when they come (as late answers, without penalty). The work is given
-/// back only when every request carrying it is gone (timed out, disconnected).
-#[derive(Debug)]
-pub(super) struct Job {
-    work: Box<dyn AnyRequest<Syncer>>,
-    /// The request as sent (its id is replaced for each attempt).
-    message: SnapMessage,
-    kind: RequestKind,
-    /// What the request asks for, in the unit of its kind's rate.
-    asked: u64,
-    /// The requests carrying the work, oldest first.
-    attempts: Vec<Attempt>,
-}
-
-/// One request carrying a job's work.
-#[derive(Clone, Copy, Debug)]
-struct Attempt {
-    id: u64,
-    peer: PeerId,
-    sent_at: Instant,
-    /// Its hedge deadline passed (the peer was measured down once for it).
-    overdue: bool,
-}
-
-impl Job {
-    /// When the job's newest request is overdue and a hedge is due, unless one was already
-    /// tried for it or the job has as many requests as it may.
-    fn hedge_at(&self, peers: &Peers) -> Option<Instant> {
-        let newest = self.attempts.last().filter(|newest| !newest.overdue)?;
-        if self.attempts.len() >= MAX_ATTEMPTS {
-            return None;
-        }
-        newest.sent_at.checked_add(peers.hedge_after(newest.peer, self.kind, self.asked))
-    }
-
-    /// Whether the job's newest request is overdue and may still be hedged.
-    fn wants_hedge(&self, peers: &Peers, now: Instant) -> bool {
-        self.attempts.len() < MAX_ATTEMPTS
-            && (self.attempts.last().is_some_and(|newest| newest.overdue)
-                || self.hedge_at(peers).is_some_and(|at| at <= now))
-    }
-}
-
-/// What a request asks for, in the unit its kind's rate is measured in.
-fn asked(message: &SnapMessage) -> u64 {
-    match message {
-        SnapMessage::GetAccountRange(m) => m.response_bytes,
-        SnapMessage::GetStorageRanges(m) => m.response_bytes,
-        SnapMessage::GetByteCodes(m) => m.hashes.len() as u64,
-        SnapMessage::GetTrieNodes(m) => {
-            m.paths.iter().map(|set| set.0.len().saturating_sub(1).max(1) as u64).sum()
-        }
-        SnapMessage::GetBlockAccessLists(m) => m.block_hashes.len() as u64,
-        _ => 0,
-    }
-}
 
 impl Syncer {
     /// Sends the request `message` builds (from its request id) to `peer`, carrying `work`.
