@@ -12,8 +12,12 @@ mkdir -p "${SCALE_DIR:-/tmp/scale}"
 cd "${SCALE_DIR:-/tmp/scale}"
 A=$1; S=$2; N=$3; shift 3
 pin() { if [ -n "${1:-}" ]; then echo "taskset -c $1"; fi; }
-rm -rf gen$N sync$N
-/usr/bin/time -v $SNAP generate --accounts $A --slots $S --seed 1 "$@" --datadir gen$N > gen$N.out 2> gen$N.err
+# REUSE=1 keeps a store generated before (same NAME) and syncs it again.
+rm -rf sync$N
+if [ -z "${REUSE:-}" ] || [ ! -d gen$N ]; then
+  rm -rf gen$N
+  /usr/bin/time -v $SNAP generate --accounts $A --slots $S --seed 1 "$@" --datadir gen$N > gen$N.out 2> gen$N.err
+fi
 ROOT=$(grep "generated root" gen$N.out | awk '{print $3}')
 $(pin "${SERVER_CPU:-}") $SNAP serve --datadir gen$N --listen 127.0.0.1:0 --no-discovery > serve$N.out 2> serve$N.err &
 SPID=$!
