@@ -20,16 +20,21 @@ pub struct Discv4Limits {
     pub max_proposed: usize,
     /// Nodes reported bad (never proposed again while remembered).
     pub max_banned: usize,
-    /// Source addresses with a token bucket.
+    /// Source addresses with a token bucket (and as many source IPs).
     pub max_sources: usize,
     /// Found nodes waiting for their endpoint proof.
     pub max_verify_queue: usize,
     /// Packets waiting to be sent.
     pub max_transmits: usize,
-    /// Packets a source may send at once.
+    /// Packets a source address (IP and port) may send at once.
     pub source_burst: f64,
-    /// Packets a source may send per second, sustained.
+    /// Packets a source address may send per second, sustained.
     pub source_rate: f64,
+    /// Packets all addresses of one IP together may send at once (loopback unlimited): room
+    /// for several nodes behind one NAT, while one host cannot take the global budget.
+    pub ip_burst: f64,
+    /// Packets all addresses of one IP together may send per second, sustained.
+    pub ip_rate: f64,
     /// Packets all sources together may send per second, sustained (and at once).
     pub global_rate: f64,
 }
@@ -47,6 +52,8 @@ impl Default for Discv4Limits {
             max_transmits: 1024,
             source_burst: 64.0,
             source_rate: 32.0,
+            ip_burst: 512.0,
+            ip_rate: 256.0,
             global_rate: 2000.0,
         }
     }
@@ -63,7 +70,8 @@ pub struct Discv4Timing {
     pub revalidate_interval: Duration,
     /// Interval between lookups while the dialler wants candidates.
     pub lookup_interval: Duration,
-    /// Interval between bootnode pings while the table is empty.
+    /// Longest interval between bootnode pings while the table is empty: retries start after
+    /// `request_timeout` and double up to it.
     pub bootstrap_interval: Duration,
     /// When a proposed node may be proposed again.
     pub repropose_after: Duration,

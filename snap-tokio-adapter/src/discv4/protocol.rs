@@ -28,6 +28,12 @@ use super::{
 };
 use crate::{eth::ChainInfo, forkid::ForkId, rlpx::NodeId, session::Enode};
 
+mod handlers;
+mod parts;
+
+pub use parts::enr_fork_id;
+use parts::{Rng, TokenBucket, build_enr, record_of, relay_allowed};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum EnrState {
     Unknown,
@@ -43,7 +49,13 @@ struct Bond {
     last_ping: Option<Instant>,
     enr_seq: Option<u64>,
     enr: EnrState,
+    /// ENR requests sent since the last answer.
+    enr_attempts: u8,
 }
+
+/// ENR requests a node may leave unanswered in a row before it counts as having none: a
+/// lost request or response (or one sent before the remote knew us) is asked again.
+const ENR_ATTEMPTS: u8 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AfterPong {
@@ -74,78 +86,6 @@ struct Pending {
     kind: PendingKind,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct TokenBucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn take(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// splitmix64: the node's only randomness, from the configured seed.
-#[derive(Clone, Copy, Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// `base` scaled by a factor in [0.5, 1.5).
-    fn jitter(&mut self, base: Duration) -> Duration {
-        base.mul_f64(0.5 + (self.next() >> 11) as f64 / (1u64 << 53) as f64)
-    }
-}
-
-/// Our ENR's `eth` entry: `[[fork_hash, fork_next]]`, as geth writes it.
-struct EthEntry(ForkId);
-
-impl Encodable for EthEntry {
-    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
-        RlpHeader { list: true, payload_length: self.0.length() }.encode(out);
-        self.0.encode(out);
-    }
-}
-
-/// The fork id of an ENR's `eth` entry (further list elements are ignored).
-pub fn enr_fork_id(enr: &Enr) -> Option<ForkId> {
-    let mut raw = enr.get_raw_rlp("eth")?;
-    let header = RlpHeader::decode(&mut raw).ok()?;
-    if !header.list || header.payload_length > raw.len() {
-        return None;
-    }
-    ForkId::decode(&mut &raw[..header.payload_length]).ok()
-}
-
-/// Whether a node at `sender` may tell us about a node at `relayed` (geth's relay rule):
-/// never unspecified or multicast addresses, loopback only from loopback, LAN only from LAN.
-fn relay_allowed(sender: &IpAddr, relayed: &IpAddr) -> bool {
-    let bad = match relayed {
-        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast(),
-        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_multicast(),
-    };
-    if bad || (relayed.is_loopback() && !sender.is_loopback()) {
-        return false;
-    }
-    !is_lan(relayed) || is_lan(sender)
-}
-
 /// A discv4 node.
 #[derive(Debug)]
 pub struct Discv4 {
@@ -173,11 +113,15 @@ pub struct Discv4 {
     proposed: BoundedMap<NodeId, Instant>,
     banned: BoundedMap<NodeId, ()>,
     sources: BoundedMap<SocketAddr, TokenBucket>,
+    source_ips: BoundedMap<IpAddr, TokenBucket>,
     global: TokenBucket,
     transmits: VecDeque<Transmit>,
     next_revalidate: Instant,
     next_lookup: Instant,
     next_bootstrap: Instant,
+    /// Wait before the next bootstrap while the table stays empty: from `request_timeout`,
+    /// doubling up to `bootstrap_interval`, so a lost first Ping or Pong costs a second.
+    bootstrap_backoff: Duration,
     stats: Discv4Stats,
 }
 
@@ -212,11 +156,13 @@ impl Discv4 {
             proposed: BoundedMap::new(limits.max_proposed),
             banned: BoundedMap::new(limits.max_banned),
             sources: BoundedMap::new(limits.max_sources),
+            source_ips: BoundedMap::new(limits.max_sources),
             global: TokenBucket { tokens: limits.global_rate, last: now },
             transmits: VecDeque::new(),
             next_revalidate: now + config.timing.revalidate_interval,
             next_lookup: now + config.timing.lookup_interval,
             next_bootstrap: now,
+            bootstrap_backoff: config.timing.request_timeout,
             stats: Discv4Stats::default(),
             limits,
             timing: config.timing,
@@ -340,6 +286,7 @@ impl Discv4 {
             last_ping: None,
             enr_seq: None,
             enr: EnrState::Unknown,
+            enr_attempts: 0,
         });
         if bond.addr != addr {
             // Another address: whatever was proven was proven elsewhere.
@@ -350,22 +297,32 @@ impl Discv4 {
                 last_ping: None,
                 enr_seq: None,
                 enr: EnrState::Unknown,
+                enr_attempts: 0,
             };
         }
         bond
     }
 
+    /// Whether a datagram from `from` is within budget: its address's, its IP's, everyone's.
     fn allow_source(&mut self, now: Instant, from: SocketAddr) -> bool {
         let limits = &self.limits;
-        if !self.global.take(now, limits.global_rate, limits.global_rate) {
+        // One budget per address: a noisy socket silences itself, not the other nodes at its
+        // IP (behind one NAT, or on loopback)...
+        let (rate, burst) = (limits.source_rate, limits.source_burst);
+        let bucket = TokenBucket { tokens: burst, last: now };
+        if !self.sources.entry_or_insert_with(from, || bucket).take(now, rate, burst) {
             return false;
         }
-        // One budget per IP; on loopback (many local nodes share the IP) one per address.
-        let key = if from.ip().is_loopback() { from } else { SocketAddr::new(from.ip(), 0) };
-        let (rate, burst) = (limits.source_rate, limits.source_burst);
-        self.sources
-            .entry_or_insert_with(key, || TokenBucket { tokens: burst, last: now })
-            .take(now, rate, burst)
+        // ...and a larger one per IP, so one host's many ports cannot take everyone's budget
+        // (loopback excepted: every local node shares it).
+        let (rate, burst) = (limits.ip_rate, limits.ip_burst);
+        let bucket = TokenBucket { tokens: burst, last: now };
+        if !from.ip().is_loopback()
+            && !self.source_ips.entry_or_insert_with(from.ip(), || bucket).take(now, rate, burst)
+        {
+            return false;
+        }
+        self.global.take(now, limits.global_rate, limits.global_rate)
     }
 
     /// Pings `id` at `addr` unless a Ping to it is in flight; false when none could be sent.
@@ -485,7 +442,22 @@ impl Discv4 {
             self.pending.drain(..).partition(|p| p.deadline <= now);
         self.pending = live;
         for p in expired {
-            if matches!(p.kind, PendingKind::Ping { .. }) {
+            if let PendingKind::Ping { tcp, then, .. } = p.kind {
+                // A node that pinged us just now is there: our Ping or its Pong was lost. The
+                // Ping that bonds back is sent once more (not again while the address is
+                // marked unresponsive), or the node would never be verified.
+                let backoff = self.timing.unresponsive_backoff;
+                let marked = self
+                    .unresponsive
+                    .get(&p.addr)
+                    .is_some_and(|t| now.duration_since(*t) < backoff);
+                let recent = 2 * self.timing.request_timeout;
+                let pinged_us = self.bonds.get(&p.id).is_some_and(|b| {
+                    b.addr == p.addr && b.last_ping.is_some_and(|t| now.duration_since(t) <= recent)
+                });
+                if then == AfterPong::Nothing && pinged_us && !marked {
+                    self.ping(now, p.id, p.addr, tcp, then);
+                }
                 self.unresponsive.insert(p.addr, now);
             }
             match p.kind {
@@ -498,10 +470,15 @@ impl Discv4 {
                 | PendingKind::FindNode { lookup, .. } => self.lookup_request_done(lookup),
                 PendingKind::Ping { then: AfterPong::Nothing, .. } => {}
                 PendingKind::Enr { .. } => {
-                    if let Some(bond) = self.bonds.get_mut(&p.id) {
+                    let verified = self.verified(&p.id, p.addr, now);
+                    let Some(bond) = self.bonds.get_mut(&p.id) else { continue };
+                    if verified && bond.enr_attempts < ENR_ATTEMPTS {
+                        bond.enr = EnrState::Unknown;
+                        self.after_verified(now, p.id);
+                    } else {
                         bond.enr = EnrState::Known { seq: 0, fork_id: None, tcp: None };
+                        self.consider_candidate(now, p.id);
                     }
-                    self.consider_candidate(now, p.id);
                 }
             }
         }
@@ -517,8 +494,14 @@ impl Discv4 {
                 self.revalidate(now, node);
             }
         }
-        if self.table.is_empty() && now >= self.next_bootstrap && !self.bootnodes.is_empty() {
-            self.next_bootstrap = now + self.timing.bootstrap_interval;
+        // A lookup whose last request just expired ends now, so a bootstrap can follow it.
+        self.lookups.retain(|(_, lookup)| !lookup.is_done());
+        if !self.table.is_empty() {
+            self.bootstrap_backoff = self.timing.request_timeout;
+        } else if now >= self.next_bootstrap && !self.bootnodes.is_empty() {
+            self.next_bootstrap = now + self.bootstrap_backoff;
+            self.bootstrap_backoff =
+                (self.bootstrap_backoff * 2).min(self.timing.bootstrap_interval);
             if self.lookups.is_empty() {
                 self.start_lookup(now, self.local_id);
             }
@@ -629,183 +612,6 @@ impl Discv4 {
         self.advance_lookups(now);
     }
 
-    fn on_ping(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        hash: B256,
-        tcp: u16,
-        enr_seq: Option<u64>,
-    ) {
-        let to = Endpoint { ip: Some(from.ip()), udp: from.port(), tcp };
-        let pong = Message::Pong {
-            to,
-            ping_hash: hash,
-            expiration: self.expiration(now),
-            enr_seq: Some(self.enr.seq()),
-        };
-        self.send(from, &pong);
-        let bond = self.bond_at(id, from, tcp);
-        bond.tcp = tcp;
-        bond.last_ping = Some(now);
-        if enr_seq.is_some() {
-            bond.enr_seq = enr_seq;
-        }
-        if self.verified(&id, from, now) {
-            self.table.insert(NodeRecord { endpoint: to, id }, now);
-            self.after_verified(now, id);
-        } else {
-            self.ping(now, id, from, tcp, AfterPong::Nothing);
-        }
-        // A FindNode waiting for this node to know us can go now.
-        let (due, waiting): (Vec<_>, Vec<_>) =
-            self.delayed.drain(..).partition(|d| d.1 == id && d.2 == from);
-        self.delayed = waiting;
-        for (_, id, addr, action) in due {
-            self.run_delayed(now, id, addr, action);
-        }
-    }
-
-    fn on_pong(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        ping_hash: B256,
-        enr_seq: Option<u64>,
-    ) {
-        let position = self.pending.iter().position(|p| {
-            p.id == id
-                && p.addr == from
-                && matches!(p.kind, PendingKind::Ping { hash, .. } if hash == ping_hash)
-        });
-        let Some(position) = position else {
-            self.stats.unsolicited += 1;
-            return;
-        };
-        let pending = self.pending.swap_remove(position);
-        let PendingKind::Ping { tcp, then, .. } = pending.kind else { return };
-        let bond = self.bond_at(id, from, tcp);
-        bond.last_pong = Some(now);
-        if enr_seq.is_some() {
-            bond.enr_seq = enr_seq;
-        }
-        let record =
-            NodeRecord { endpoint: Endpoint { ip: Some(from.ip()), udp: from.port(), tcp }, id };
-        self.table.insert(record, now);
-        if let AfterPong::FindNode(lookup) = then {
-            if self.knows_us(&id, from, now) {
-                if !self.find_node(now, id, from, lookup) {
-                    self.lookup_request_done(lookup);
-                }
-            } else {
-                self.delayed.push((
-                    now + self.timing.findnode_delay,
-                    id,
-                    from,
-                    Delayed::FindNode(lookup),
-                ));
-            }
-        }
-        if self.knows_us(&id, from, now) {
-            self.after_verified(now, id);
-        } else if !self.delayed.iter().any(|d| d.1 == id && d.3 == Delayed::Enr) {
-            self.delayed.push((now + self.timing.findnode_delay, id, from, Delayed::Enr));
-        }
-    }
-
-    fn on_find_node(&mut self, now: Instant, from: SocketAddr, id: NodeId, target: B512) {
-        if !self.verified(&id, from, now) {
-            self.stats.unsolicited += 1;
-            return;
-        }
-        let closest = self.table.closest(&keccak256(target), BUCKET_SIZE);
-        let expiration = self.expiration(now);
-        let mut chunks = closest.chunks(MAX_NEIGHBOURS_PER_PACKET).peekable();
-        if chunks.peek().is_none() {
-            self.send(from, &Message::Neighbours { nodes: Vec::new(), expiration });
-        }
-        for chunk in chunks {
-            self.send(from, &Message::Neighbours { nodes: chunk.to_vec(), expiration });
-        }
-    }
-
-    fn on_neighbours(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        nodes: Vec<NodeRecord>,
-    ) {
-        let position = self.pending.iter().position(|p| {
-            p.id == id && p.addr == from && matches!(p.kind, PendingKind::FindNode { .. })
-        });
-        let Some(position) = position else {
-            self.stats.unsolicited += 1;
-            return;
-        };
-        let PendingKind::FindNode { lookup, nodes: received } = self.pending[position].kind else {
-            return;
-        };
-        let take = BUCKET_SIZE.saturating_sub(received).min(nodes.len());
-        let total = received + take;
-        if total >= BUCKET_SIZE {
-            self.pending.swap_remove(position);
-            self.lookup_request_done(lookup);
-        } else {
-            self.pending[position].kind = PendingKind::FindNode { lookup, nodes: total };
-        }
-        for node in nodes.into_iter().take(take) {
-            let Some(ip) = node.endpoint.ip else { continue };
-            if node.id == self.local_id || node.endpoint.udp == 0 || !relay_allowed(&from.ip(), &ip)
-            {
-                continue;
-            }
-            if let Some((_, l)) = self.lookups.iter_mut().find(|(l, _)| *l == lookup) {
-                l.offer(node);
-            }
-            let addr = SocketAddr::new(ip, node.endpoint.udp);
-            let queued = self.verify_queue.iter().any(|q| q.id == node.id);
-            if !queued
-                && !self.verified(&node.id, addr, now)
-                && self.verify_queue.len() < self.limits.max_verify_queue
-            {
-                self.verify_queue.push_back(node);
-            }
-        }
-    }
-
-    fn on_enr(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        id: NodeId,
-        request_hash: B256,
-        enr: &Enr,
-    ) {
-        let position = self.pending.iter().position(|p| {
-            p.id == id
-                && p.addr == from
-                && matches!(p.kind, PendingKind::Enr { hash } if hash == request_hash)
-        });
-        let Some(position) = position else {
-            self.stats.unsolicited += 1;
-            return;
-        };
-        self.pending.swap_remove(position);
-        if wire::enr_node_id(enr) != id {
-            self.stats.invalid += 1;
-            return;
-        }
-        let fork_id = enr_fork_id(enr);
-        let tcp = if from.is_ipv4() { enr.tcp4() } else { enr.tcp6().or(enr.tcp4()) };
-        if let Some(bond) = self.bonds.get_mut(&id) {
-            bond.enr = EnrState::Known { seq: enr.seq(), fork_id, tcp };
-        }
-        self.consider_candidate(now, id);
-    }
-
     /// A node's endpoint is proven: fetch its ENR if we lack the current one, else consider it.
     fn after_verified(&mut self, now: Instant, id: NodeId) {
         let Some(bond) = self.bonds.get(&id).copied() else { return };
@@ -831,6 +637,7 @@ impl Discv4 {
         });
         if let Some(bond) = self.bonds.get_mut(&id) {
             bond.enr = EnrState::Requested;
+            bond.enr_attempts = bond.enr_attempts.saturating_add(1);
         }
     }
 
@@ -871,34 +678,4 @@ impl Discv4 {
         let enode = Enode { id, addr: SocketAddr::new(bond.addr.ip(), port) };
         self.candidates.push_back(Candidate { enode, fork_id });
     }
-}
-
-fn record_of(enode: &Enode) -> NodeRecord {
-    let port = enode.addr.port();
-    NodeRecord {
-        endpoint: Endpoint { ip: Some(enode.addr.ip()), udp: port, tcp: port },
-        id: enode.id,
-    }
-}
-
-/// Our ENR: endpoint and, with a chain, the `eth` entry of our fork id.
-fn build_enr(key: &SigningKey, endpoint: &Endpoint, chain: Option<&ChainInfo>, seq: u64) -> Enr {
-    let mut builder = enr::Enr::builder();
-    builder.seq(seq);
-    match endpoint.ip {
-        Some(IpAddr::V4(ip)) => {
-            builder.ip4(ip).udp4(endpoint.udp).tcp4(endpoint.tcp);
-        }
-        Some(IpAddr::V6(ip)) => {
-            builder.ip6(ip).udp6(endpoint.udp).tcp6(endpoint.tcp);
-        }
-        None => {
-            builder.udp4(endpoint.udp).tcp4(endpoint.tcp);
-        }
-    }
-    if let Some(chain) = chain {
-        let fork_id = chain.forks.fork_id(chain.head_number, chain.head_time);
-        builder.add_value("eth", &EthEntry(fork_id));
-    }
-    builder.build(key).expect("a record of an endpoint and a fork id fits 300 bytes")
 }

@@ -36,8 +36,10 @@ struct Net {
     now: Instant,
     nodes: Vec<(SocketAddr, Discv4)>,
     candidates: HashMap<SocketAddr, Vec<Candidate>>,
-    /// Datagrams sent to addresses where no node is.
+    /// Datagrams sent to addresses where no node is, or dropped by `losses`.
     lost: HashMap<SocketAddr, usize>,
+    /// Datagrams to lose: the next one to this address of this packet type, once each.
+    losses: Vec<(SocketAddr, u8)>,
 }
 
 impl Net {
@@ -47,6 +49,7 @@ impl Net {
             nodes: Vec::new(),
             candidates: HashMap::new(),
             lost: HashMap::new(),
+            losses: Vec::new(),
         }
     }
 
@@ -79,6 +82,12 @@ impl Net {
                 let from = self.nodes[i].0;
                 while let Some(transmit) = self.nodes[i].1.poll_transmit() {
                     moved = true;
+                    let kind = transmit.packet[97];
+                    if let Some(i) = self.losses.iter().position(|l| *l == (transmit.to, kind)) {
+                        self.losses.remove(i);
+                        *self.lost.entry(transmit.to).or_default() += 1;
+                        continue;
+                    }
                     match self.nodes.iter().position(|(a, _)| *a == transmit.to) {
                         Some(j) => {
                             let now = self.now;
@@ -140,6 +149,25 @@ fn nodes_find_each_other_from_one_bootnode() {
         let stats = net.node(node.addr).stats();
         assert_eq!(stats.table, 4, "{stats:?}");
         assert_eq!((stats.invalid, stats.unsolicited, stats.rate_limited), (0, 0, 0), "{stats:?}");
+    }
+}
+
+/// Whichever datagram of the first exchange with the bootnode is lost (a Ping, a Pong, an
+/// ENR request or response, either way), the nodes still bond and propose each other within
+/// seconds: the bootstrap and the ENR request are retried, not left for 30 s or for good.
+#[test]
+fn a_lost_ping_pong_or_enr_packet_of_the_first_bond_is_retried() {
+    let kinds = [wire::PING, wire::PONG, wire::ENR_REQUEST, wire::ENR_RESPONSE];
+    for (kind, to_boot) in kinds.into_iter().flat_map(|k| [(k, true), (k, false)]) {
+        let mut net = Net::new();
+        let boot = net.add(1, 30301, Some(mainnet()), Vec::new());
+        let node = net.add(2, 30302, Some(mainnet()), vec![boot]);
+        net.losses.push((if to_boot { boot.addr } else { node.addr }, kind));
+        net.run_for(Duration::from_secs(3));
+        let case = format!("packet type {kind} lost on its way to the bootnode: {to_boot}");
+        assert!(net.losses.is_empty(), "{case}: nothing was lost");
+        assert_eq!(net.proposed_to(boot.addr), HashSet::from([node.id]), "{case}");
+        assert_eq!(net.proposed_to(node.addr), HashSet::from([boot.id]), "{case}");
     }
 }
 
@@ -270,6 +298,36 @@ fn one_source_is_rate_limited() {
     let pongs =
         drain(&mut node).iter().filter(|p| matches!(p.message, Message::Pong { .. })).count();
     assert_eq!(pongs, limits.source_rate as usize);
+}
+
+/// A flood from one address behind a NAT leaves the other nodes at its IP their budget; many
+/// addresses of one IP together are held to the IP's budget.
+#[test]
+fn a_noisy_address_does_not_silence_its_ip_but_an_ip_is_bounded() {
+    let limits = Discv4Limits::default();
+    let (mut node, now) = lone_node(limits.clone(), Vec::new());
+    let at = |port| SocketAddr::from(([203, 0, 113, 7], port));
+    let pongs = |node: &mut Discv4| {
+        drain(node).iter().filter(|p| matches!(p.message, Message::Pong { .. })).count()
+    };
+    let noisy = Raw::new(7, at(40000));
+    for _ in 0..1_000 {
+        node.handle_packet(now, noisy.at, &noisy.ping(addr(30301)));
+    }
+    assert_eq!(pongs(&mut node), limits.source_burst as usize);
+    let quiet = Raw::new(8, at(40001));
+    node.handle_packet(now, quiet.at, &quiet.ping(addr(30301)));
+    assert_eq!(pongs(&mut node), 1, "the other node behind the NAT is answered");
+    // Addresses 40002.. of the same IP share what is left of the IP's burst.
+    let mut answered = 0;
+    for port in 40002..40102 {
+        let peer = Raw::new(u64::from(port), at(port));
+        for _ in 0..limits.source_burst as usize {
+            node.handle_packet(now, peer.at, &peer.ping(addr(30301)));
+        }
+        answered += pongs(&mut node);
+    }
+    assert_eq!(answered, limits.ip_burst as usize - limits.source_burst as usize - 1);
 }
 
 #[test]
