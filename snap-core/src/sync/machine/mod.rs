@@ -69,7 +69,7 @@ pub struct Syncer {
     /// Requests in flight, each carrying the id of its job in `jobs`.
     requests: RequestTable<u64>,
     /// The work in flight, by job id (see `exchange::Job`).
-    jobs: BTreeMap<u64, job::Job<Box<dyn request::AnyRequest<Syncer>>>>,
+    jobs: BTreeMap<u64, job::Job<Box<dyn request::AnyRequest<Self>>>>,
     next_job: u64,
     expired: BTreeMap<PeerId, VecDeque<u64>>,
     accounts: Vec<AccountTask>,
