@@ -221,6 +221,17 @@ impl Storage {
         self.small.retain(|job| job.state_root != root);
     }
 
+    /// The sync targets `root` (again): whatever was voided under it is asked for again
+    /// (peers that lack it answer empty, as for any current root).
+    pub(crate) fn revive_root(&mut self, root: &B256) {
+        self.voided.remove(root);
+    }
+
+    /// Whether peers were seen dropping the state `root` (see [`Self::void_root`]).
+    pub(crate) fn is_voided(&self, root: &B256) -> bool {
+        self.voided.contains(root)
+    }
+
     /// Puts small contracts back at the front of the queue (unless their root was voided).
     pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
         for job in jobs.into_iter().rev().filter(|job| !self.voided.contains(&job.state_root)) {

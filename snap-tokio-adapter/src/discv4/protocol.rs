@@ -14,7 +14,6 @@ use std::{
 };
 
 use alloy_primitives::{B256, B512, keccak256};
-use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 use k256::ecdsa::SigningKey;
 
 pub use super::config::{
@@ -23,7 +22,7 @@ pub use super::config::{
 use super::{
     bounded::BoundedMap,
     lookup::Lookup,
-    table::{BUCKET_SIZE, Table, is_lan},
+    table::{BUCKET_SIZE, Table},
     wire::{self, Endpoint, Enr, MAX_NEIGHBOURS_PER_PACKET, Message, NodeRecord},
 };
 use crate::{eth::ChainInfo, forkid::ForkId, rlpx::NodeId, session::Enode};

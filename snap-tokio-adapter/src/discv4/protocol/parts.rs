@@ -1,7 +1,23 @@
 //! The protocol's small parts: token buckets, the seeded randomness, the relay rule, and
 //! our ENR with its `eth` entry.
 
-use super::*;
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
+use k256::ecdsa::SigningKey;
+
+use crate::{
+    discv4::{
+        table::is_lan,
+        wire::{Endpoint, Enr, NodeRecord},
+    },
+    eth::ChainInfo,
+    forkid::ForkId,
+    session::Enode,
+};
 
 #[derive(Clone, Copy, Debug)]
 pub(super) struct TokenBucket {

@@ -662,9 +662,10 @@ impl Harness {
             }
         }
         panic!(
-            "honest drain: not done after {DRAIN_STEPS} steps (phase {:?}, {} in flight)",
+            "honest drain: not done after {DRAIN_STEPS} steps (phase {:?}, {} in flight) {:#?}",
             self.syncer.phase(),
-            self.syncer.in_flight()
+            self.syncer.in_flight(),
+            self.syncer.progress_record()
         );
     }
 
