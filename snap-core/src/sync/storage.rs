@@ -147,10 +147,13 @@ impl Storage {
             large.state_root = job.state_root;
             return None;
         }
-        // An account is held by one task and re-requested only after it was forwarded, so it is
-        // never queued twice.
-        debug_assert!(!self.small.iter().any(|queued| queued.account == job.account));
-        self.small.push_back(job);
+        // An account is held by one task and re-requested only after it was forwarded; but a
+        // request in flight under a root the target left and came back to can give its job
+        // back beside the same account asked again: the newer job replaces the queued one.
+        match self.small.iter_mut().find(|queued| queued.account == job.account) {
+            Some(queued) => *queued = job,
+            None => self.small.push_back(job),
+        }
         None
     }
 
@@ -235,7 +238,10 @@ impl Storage {
     /// Puts small contracts back at the front of the queue (unless their root was voided).
     pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
         for job in jobs.into_iter().rev().filter(|job| !self.voided.contains(&job.state_root)) {
-            self.small.push_front(job);
+            // Not beside a newer job for the same account (see `want`).
+            if !self.small.iter().any(|queued| queued.account == job.account) {
+                self.small.push_front(job);
+            }
         }
     }
 
