@@ -21,6 +21,8 @@ pub mod chain;
 pub mod chains;
 pub mod connection;
 pub mod discv4;
+#[cfg(feature = "discv5")]
+pub mod discv5;
 pub mod enode;
 pub mod eth;
 pub mod forkid;

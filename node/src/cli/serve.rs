@@ -8,6 +8,7 @@ use snap_node::{demo_state, metrics::Metrics, network::Network, store_server::St
 use snap_store::SyncStore;
 use snap_tokio_adapter::{
     connection::ConnectionConfig,
+    discv5,
     enode::Enode,
     nodekey::load_or_generate_key,
     peers::{PeerEvent, PeerSet, PeerSetConfig},
@@ -196,14 +197,36 @@ pub(crate) async fn run(args: ServeArgs, metrics: Arc<Metrics>) -> CliResult {
         start(key.clone(), &network, server, listen, args.limits.config(), metrics).await?;
     // Discovery answers on the UDP port of our TCP listener, so our enode serves as a
     // bootnode as it is.
+    // discv5 answers on its own port (`--discovery.v5.port`, default 9200).
     let _discovery = if args.discovery.no_discovery {
         None
     } else {
-        let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+        let (bootnodes, enr_bootnodes) = args.discovery.bootnodes(chain_bootnodes);
         let required = args.port.is_some();
-        super::discovery::start(key, enode.addr, enode.addr.port(), &network, bootnodes, required)
+        let v4 = super::discovery::start(
+            key.clone(),
+            enode.addr,
+            enode.addr.port(),
+            &network,
+            bootnodes,
+            required,
+        )
+        .await?;
+        let v5 = if args.discovery.disable_discv5 {
+            None
+        } else {
+            let port = args.discovery.discv5_port.unwrap_or(discv5::DEFAULT_PORT);
+            super::discovery::start_v5(
+                key,
+                SocketAddr::new(enode.addr.ip(), port),
+                enode.addr.port(),
+                &network,
+                enr_bootnodes,
+                args.discovery.discv5_port.is_some(),
+            )
             .await?
-            .map(super::discovery::log_candidates)
+        };
+        (v4.is_some() || v5.is_some()).then(|| super::discovery::log_candidates(v4, v5))
     };
     tracing::info!(
         "serving state root {root}, head block {} ({})",

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use alloy_primitives::B256;
 use snap_node::network::Network;
-use snap_tokio_adapter::{chains::ChainChoice, enode::Enode};
+use snap_tokio_adapter::{chains::ChainChoice, discv5::Enr, enode::Enode};
 
 /// Which network to announce: a built-in chain, the demo network, or a geth genesis file.
 #[derive(Debug, Clone, clap::Args)]
@@ -42,12 +42,52 @@ impl NetworkArgs {
 /// Discovery: where to start, whether at all, and on which port.
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct DiscoveryArgs {
-    /// Discovery bootnodes, comma-separated enode URLs (default: the chain's).
-    #[arg(long, value_name = "ENODES", value_delimiter = ',', value_parser = parse_enode)]
-    pub(super) bootnodes: Option<Vec<Enode>>,
+    /// Discovery bootnodes, comma-separated: enode URLs for discv4, `enr:` records for discv5
+    /// (default: the chain's).
+    #[arg(long, value_name = "ENODES|ENRS", value_delimiter = ',', value_parser = parse_bootnode)]
+    pub(super) bootnodes: Option<Vec<Bootnode>>,
     /// Do not run peer discovery.
     #[arg(long)]
     pub(super) no_discovery: bool,
+    /// Do not run discv5 (discv4 only).
+    #[arg(long = "disable-discv5-discovery")]
+    pub(super) disable_discv5: bool,
+    /// The UDP port of discv5 (default 9200, or any free one if taken).
+    #[arg(id = "discovery.v5.port", long = "discovery.v5.port", value_name = "PORT")]
+    pub(super) discv5_port: Option<u16>,
+}
+
+/// A `--bootnodes` entry: an enode URL (discv4) or an ENR (discv5).
+#[derive(Debug, Clone)]
+pub(super) enum Bootnode {
+    /// `enode://…`.
+    Enode(Enode),
+    /// `enr:-…`.
+    Enr(Box<Enr>),
+}
+
+impl DiscoveryArgs {
+    /// The discv4 and discv5 bootnodes: those given, else the chain's (`chain`, enodes).
+    pub(super) fn bootnodes(&self, chain: Vec<Enode>) -> (Vec<Enode>, Vec<Enr>) {
+        let Some(given) = &self.bootnodes else { return (chain, Vec::new()) };
+        let mut enodes = Vec::new();
+        let mut enrs = Vec::new();
+        for bootnode in given {
+            match bootnode {
+                Bootnode::Enode(enode) => enodes.push(*enode),
+                Bootnode::Enr(enr) => enrs.push((**enr).clone()),
+            }
+        }
+        (enodes, enrs)
+    }
+}
+
+fn parse_bootnode(s: &str) -> Result<Bootnode, String> {
+    if s.trim_start().starts_with("enr:") {
+        snap_tokio_adapter::discv5::parse_enr(s).map(|enr| Bootnode::Enr(Box::new(enr)))
+    } else {
+        parse_enode(s).map(Bootnode::Enode)
+    }
 }
 /// A failure that ends the program with a message and exit code 1.
 pub(super) type CliResult = Result<ExitCode, String>;

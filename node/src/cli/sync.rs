@@ -25,7 +25,7 @@ use snap_node::{
 };
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::{
-    enode::Enode, nodekey::load_or_generate_key, p2p::DisconnectReason, peers::PeerSet,
+    discv5, enode::Enode, nodekey::load_or_generate_key, p2p::DisconnectReason, peers::PeerSet,
 };
 use tokio::net::TcpListener;
 
@@ -347,7 +347,7 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     let spec = args.target_spec(public);
     // The store first: a datadir that cannot be used fails before anything starts.
     let store = open_checked_store(&args, &network, spec)?;
-    let bootnodes = args.discovery.bootnodes.clone().unwrap_or(chain_bootnodes);
+    let (bootnodes, enr_bootnodes) = args.discovery.bootnodes(chain_bootnodes);
     // Peers may connect to us: they are answered from what we hold (nothing of the state
     // until it is complete) and may serve us too.
     let listener = bind_listener(args.addr, args.port).await?;
@@ -362,11 +362,11 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
     let enode = Enode { id: snap_tokio_adapter::rlpx::node_id(&key.public_key()), addr: shown };
     tracing::info!("peers may connect to {enode}");
     // Discovery runs beside the sync when there is somewhere to start from.
-    let discovery = if args.discovery.no_discovery || bootnodes.is_empty() {
+    let v4 = if args.discovery.no_discovery || bootnodes.is_empty() {
         None
     } else {
         let udp = SocketAddr::new(args.addr, tcp_port);
-        let found = match super::discovery::start(
+        match super::discovery::start(
             key.clone(),
             udp,
             tcp_port,
@@ -383,9 +383,27 @@ pub(crate) async fn run(args: SyncArgs, metrics: Arc<Metrics>) -> CliResult {
                 super::discovery::start(key.clone(), any, tcp_port, &network, bootnodes, false)
                     .await?
             }
-        };
-        found.map(super::discovery::forward_candidates)
+        }
     };
+    // discv5 on its own port, from the ENRs given (the built-in chains have none).
+    let v5 =
+        if args.discovery.no_discovery || args.discovery.disable_discv5 || enr_bootnodes.is_empty()
+        {
+            None
+        } else {
+            let port = args.discovery.discv5_port.unwrap_or(discv5::DEFAULT_PORT);
+            super::discovery::start_v5(
+                key.clone(),
+                SocketAddr::new(args.addr, port),
+                tcp_port,
+                &network,
+                enr_bootnodes,
+                args.discovery.discv5_port.is_some(),
+            )
+            .await?
+        };
+    let discovery =
+        (v4.is_some() || v5.is_some()).then(|| super::discovery::forward_candidates(v4, v5));
     let (_discovery, candidates) = match discovery {
         Some((task, candidates)) => (Some(task), Some(candidates)),
         None => (None, None),

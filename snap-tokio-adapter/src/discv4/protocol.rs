@@ -31,6 +31,7 @@ mod handlers;
 mod parts;
 
 pub use parts::enr_fork_id;
+pub(crate) use parts::{EthEntry, fork_compatible};
 use parts::{Rng, TokenBucket, build_enr, record_of, relay_allowed};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -653,14 +654,7 @@ impl Discv4 {
         {
             return;
         }
-        let compatible = match (&self.chain, fork_id) {
-            (Some(chain), Some(fork_id)) => {
-                chain.forks.validate(fork_id, chain.head_number, chain.head_time).is_ok()
-            }
-            (Some(_), None) => self.accept_without_fork_id,
-            (None, _) => true,
-        };
-        if !compatible {
+        if !fork_compatible(self.chain.as_ref(), fork_id, self.accept_without_fork_id) {
             self.stats.other_chain += 1;
             return;
         }

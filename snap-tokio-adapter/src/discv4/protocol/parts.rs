@@ -59,7 +59,7 @@ impl Rng {
 }
 
 /// Our ENR's `eth` entry: `[[fork_hash, fork_next]]`, as geth writes it.
-struct EthEntry(ForkId);
+pub(crate) struct EthEntry(pub(crate) ForkId);
 
 impl Encodable for EthEntry {
     fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
@@ -68,8 +68,25 @@ impl Encodable for EthEntry {
     }
 }
 
-/// The fork id of an ENR's `eth` entry (further list elements are ignored).
-pub fn enr_fork_id(enr: &Enr) -> Option<ForkId> {
+/// Whether a node whose ENR announces `fork_id` is of our chain (any node without a chain;
+/// a node without `eth` entry only with `accept_without_fork_id`). discv4 and discv5 share it.
+pub(crate) fn fork_compatible(
+    chain: Option<&ChainInfo>,
+    fork_id: Option<ForkId>,
+    accept_without_fork_id: bool,
+) -> bool {
+    match (chain, fork_id) {
+        (Some(chain), Some(fork_id)) => {
+            chain.forks.validate(fork_id, chain.head_number, chain.head_time).is_ok()
+        }
+        (Some(_), None) => accept_without_fork_id,
+        (None, _) => true,
+    }
+}
+
+/// The fork id of an ENR's `eth` entry (further list elements are ignored), whatever the
+/// record's key type (discv4's k256 records, discv5's combined keys).
+pub fn enr_fork_id<K: enr::EnrKey>(enr: &enr::Enr<K>) -> Option<ForkId> {
     let mut raw = enr.get_raw_rlp("eth")?;
     let header = RlpHeader::decode(&mut raw).ok()?;
     if !header.list || header.payload_length > raw.len() {
