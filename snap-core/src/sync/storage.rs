@@ -147,13 +147,10 @@ impl Storage {
             large.state_root = job.state_root;
             return None;
         }
-        // An account is held by one task and re-requested only after it was forwarded; but a
-        // request in flight under a root the target left and came back to can give its job
-        // back beside the same account asked again: the newer job replaces the queued one.
-        match self.small.iter_mut().find(|queued| queued.account == job.account) {
-            Some(queued) => *queued = job,
-            None => self.small.push_back(job),
-        }
+        // An account is held by one task and re-requested only after it was forwarded, so it is
+        // never queued twice.
+        debug_assert!(!self.small.iter().any(|queued| queued.account == job.account));
+        self.small.push_back(job);
         None
     }
 
@@ -224,24 +221,10 @@ impl Storage {
         self.small.retain(|job| job.state_root != root);
     }
 
-    /// The sync targets `root` (again): whatever was voided under it is asked for again
-    /// (peers that lack it answer empty, as for any current root).
-    pub(crate) fn revive_root(&mut self, root: &B256) {
-        self.voided.remove(root);
-    }
-
-    /// Whether peers were seen dropping the state `root` (see [`Self::void_root`]).
-    pub(crate) fn is_voided(&self, root: &B256) -> bool {
-        self.voided.contains(root)
-    }
-
     /// Puts small contracts back at the front of the queue (unless their root was voided).
     pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
         for job in jobs.into_iter().rev().filter(|job| !self.voided.contains(&job.state_root)) {
-            // Not beside a newer job for the same account (see `want`).
-            if !self.small.iter().any(|queued| queued.account == job.account) {
-                self.small.push_front(job);
-            }
+            self.small.push_front(job);
         }
     }
 

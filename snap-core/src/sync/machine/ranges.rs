@@ -94,16 +94,6 @@ impl Request<Syncer> for Accounts {
             // The task moves to the current root before its next request.
             return Ok(Processed::Superseded);
         }
-        if self.root != syncer.target.root && syncer.storage.is_voided(&self.root) {
-            // Peers dropped this root while the request was out: the storage of its accounts
-            // could no longer be fetched, and the task would hold them forever. Ask again under
-            // the current root.
-            let current = syncer.target.root;
-            if let Some(task) = syncer.accounts.get_mut(self.task) {
-                task.retarget(current, &mut syncer.batch);
-            }
-            return Ok(Processed::Superseded);
-        }
         syncer.on_accounts(self.task, response, size)
     }
 

@@ -104,9 +104,6 @@ impl Syncer {
         self.target = target;
         self.epoch += 1;
         self.peers.clear_marks();
-        // A root the sync moved away from and comes back to (the chain went back to an
-        // earlier state) is no longer one peers dropped.
-        self.storage.revive_root(&target.root);
         if drop_ranges {
             self.generation += 1;
             for task in &mut self.accounts {
