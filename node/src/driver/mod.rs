@@ -391,6 +391,16 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
         self.judge(peer);
     }
 
+    /// Drops and bans `peer` for breaking the protocol (the core's or the pivot selector's
+    /// finding), counted under `metric` and said once.
+    fn ban_misbehaving(&mut self, peer: PeerId, metric: &'static str, reason: String) {
+        self.metrics.error(metric);
+        if let Some(entry) = self.peers.get(&peer) {
+            (self.observe)(&DriverEvent::Misbehaved { enode: entry.enode, reason });
+        }
+        self.set.ban(peer.0, DisconnectReason::BreachOfProtocol);
+    }
+
     /// Sets `peer` aside if it is useless by the configured rule.
     fn judge(&mut self, peer: PeerId) {
         let now = Instant::now();
@@ -442,14 +452,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                     }
                 }
                 PivotOutput::Penalize { peer, reason } => {
-                    self.metrics.error("pivot_misbehaviour");
-                    if let Some(entry) = self.peers.get(&peer) {
-                        (self.observe)(&DriverEvent::Misbehaved {
-                            enode: entry.enode,
-                            reason: reason.to_string(),
-                        });
-                    }
-                    self.set.ban(peer.0, DisconnectReason::BreachOfProtocol);
+                    self.ban_misbehaving(peer, "pivot_misbehaviour", reason.to_string());
                 }
                 PivotOutput::Event(PivotEvent::Waiting(reason)) => {
                     (self.observe)(&DriverEvent::Waiting(reason));
@@ -686,14 +689,7 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
                     }
                 }
                 Output::Disconnect { peer, reason } => {
-                    self.metrics.error("misbehaviour");
-                    if let Some(entry) = self.peers.get(&peer) {
-                        (self.observe)(&DriverEvent::Misbehaved {
-                            enode: entry.enode,
-                            reason: reason.to_string(),
-                        });
-                    }
-                    self.set.ban(peer.0, DisconnectReason::BreachOfProtocol);
+                    self.ban_misbehaving(peer, "misbehaviour", reason.to_string());
                 }
                 Output::Event(event) => {
                     if let SyncEvent::Progress(report) = &event {
