@@ -30,12 +30,10 @@ use snap_sim::sim::{StateSpec, TargetState};
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::{
     chain::HeaderChain,
-    connection::ConnectionConfig,
     eth::{BlockId, GetBlockHeaders},
-    server::{Server, served_snap_versions},
-    session::{Enode, Node},
+    server::Server,
+    session::Enode,
 };
-use tokio::net::TcpListener;
 
 /// Blocks from which the chain's state is the new one.
 const SWITCH: u64 = 200;
@@ -119,16 +117,7 @@ async fn advancing_peer() -> (Enode, B256, B256, Arc<AdvancingPeer>) {
     network.info.head_number = FIRST_HEAD;
     let peer = Arc::new(AdvancingPeer { old, new, chain, served: AtomicU64::new(0) });
     // Offering what `snap serve` offers for this server: snap/1 only (it holds no access lists).
-    let mut config = ConnectionConfig::new(network.info.clone());
-    config.snap_versions = served_snap_versions(peer.as_ref());
-    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, peer.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
-    tokio::spawn(async move {
-        while let Ok(mut handle) = node.accept_from(&listener).await {
-            tokio::spawn(async move { while handle.next_event().await.is_some() {} });
-        }
-    });
+    let enode = common::serve_in_process(peer.clone(), network.info.clone()).await;
 
     (enode, old_root, new_root, peer)
 }

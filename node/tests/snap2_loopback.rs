@@ -30,12 +30,9 @@ use snap_sim::sim::bal::BalChain;
 use snap_store::{RedbStore, verify};
 use snap_tokio_adapter::{
     chain::HeaderChain,
-    connection::ConnectionConfig,
     eth::{BlockId, GetBlockHeaders},
-    server::{Server, served_snap_versions},
-    session::{Enode, Node},
+    server::Server,
 };
-use tokio::net::TcpListener;
 
 /// The head announced at first; blocks up to it change nothing.
 const FIRST_HEAD: u64 = 40;
@@ -157,16 +154,7 @@ async fn two_of_our_nodes_sync_over_snap2_catching_up_by_access_lists() {
     let mut served = network.clone();
     served.info.head_hash = peer.chain.hash(FIRST_HEAD).expect("header");
     served.info.head_number = FIRST_HEAD;
-    let mut config = ConnectionConfig::new(served.info.clone());
-    config.snap_versions = served_snap_versions(peer.as_ref());
-    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, peer.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
-    tokio::spawn(async move {
-        while let Ok(mut handle) = node.accept_from(&listener).await {
-            tokio::spawn(async move { while handle.next_event().await.is_some() {} });
-        }
-    });
+    let enode = common::serve_in_process(peer.clone(), served.info.clone()).await;
 
     let mut config =
         DriverConfig::new(vec![enode], TargetChoice::Peers { offset: OFFSET, quorum: 1 }, network);

@@ -66,3 +66,28 @@ pub fn run_ok(args: &[&str]) -> String {
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Our `Node` serving with `server` on 127.0.0.1, announcing `info` and offering what
+/// `snap serve` offers for that server (snap/2 only with access lists); every session runs
+/// until the peer leaves. Returns its enode.
+pub async fn serve_in_process(
+    server: std::sync::Arc<dyn snap_tokio_adapter::server::Server>,
+    info: snap_tokio_adapter::eth::ChainInfo,
+) -> snap_tokio_adapter::session::Enode {
+    use snap_tokio_adapter::{
+        connection::ConnectionConfig,
+        server::served_snap_versions,
+        session::{Enode, Node},
+    };
+    let mut config = ConnectionConfig::new(info);
+    config.snap_versions = served_snap_versions(server.as_ref());
+    let node = Node::new(k256::SecretKey::random(&mut rand_core::OsRng), config, server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = Enode { id: node.id(), addr: listener.local_addr().expect("addr") };
+    tokio::spawn(async move {
+        while let Ok(mut handle) = node.accept_from(&listener).await {
+            tokio::spawn(async move { while handle.next_event().await.is_some() {} });
+        }
+    });
+    enode
+}
