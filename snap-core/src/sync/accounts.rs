@@ -142,6 +142,16 @@ impl AccountTask {
         }
     }
 
+    /// Whether this task holds account `hash`, verified in `state_root`, waiting for its
+    /// storage.
+    pub(crate) fn waits_for_storage(&self, hash: &B256, state_root: &B256) -> bool {
+        self.root == *state_root
+            && self.held.as_ref().is_some_and(|(held, _)| {
+                held.binary_search_by(|account| account.hash.cmp(hash))
+                    .is_ok_and(|at| held[at].waiting.storage)
+            })
+    }
+
     /// Applies `update` to the held account `hash`, if there is one.
     pub(crate) fn update_held_account(
         &mut self,

@@ -221,9 +221,33 @@ impl Storage {
         self.small.retain(|job| job.state_root != root);
     }
 
+    /// Whether peers dropped the state `root` (and it is not the target again).
+    pub(crate) fn is_voided(&self, root: &B256) -> bool {
+        self.voided.contains(root)
+    }
+
+    /// The sync targets `root` (again): peers serve it, so work verified in it is asked again.
+    pub(crate) fn unvoid_root(&mut self, root: &B256) {
+        self.voided.remove(root);
+    }
+
+    /// Whether a small contract's job is still to be done by a response: its storage is
+    /// neither complete nor in chunks. (The caller checks that its account still waits for it.)
+    pub(crate) fn small_is_open(&self, job: &StorageJob) -> bool {
+        !self.completed.contains_key(&job.account) && !self.large.contains_key(&job.account)
+    }
+
     /// Puts small contracts back at the front of the queue (unless their root was voided).
-    pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>) {
-        for job in jobs.into_iter().rev().filter(|job| !self.voided.contains(&job.state_root)) {
+    /// `wanted` holds, per job, whether its account still waits for it.
+    pub(crate) fn give_back_small(&mut self, jobs: Vec<StorageJob>, wanted: &[bool]) {
+        let jobs = jobs.into_iter().zip(wanted.iter().copied().chain(std::iter::repeat(false)));
+        let back: Vec<StorageJob> = jobs
+            .filter(|(job, wanted)| {
+                *wanted && !self.voided.contains(&job.state_root) && self.small_is_open(job)
+            })
+            .map(|(job, _)| job)
+            .collect();
+        for job in back.into_iter().rev() {
             self.small.push_front(job);
         }
     }
@@ -264,10 +288,13 @@ impl Storage {
 
     /// Verifies and writes the answer to a small-contract request. Returns the contracts whose
     /// storage is now complete; contracts the response did not reach go back to the queue, and
-    /// a contract cut short becomes a chunked one.
+    /// a contract cut short becomes a chunked one. `wanted` holds, per job, whether its
+    /// account still waits for it: the list of a job no longer wanted is verified (the proof
+    /// covers it) but not written, since its account may since have changed or gone.
     pub(crate) fn on_small_response(
         &mut self,
         jobs: Vec<StorageJob>,
+        wanted: &[bool],
         mut lists: Vec<Vec<StorageSlot>>,
         proof: &[Bytes],
         batch: &mut WriteBatch,
@@ -295,7 +322,11 @@ impl Storage {
             verified.push(verdict);
         }
         let mut done = Vec::new();
-        for ((job, list), (more, nodes)) in jobs.iter().zip(lists).zip(verified) {
+        for (index, ((job, list), (more, nodes))) in jobs.iter().zip(lists).zip(verified).enumerate()
+        {
+            if !wanted.get(index).copied().unwrap_or(false) || !self.small_is_open(job) {
+                continue;
+            }
             let mut nodes = Some(nodes);
             if more && self.start_chunks(*job, &list, &mut nodes, batch) {
                 write_slots(batch, job.account, list);
@@ -314,7 +345,8 @@ impl Storage {
             self.completed.insert(job.account, Completed { root: Some(job.root), chunked: false });
             done.push(StorageDone { account: job.account, chunked: false });
         }
-        self.give_back_small(jobs.into_iter().skip(answered).collect());
+        let rest = wanted.get(answered..).unwrap_or_default();
+        self.give_back_small(jobs.into_iter().skip(answered).collect(), rest);
         Ok(done)
     }
 

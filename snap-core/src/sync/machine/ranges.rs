@@ -90,6 +90,15 @@ impl Request<Syncer> for Accounts {
         size: u64,
     ) -> Result<Processed, Misbehaviour> {
         let empty = response.accounts.is_empty() && response.proof.is_empty();
+        if syncer.storage.is_voided(&self.root) {
+            // Peers dropped this root while the request was out: storage verified in it could
+            // no longer be asked for, so the task fetches its range again under the target.
+            let current = syncer.target.root;
+            if let Some(task) = syncer.accounts.get_mut(self.task) {
+                task.retarget(current, &mut syncer.batch);
+            }
+            return Ok(Processed::Superseded);
+        }
         if empty && self.root != syncer.target.root {
             // The task moves to the current root before its next request.
             return Ok(Processed::Superseded);
@@ -132,8 +141,10 @@ impl Request<Syncer> for SmallStorage {
         }
         let before = syncer.batch.storage.len();
         let jobs = self.jobs.clone();
+        let wanted = syncer.storage_wanted(&jobs);
         let done = syncer.storage.on_small_response(
             jobs,
+            &wanted,
             response.slots,
             &response.proof,
             &mut syncer.batch,
@@ -144,7 +155,8 @@ impl Request<Syncer> for SmallStorage {
 
     fn give_back(self, syncer: &mut Syncer) {
         if self.generation == syncer.generation {
-            syncer.storage.give_back_small(self.jobs);
+            let wanted = syncer.storage_wanted(&self.jobs);
+            syncer.storage.give_back_small(self.jobs, &wanted);
         }
     }
 }
@@ -401,6 +413,21 @@ impl Syncer {
         task.hold(held, more, nodes);
         self.forward(task_index);
         Ok(Processed::Delivered(size))
+    }
+
+    /// Per job, whether its account is still held, verified in the job's state root, waiting
+    /// for this storage: an answer for a job whose account was fetched again (or found gone)
+    /// since must not be written.
+    fn storage_wanted(&self, jobs: &[StorageJob]) -> Vec<bool> {
+        jobs.iter()
+            .map(|job| {
+                self.accounts.iter().any(|task| {
+                    !task.done
+                        && task.remaining().contains(&job.account)
+                        && task.waits_for_storage(&job.account, &job.state_root)
+                })
+            })
+            .collect()
     }
 
     /// Counts the slots a storage answer added to the batch (from `before` on) and releases the

@@ -102,6 +102,8 @@ impl Syncer {
         // Peers that lacked an access list may have it by now.
         self.catch_up.fetcher.forget_lacking();
         self.target = target;
+        // A root peers dropped may come back (a reorg back to it): the target is served.
+        self.storage.unvoid_root(&target.root);
         self.epoch += 1;
         self.peers.clear_marks();
         if drop_ranges {
