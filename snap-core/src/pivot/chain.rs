@@ -284,6 +284,11 @@ impl Emitted {
         self.hashes.keys().next_back().copied()
     }
 
+    /// The lowest block kept.
+    pub(crate) fn lowest(&self) -> Option<u64> {
+        self.hashes.keys().next().copied()
+    }
+
     /// The newest emitted block the trusted chain still agrees with (`None`: none of the kept
     /// ones).
     pub(crate) fn last_agreeing(&self, headers: &Headers) -> Option<u64> {

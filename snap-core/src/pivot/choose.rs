@@ -3,6 +3,8 @@
 
 use std::{collections::BTreeSet, time::Instant};
 
+use alloy_primitives::B256;
+
 use super::{
     Anchor, HeaderStart, PeerId, Pending, PivotEvent, PivotMisbehaviour, PivotOutput,
     PivotSelector, Purpose, Round, Stage, WaitReason,
@@ -88,22 +90,84 @@ impl PivotSelector {
             self.wait(WaitReason::NoConsensusHead);
             return;
         };
-        if self
-            .pending_any(|p| matches!(p, Purpose::Anchor(r) if r.start == HeaderStart::Hash(head)))
+        // An anchor being fetched from an earlier head is finished first (its blocks are as
+        // trusted, and the newer head is followed from it): starting over at every new head
+        // would never finish where fetching `offset` blocks takes longer than a block.
+        let fetching = self.anchoring.first().map_or(head, |first| first.hash);
+        if self.pending_any(|p| matches!(p, Purpose::Anchor(r) if r.start == HeaderStart::Hash(head)))
+            || self.continue_anchor_from(now, fetching)
         {
             return;
         }
         match self.pick_peer(now) {
             Some(peer) => {
-                let limit = (self.config.offset + 1).min(self.config.max_headers);
+                let limit = (self.anchor_depth() + 1).min(self.config.max_headers);
                 self.send_headers(now, peer, HeaderStart::Hash(head), limit, true, Purpose::Anchor);
             }
             None => self.wait(WaitReason::HeaderUnknown),
         }
     }
 
-    /// A trusted head and the blocks below it (descending): the trusted chain starts over.
-    pub(super) fn on_anchor(&mut self, now: Instant, mut headers: Vec<Header>) {
+    /// A trusted head and the blocks below it (descending). Until they reach `offset` blocks
+    /// below the head (one request brings at most `max_headers`), the lowest one's parent is
+    /// asked for next, by hash; then the trusted chain starts over with them.
+    pub(super) fn on_anchor(&mut self, now: Instant, headers: Vec<Header>, continues: bool) {
+        let mut chain = std::mem::take(&mut self.anchoring);
+        if continues {
+            // Only a continuation of the chain being fetched is of use (a newer head may have
+            // started another since it was asked).
+            if chain.last().is_none_or(|lowest| headers[0].hash != lowest.parent_hash) {
+                self.anchoring = chain;
+                return;
+            }
+        } else {
+            chain.clear();
+        }
+        chain.extend(headers);
+        let (head, lowest) = (chain[0], chain[chain.len() - 1]);
+        if lowest.number > head.number.saturating_sub(self.anchor_depth()) {
+            // Kept whether or not a peer is free now: the next step continues it.
+            self.anchoring = chain;
+            self.continue_anchor(now);
+            return;
+        }
+        self.anchor_chain(now, chain);
+    }
+
+    /// Asks for the next blocks of the anchor being fetched, from the parent of the lowest one
+    /// so far, unless a request for them is out. Returns whether an anchor is being fetched
+    /// from `head` (so that it is continued, not started over).
+    pub(super) fn continue_anchor_from(&mut self, now: Instant, head: B256) -> bool {
+        if self.anchoring.first().is_none_or(|first| first.hash != head) {
+            return false;
+        }
+        self.continue_anchor(now);
+        true
+    }
+
+    fn continue_anchor(&mut self, now: Instant) {
+        let (Some(head), Some(lowest)) = (self.anchoring.first(), self.anchoring.last()) else {
+            return;
+        };
+        let pivot = head.number.saturating_sub(self.anchor_depth());
+        let (start, limit) = (lowest.parent_hash, lowest.number.saturating_sub(pivot));
+        if limit == 0 || self.pending_any(|p| matches!(p, Purpose::AnchorMore(_))) {
+            return;
+        }
+        if let Some(peer) = self.pick_peer(now) {
+            let limit = limit.min(self.config.max_headers);
+            self.send_headers(now, peer, HeaderStart::Hash(start), limit, true, Purpose::AnchorMore);
+        }
+    }
+
+    /// How far below the head an anchor reaches: `offset`, within what the trusted chain holds.
+    pub(super) fn anchor_depth(&self) -> u64 {
+        self.config.offset.min(self.config.max_backfill + self.config.reorg_depth - 1)
+    }
+
+    /// The anchor's headers (descending, head first) reach the pivot: the trusted chain starts
+    /// over with them.
+    fn anchor_chain(&mut self, now: Instant, mut headers: Vec<Header>) {
         headers.reverse();
         let (Some(&pivot), Some(&head)) = (headers.first(), headers.last()) else { return };
         self.headers.reset(headers);

@@ -11,12 +11,17 @@ use super::{
 };
 use crate::sync::Header;
 
+/// Trusted blocks below the tip asked again with every request for newer headers.
+const RECHECKED_BLOCKS: u64 = 4;
+
 impl PivotSelector {
     /// `Peers` mode, started: asks idle peers (those `which` selects) for the headers after the
-    /// trusted tip.
+    /// trusted tip, from a few blocks below it: a reorg that replaced the tip with a branch no
+    /// longer than it (seen by peers behind the newest block) is found by their votes.
     pub(super) fn ask_newer(&mut self, now: Instant, which: impl Fn(&PeerState) -> bool) {
         let Some(tip) = self.headers.tip().map(|h| h.number) else { return };
         let limit = self.config.max_headers;
+        let overlap = RECHECKED_BLOCKS.min(limit / 2).min(tip);
         for peer in self.idle_peers(now, false) {
             let Some(state) = self.peers.get_mut(&peer).filter(|state| which(state)) else {
                 continue;
@@ -25,7 +30,7 @@ impl PivotSelector {
             self.send_headers(
                 now,
                 peer,
-                HeaderStart::Number(tip + 1),
+                HeaderStart::Number(tip + 1 - overlap),
                 limit,
                 false,
                 Purpose::Segment,
@@ -133,11 +138,13 @@ impl PivotSelector {
 
     /// Starts the trusted chain over at `top` and the `offset` blocks below it.
     pub(super) fn rebase(&mut self, now: Instant, top: Header) {
-        if self.pending_any(|p| matches!(p, Purpose::Anchor(_))) {
+        if self.pending_any(|p| matches!(p, Purpose::Anchor(_)))
+            || self.continue_anchor_from(now, top.hash)
+        {
             return;
         }
         if let Some(peer) = self.pick_peer(now) {
-            let limit = (self.config.offset + 1).min(self.config.max_headers);
+            let limit = (self.anchor_depth() + 1).min(self.config.max_headers);
             self.send_headers(now, peer, HeaderStart::Hash(top.hash), limit, true, Purpose::Anchor);
         }
     }
@@ -153,14 +160,27 @@ impl PivotSelector {
     }
 
     /// Hands out trusted headers up to `offset` behind the trusted tip, in order; a branch
-    /// departing from what was handed out is handed out from its first block.
+    /// departing from what was handed out is handed out from its first block, at least up to
+    /// the height handed out before (a target above the offset, the trusted head taken when no
+    /// peer served the pivot, must not stay on the orphaned branch).
     pub(super) fn emit(&mut self) {
         let (Some(tip), Some(emitted)) = (self.headers.tip().map(|h| h.number), self.emitted.tip())
         else {
             return;
         };
-        let Some(agreeing) = self.emitted.last_agreeing(&self.headers) else { return };
         let limit = tip.saturating_sub(self.config.offset);
+        let Some(agreeing) = self.emitted.last_agreeing(&self.headers) else {
+            // No block handed out (of those kept) is on the trusted chain any more: the branch
+            // replacing them is handed out from the lowest of them.
+            let Some(lowest) = self.emitted.lowest() else { return };
+            for number in lowest..=limit.max(emitted) {
+                let Some(header) = self.headers.trusted(number).copied() else { break };
+                self.emitted.push(&header);
+                self.outputs.push_back(PivotOutput::Header(header));
+            }
+            return;
+        };
+        let limit = if agreeing < emitted { limit.max(emitted) } else { limit };
         if agreeing < emitted && limit > agreeing {
             self.outputs.push_back(PivotOutput::Event(PivotEvent::Reorg {
                 ancestor: agreeing,

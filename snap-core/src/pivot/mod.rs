@@ -86,6 +86,8 @@ enum Purpose {
     Lineage(HeaderRequest),
     /// A trusted head and the `offset` blocks below it: the trusted chain starts over there.
     Anchor(HeaderRequest),
+    /// More of an anchor's blocks, from the parent of the lowest one fetched so far.
+    AnchorMore(HeaderRequest),
     /// The user's block.
     Block(HeaderRequest),
     /// Whether the peer serves this candidate's state.
@@ -99,6 +101,7 @@ impl Purpose {
             | Self::Segment(r)
             | Self::Lineage(r)
             | Self::Anchor(r)
+            | Self::AnchorMore(r)
             | Self::Block(r) => Some(r),
             Self::Probe(_) => None,
         }
@@ -137,6 +140,8 @@ pub struct PivotSelector {
     stage: Stage,
     /// The consensus client's latest head and finalized hashes.
     consensus: Option<(B256, B256)>,
+    /// An anchor being fetched in several requests: the headers from the head down so far.
+    anchoring: Vec<Header>,
     /// A resumed sync whose last target's header is unknown: the first anchored header is
     /// handed out as a [`PivotOutput::Jump`] instead of a start.
     resumed: bool,
@@ -160,6 +165,7 @@ impl PivotSelector {
             pending: HashMap::new(),
             stage: Stage::Choosing { round: None },
             consensus: None,
+            anchoring: Vec::new(),
             resumed: false,
             outputs: VecDeque::new(),
             last_wait: None,
@@ -480,7 +486,8 @@ impl PivotSelector {
                 self.headers.vote(peer, &headers);
             }
             Purpose::Lineage(_) => self.headers.add_lineage(&headers),
-            Purpose::Anchor(_) => self.on_anchor(now, headers),
+            Purpose::Anchor(_) => self.on_anchor(now, headers, false),
+            Purpose::AnchorMore(_) => self.on_anchor(now, headers, true),
             Purpose::Block(_) => {
                 if self.stage != Stage::Following {
                     self.start(headers[0]);

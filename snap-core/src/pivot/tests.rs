@@ -209,3 +209,102 @@ proptest! {
         }
     }
 }
+
+/// Blocks `from..=to` on `fork` with the empty state (started on without a probe).
+fn empty_chain(from: u64, to: u64, parent: B256, fork: u8) -> Vec<Header> {
+    let mut parent = parent;
+    (from..=to)
+        .map(|n| {
+            let mut h = header(n, parent, fork);
+            h.state_root = alloy_trie::EMPTY_ROOT_HASH;
+            h.hash = keccak256([&n.to_be_bytes()[..], parent.as_slice(), &[fork]].concat());
+            parent = h.hash;
+            h
+        })
+        .collect()
+}
+
+/// Answers every header request from each peer's view of the chain (blocks by number,
+/// ascending, from genesis), until the selector asks nothing more; returns what it handed out
+/// (starts, headers and jumps) and the requests' limits.
+fn serve(
+    selector: &mut PivotSelector,
+    now: Instant,
+    views: &BTreeMap<PeerId, Vec<Header>>,
+) -> (Vec<Header>, Vec<u64>) {
+    let (mut handed, mut limits) = (Vec::new(), Vec::new());
+    for _ in 0..200 {
+        let Some(output) = selector.poll_output() else { break };
+        match output {
+            PivotOutput::GetHeaders { peer, request } => {
+                limits.push(request.limit);
+                let view = &views[&peer];
+                let limit = request.limit as usize;
+                let headers: Vec<Header> = match (request.start, request.reverse) {
+                    (HeaderStart::Number(n), false) => {
+                        view.iter().skip(n as usize).take(limit).copied().collect()
+                    }
+                    (HeaderStart::Hash(hash), true) => match view.iter().position(|h| h.hash == hash)
+                    {
+                        Some(at) => view[..=at].iter().rev().take(limit).copied().collect(),
+                        None => Vec::new(),
+                    },
+                    (HeaderStart::Hash(hash), false) => {
+                        view.iter().filter(|h| h.hash == hash).take(1).copied().collect()
+                    }
+                    (HeaderStart::Number(_), true) => Vec::new(),
+                };
+                selector.handle_input(now, PivotInput::Headers { peer, id: request.id, headers });
+            }
+            PivotOutput::Start { header: Some(h), .. }
+            | PivotOutput::Header(h)
+            | PivotOutput::Jump(h) => handed.push(h),
+            _ => {}
+        }
+    }
+    (handed, limits)
+}
+
+#[test]
+fn a_consensus_anchor_reaches_the_offset_in_several_requests() {
+    let now = test_epoch();
+    let config = PivotConfig { offset: 10, max_headers: 4, ..PivotConfig::default() };
+    let mut selector = PivotSelector::new(config, Anchor::Consensus, now);
+    let blocks = empty_chain(0, 30, B256::ZERO, 1);
+    let views: BTreeMap<PeerId, Vec<Header>> =
+        (1..=2).map(|p| (PeerId(p), blocks.clone())).collect();
+    for &peer in views.keys() {
+        selector.handle_input(now, PivotInput::PeerReady { peer, head: blocks[30].hash, snap: true });
+    }
+    let input = PivotInput::ConsensusHead { head: blocks[30].hash, finalized: B256::ZERO };
+    selector.handle_input(now, input);
+    let (handed, limits) = serve(&mut selector, now, &views);
+    assert_eq!(handed.first(), Some(&blocks[20]), "started `offset` below the head");
+    assert!(limits.iter().all(|&limit| limit <= 4), "requests within max_headers: {limits:?}");
+}
+
+#[test]
+fn a_reorg_replacing_the_tip_at_its_height_is_followed() {
+    let now = test_epoch();
+    let config = PivotConfig { offset: 0, max_headers: 16, ..PivotConfig::default() };
+    let mut selector = PivotSelector::new(config, Anchor::Peers, now);
+    let main = empty_chain(0, 20, B256::ZERO, 1);
+    let mut views: BTreeMap<PeerId, Vec<Header>> =
+        (1..=3).map(|p| (PeerId(p), main.clone())).collect();
+    for &peer in views.keys() {
+        selector.handle_input(now, PivotInput::PeerReady { peer, head: main[20].hash, snap: true });
+    }
+    let (handed, _) = serve(&mut selector, now, &views);
+    assert_eq!(handed.last(), Some(&main[20]));
+    // Blocks 18..=20 are replaced by a branch of the same height: no peer has anything above
+    // the trusted tip, so only asking again below it finds the branch.
+    let mut reorged = main[..18].to_vec();
+    reorged.extend(empty_chain(18, 20, main[17].hash, 2));
+    for view in views.values_mut() {
+        *view = reorged.clone();
+    }
+    let later = now + Duration::from_secs(60);
+    selector.handle_timeout(later);
+    let (handed, _) = serve(&mut selector, later, &views);
+    assert_eq!(handed.last(), Some(&reorged[20]), "follows the branch: {handed:?}");
+}

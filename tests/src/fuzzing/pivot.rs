@@ -48,7 +48,9 @@ pub fn scenario(input: &Input) -> PivotScenario {
     // A quorum of one trusts any single peer (test networks only): not what is checked here.
     scenario.config.quorum = 2 + usize::from(input.quorum % 2);
     scenario.config.offset = u64::from(input.offset % 70);
-    scenario.config.max_headers = 1 + u64::from(input.max_headers % 64);
+    // Header requests of a few headers (geth asks for 192) follow a 2 s chain more slowly than
+    // it grows when peers time out: a throughput limit, not what this target checks.
+    scenario.config.max_headers = 8 + u64::from(input.max_headers % 57);
     scenario.config.max_backfill = 16 + u64::from(input.max_headers);
     scenario.initial_blocks = 2 + u64::from(input.initial);
     scenario.growth = u64::from(input.growth % 48);

@@ -94,10 +94,17 @@ impl PivotScenario {
         let honest = self.peers.iter().filter(|k| k.is_honest_source()).count();
         let need = if self.anchor == AnchorKind::Peers { self.config.quorum.max(1) } else { 1 };
         // Someone must also serve a candidate's state: the head itself when it is not behind,
-        // or the pivot within its retention (behind by its lag, through reorgs).
+        // or the pivot within its retention (behind by its lag, through reorgs). The pivot lies
+        // `offset` blocks below the head: a peer lagging further does not hold it yet (the
+        // candidates are the pivot and the head, nothing lower).
+        // In `Peers` mode the head is a candidate only once `quorum` peers vouch for it.
+        let current = self.peers.iter().filter(|k| matches!(k, PeerKind::Honest { lag: 0, .. }));
+        let head_trusted = self.anchor != AnchorKind::Peers || current.count() >= need;
         let serves = self.peers.iter().any(|kind| match kind {
             PeerKind::Honest { lag, retain } => {
-                *lag == 0 || *retain > self.config.offset + lag + self.reorg_depth
+                (*lag == 0 && head_trusted)
+                    || (*lag <= self.config.offset
+                        && *retain > self.config.offset + lag + self.reorg_depth)
             }
             _ => false,
         });
@@ -346,7 +353,12 @@ impl PivotSim {
                 }
                 PivotOutput::Header(header) => {
                     self.check_anchored(header.target(), Some(header))?;
+                    // Linked to what was handed out, or replacing all of it from the lowest
+                    // block handed out (a branch forking below the start: the `Syncer` takes a
+                    // header at its base's height as the base orphaned).
+                    let replaces_all = self.emitted.keys().next() == Some(&header.number);
                     let linked = header.number == 0
+                        || replaces_all
                         || self.emitted.get(&(header.number - 1)) == Some(&header.parent_hash);
                     if !linked {
                         return Err(Violation(format!(

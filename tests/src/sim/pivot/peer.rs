@@ -48,9 +48,11 @@ impl PeerKind {
         matches!(self, Self::Malformed | Self::BadProof)
     }
 
-    /// Whether it answers from the honest chain (and so counts toward a quorum).
+    /// Whether it answers from the honest chain and stays connected (and so can be counted on
+    /// for a quorum). A `BadProof` peer sends honest headers too, but is penalized, and so
+    /// dropped, at its first probe.
     pub const fn is_honest_source(&self) -> bool {
-        matches!(self, Self::Honest { .. } | Self::BadProof)
+        matches!(self, Self::Honest { .. })
     }
 }
 
