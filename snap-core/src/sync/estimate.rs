@@ -11,7 +11,9 @@
 //!   accounts are not written yet, and the accounts behind them wait); those completed count
 //!   in it, so the accounts ahead are expected to hold large contracts in proportion. That is
 //!   right over a mainnet-like state with many of them; on a state with a single giant it is
-//!   pessimistic while few accounts are written;
+//!   pessimistic while few accounts are written, and the giant's completion steps the estimate
+//!   back (the meter holds the fraction shown). After a resume, what a contract still in chunks
+//!   got before it is not known apart and counts in the mean;
 //! - nothing else: small contracts come whole with their accounts.
 //!
 //! `fraction = done / (done + left)`, with `done` the accounts and slots written, kept below 1
