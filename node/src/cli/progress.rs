@@ -27,11 +27,22 @@ fn eta(report: &ProgressReport) -> String {
     report.eta.map_or_else(|| "?".into(), |eta| format!("{}s", eta.as_secs()))
 }
 
+/// The large contracts still being fetched in chunks (the report lists up to five), with the
+/// slots estimated left in them.
+fn big_contracts(report: &ProgressReport) -> String {
+    let pending = &report.largest_pending_contracts;
+    let slots = pending.iter().filter_map(|p| p.slots_left).fold(0u64, u64::saturating_add);
+    match (pending.len(), slots) {
+        (count, 0) => format!("{count} big contracts"),
+        (count, slots) => format!("{count} big contracts (~{slots} slots)"),
+    }
+}
+
 fn ranges_line(report: &ProgressReport) -> String {
     let c = &report.counters;
     let bytes = (c.account_bytes + c.slot_bytes + c.code_bytes + c.node_bytes) as f64 / MIB;
     format!(
-        "{} accounts, {} slots, {} codes, {bytes:.1} MiB | {:.0} acc/s, {:.0} slots/s, {:.2} MiB/s | ETA {} | left: {} codes, {} big contracts | {} peers, {} in flight",
+        "{} accounts, {} slots, {} codes, {bytes:.1} MiB | {:.0} acc/s, {:.0} slots/s, {:.2} MiB/s | ETA {} | left: {} codes, {} | {} peers, {} in flight",
         c.accounts,
         c.slots,
         c.codes,
@@ -40,7 +51,7 @@ fn ranges_line(report: &ProgressReport) -> String {
         report.bytes_per_second / MIB,
         eta(report),
         report.codes_outstanding,
-        report.largest_pending_contracts.len(),
+        big_contracts(report),
         report.peers,
         report.in_flight,
     )

@@ -535,12 +535,28 @@ impl Counters {
     }
 }
 
+/// A large contract whose storage is still being fetched in chunks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PendingContract {
+    /// The account (hash) owning the storage.
+    pub account: B256,
+    /// Fraction of its storage key space still to fetch, `0.0..=1.0`.
+    pub fraction_left: f64,
+    /// Estimated slots still to fetch, from the density of those fetched so far. `None` until
+    /// measured: after a resume, until its first chunk answer.
+    pub slots_left: Option<u64>,
+}
+
 /// A snapshot of a sync's progress, emitted periodically as an event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgressReport {
     /// The current phase.
     pub phase: Phase,
-    /// Fraction of the account key space written, `0.0..=1.0`.
+    /// Fraction of the range phase's work done, `0.0..=1.0`: accounts and storage slots
+    /// written against those still expected (the accounts left from the share of the account
+    /// space written, the slots of giant contracts from their density so far). It never goes
+    /// back within a range phase: when the estimate of the work grows, it holds until progress
+    /// passes it. 1 only once every account range is written (and in the phases after).
     pub fraction_done: f64,
     /// Totals so far (including what earlier runs wrote before a resume).
     pub counters: Counters,
@@ -550,11 +566,11 @@ pub struct ProgressReport {
     pub slots_per_second: f64,
     /// Bytes received per second over the last interval.
     pub bytes_per_second: f64,
-    /// Estimated time until the range phase completes, once it can be estimated.
+    /// Estimated time until the range phase completes, once it can be estimated: the
+    /// accounts and slots still expected, at the rate this run has written them.
     pub eta: Option<Duration>,
-    /// Large contracts still being fetched, with the fraction of their key space left, largest
-    /// remainder first.
-    pub largest_pending_contracts: Vec<(B256, f64)>,
+    /// Large contracts still being fetched in chunks (at most five), the most slots left first.
+    pub largest_pending_contracts: Vec<PendingContract>,
     /// Bytecodes wanted or in flight.
     pub codes_outstanding: usize,
     /// Peers connected.

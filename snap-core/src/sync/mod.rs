@@ -18,6 +18,7 @@ mod chain;
 mod codes;
 mod config;
 mod contract;
+mod estimate;
 mod heal;
 pub mod host;
 mod machine;
@@ -34,8 +35,8 @@ pub use chain::BlockRecord;
 pub use config::{CatchUpMode, ConfigError, SyncConfig};
 pub use contract::{
     BatchId, CatchUpStrategy, Counters, FlatCursor, FlatEntry, Header, Input, Lookup, LookupAnswer,
-    LookupId, Misbehaviour, NodeQuery, Output, PeerId, Phase, ProgressReport, RestartReason,
-    SyncEvent, Target, WriteBatch,
+    LookupId, Misbehaviour, NodeQuery, Output, PeerId, PendingContract, Phase, ProgressReport,
+    RestartReason, SyncEvent, Target, WriteBatch,
 };
 pub use machine::Syncer;
 pub use progress::{

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloy_primitives::{B256, Bytes};
 
 use super::{
-    contract::{Misbehaviour, WriteBatch},
+    contract::{Misbehaviour, PendingContract, WriteBatch},
+    estimate::LargeContract,
     progress::{RangeCursor, StorageTaskRecord},
     range::{HashRange, fraction_of_space, next_hash, plan_chunks},
 };
@@ -53,6 +54,29 @@ struct LargeStorage {
     /// The state root in which the account had that storage root.
     state_root: B256,
     chunks: Vec<Chunk>,
+    /// Slots received for it since this `Syncer` began following it (in memory only: the
+    /// progress estimate's measure of its density).
+    slots_measured: u64,
+    /// The share of its key space left when counting began: the whole space for a contract
+    /// chunked by this `Syncer`, what its chunks had left for one resumed from a record.
+    measured_from: f64,
+}
+
+impl LargeStorage {
+    /// The share of its key space still to fetch.
+    fn space_left(&self) -> f64 {
+        self.chunks.iter().map(|chunk| fraction_of_space(&chunk.next, &chunk.last)).sum()
+    }
+
+    /// What the progress estimate needs of it.
+    fn estimate(&self) -> LargeContract {
+        let space_left = self.space_left();
+        LargeContract {
+            space_left,
+            slots_measured: self.slots_measured,
+            space_measured: (self.measured_from - space_left).max(0.0),
+        }
+    }
 }
 
 /// A request for one chunk of a large contract.
@@ -116,8 +140,15 @@ impl Storage {
                     in_flight: false,
                 })
                 .collect();
-            let large =
-                LargeStorage { root: task.storage_root, state_root: task.state_root, chunks };
+            let mut large = LargeStorage {
+                root: task.storage_root,
+                state_root: task.state_root,
+                chunks,
+                slots_measured: 0,
+                measured_from: 0.0,
+            };
+            // The slots fetched before the resume are not known apart: measure from here on.
+            large.measured_from = large.space_left();
             storage.large.insert(task.account, large);
         }
         let unknown = Completed { root: None, chunked: true };
@@ -385,7 +416,13 @@ impl Storage {
             }
             chunks.push(Chunk { next: range.first, last: range.last, generator, in_flight: false });
         }
-        let large = LargeStorage { root: job.root, state_root: job.state_root, chunks };
+        let large = LargeStorage {
+            root: job.root,
+            state_root: job.state_root,
+            chunks,
+            slots_measured: fetched.len() as u64,
+            measured_from: 1.0,
+        };
         self.large.insert(job.account, large);
         true
     }
@@ -412,7 +449,7 @@ impl Storage {
         chunk.in_flight = false;
         chunk.generator.use_verified(nodes);
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
-        let mut pushed_any = false;
+        let mut pushed = 0u64;
         let start = chunk.next;
         for slot in list.into_iter().filter(|slot| slot.hash >= start) {
             if slot.hash > chunk.last {
@@ -425,11 +462,11 @@ impl Storage {
             chunk.generator.push(slot.hash, &slot.value).expect("verified: strictly increasing");
             chunk.next = slot.hash;
             batch.storage.push((request.account, slot.hash, slot.value));
-            pushed_any = true;
+            pushed += 1;
         }
         chunk.generator.release_verified();
         // "More" with nothing new in this chunk would mean the next key lies past it: done too.
-        let next = if more && pushed_any { next_hash(&chunk.next) } else { None };
+        let next = if more && pushed > 0 { next_hash(&chunk.next) } else { None };
         let finished = match next {
             Some(next) => {
                 chunk.next = next;
@@ -439,9 +476,12 @@ impl Storage {
         };
         if !finished {
             chunk.generator.take_changes_into(&mut batch.nodes);
-            return Ok(None);
         }
         let large = self.large.get_mut(&request.account).expect("chunk found above");
+        large.slots_measured = large.slots_measured.saturating_add(pushed);
+        if !finished {
+            return Ok(None);
+        }
         let position = large
             .chunks
             .iter()
@@ -481,22 +521,34 @@ impl Storage {
         self.completed.keys().copied().collect()
     }
 
-    /// Large contracts in progress with the fraction of their key space still to fetch, largest
-    /// remainder first.
-    pub(crate) fn largest_pending(&self, count: usize) -> Vec<(B256, f64)> {
-        let mut pending: Vec<(B256, f64)> = self
+    /// Large contracts in progress, as the progress estimate sees them.
+    pub(crate) fn large_contracts(&self) -> Vec<LargeContract> {
+        self.large.values().map(LargeStorage::estimate).collect()
+    }
+
+    /// Up to `count` large contracts in progress, the most slots left first (those not yet
+    /// measured first of all: they may be the largest), then the most key space left.
+    pub(crate) fn largest_pending(&self, count: usize) -> Vec<PendingContract> {
+        let mut pending: Vec<PendingContract> = self
             .large
             .iter()
             .map(|(account, large)| {
-                let left: f64 = large
-                    .chunks
-                    .iter()
-                    .map(|chunk| fraction_of_space(&chunk.next, &chunk.last))
-                    .sum();
-                (*account, left)
+                let estimate = large.estimate();
+                PendingContract {
+                    account: *account,
+                    fraction_left: estimate.space_left.clamp(0.0, 1.0),
+                    // Saturating: an estimate beyond u64 shows as u64::MAX.
+                    slots_left: estimate.slots_left().map(|slots| slots.round() as u64),
+                }
             })
             .collect();
-        pending.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        pending.sort_by(|a, b| {
+            let slots = |p: &PendingContract| p.slots_left.unwrap_or(u64::MAX);
+            slots(b)
+                .cmp(&slots(a))
+                .then(b.fraction_left.total_cmp(&a.fraction_left))
+                .then(a.account.cmp(&b.account))
+        });
         pending.truncate(count);
         pending
     }

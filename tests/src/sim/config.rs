@@ -85,6 +85,8 @@ pub struct SimConfig {
     /// The syncer's `SyncConfig::max_target_lag` (`0`: half of `retain_blocks`; `1` takes
     /// every move at once, as the sync did before it held newer targets).
     pub max_target_lag: u64,
+    /// Virtual milliseconds between the syncer's progress reports (`0`: its default).
+    pub progress_ms: u64,
 }
 
 impl SimConfig {
@@ -121,6 +123,7 @@ impl SimConfig {
             retain_blocks: 128,
             finish_within: 0,
             max_target_lag: 0,
+            progress_ms: 0,
         }
     }
 
@@ -196,6 +199,9 @@ impl SimConfig {
             lag => lag,
         };
         config.finish_within = self.finish_within;
+        if self.progress_ms > 0 {
+            config.progress_interval = Duration::from_millis(self.progress_ms);
+        }
         config
     }
 
@@ -263,7 +269,7 @@ impl SimConfig {
             }
         }
         let defaults = Self::new(self.seed, self.accounts, self.peers);
-        let numbers: [(&str, u64, u64); 20] = [
+        let numbers: [(&str, u64, u64); 21] = [
             ("idle-steps", self.idle_steps, defaults.idle_steps),
             ("large-percent", self.large_percent, defaults.large_percent),
             ("storage-percent", self.storage_percent, defaults.storage_percent),
@@ -292,6 +298,7 @@ impl SimConfig {
             ("retain-blocks", self.retain_blocks, defaults.retain_blocks),
             ("finish-within", self.finish_within, defaults.finish_within),
             ("max-target-lag", self.max_target_lag, defaults.max_target_lag),
+            ("progress-ms", self.progress_ms, defaults.progress_ms),
         ];
         for (name, value, default) in numbers {
             if value != default {
@@ -370,6 +377,7 @@ impl SimConfig {
                         "retain-blocks" => config.retain_blocks = number()?,
                         "finish-within" => config.finish_within = number()?,
                         "max-target-lag" => config.max_target_lag = number()?,
+                        "progress-ms" => config.progress_ms = number()?,
                         "latency-us" => config.net.latency = Duration::from_micros(number()?),
                         "jitter-us" => config.net.jitter = Duration::from_micros(number()?),
                         "bandwidth" => config.net.bandwidth = number()?,
@@ -388,7 +396,7 @@ impl SimConfig {
 }
 
 /// The options that take a value.
-const VALUE_OPTIONS: [&str; 30] = [
+const VALUE_OPTIONS: [&str; 31] = [
     "seed",
     "state-dump",
     "accounts",
@@ -419,6 +427,7 @@ const VALUE_OPTIONS: [&str; 30] = [
     "retain-blocks",
     "finish-within",
     "max-target-lag",
+    "progress-ms",
 ];
 
 fn parse_faults(value: &str) -> Result<Faults, String> {
@@ -453,6 +462,7 @@ mod tests {
         config.retain_blocks = 16;
         config.finish_within = 2;
         config.max_target_lag = 3;
+        config.progress_ms = 250;
         assert_eq!(SimConfig::parse(&config.to_args()), Ok(config.clone()));
         config.faults = Faults::All;
         config.swarm = true;

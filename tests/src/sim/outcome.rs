@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use alloy_primitives::B256;
-use snap_core::sync::{Phase, Syncer};
+use snap_core::sync::{Phase, ProgressReport, Syncer};
 
 use super::{
     config::SimConfig,
@@ -221,6 +221,8 @@ pub struct Probe<'a> {
     pub syncer: Option<&'a Syncer>,
     /// The events in flight (messages on the wire, batches being applied).
     pub queue: &'a EventQueue,
+    /// The progress reports the syncer emitted during the step.
+    pub reports: &'a [ProgressReport],
 }
 
 /// Options that do not change what is simulated, only how it is measured.

@@ -215,6 +215,8 @@ struct Sim<'a> {
     last_report: Option<(f64, Counters)>,
     /// Progress events seen, and stall events.
     reports: u64,
+    /// The progress reports of the current step, for the observer.
+    step_reports: Vec<ProgressReport>,
     stalls: u64,
 }
 
@@ -290,6 +292,7 @@ impl<'a> Sim<'a> {
             trace: 0xcbf2_9ce4_8422_2325,
             last_report: None,
             reports: 0,
+            step_reports: Vec::new(),
             stalls: 0,
         }
     }
@@ -301,7 +304,12 @@ impl<'a> Sim<'a> {
         while !self.done {
             self.step()?;
             self.check_invariants()?;
-            observe(&Probe { syncer: self.syncer.as_ref(), queue: &self.queue });
+            observe(&Probe {
+                syncer: self.syncer.as_ref(),
+                queue: &self.queue,
+                reports: &self.step_reports,
+            });
+            self.step_reports.clear();
             self.steps += 1;
             self.note_progress()?;
             if self.config.crash_every > 0
@@ -679,6 +687,7 @@ impl<'a> Sim<'a> {
                 Output::Event(SyncEvent::Progress(report)) => {
                     self.reports += 1;
                     self.check_report(&report)?;
+                    self.step_reports.push(report);
                 }
                 Output::Event(SyncEvent::Stalled { .. }) => self.stalls += 1,
                 Output::Event(_) => {}

@@ -15,6 +15,8 @@ mod heal;
 mod host_tests;
 mod job;
 mod ranges;
+#[cfg(test)]
+mod report_tests;
 mod request;
 mod targets;
 #[cfg(test)]
@@ -30,9 +32,11 @@ use super::{
         BatchId, CatchUpStrategy, Counters, Header, Input, Lookup, LookupAnswer, LookupId,
         Misbehaviour, Output, PeerId, Phase, ProgressReport, SyncEvent, Target, WriteBatch,
     },
+    estimate::{RangeWork, WorkEstimate, estimate},
     heal::Healer,
     peers::Peers,
     progress::{ProgressDecodeError, ProgressRecord, RangeCursor},
+    range::fraction_of_space,
     rates::RequestKind,
     report::ProgressMeter,
     requests::RequestTable,
@@ -96,6 +100,9 @@ pub struct Syncer {
     unacknowledged: VecDeque<BatchId>,
     outputs: VecDeque<Output>,
     counters: Counters,
+    /// The counters when the range phase last started from nothing (a restart): the progress
+    /// estimate counts from them.
+    range_base: Counters,
     meter: ProgressMeter,
     /// When the next progress event is due (`None`: never).
     next_progress: Option<Instant>,
@@ -123,7 +130,6 @@ impl Syncer {
     /// Continues a sync from the progress record of the last batch the host applied.
     pub fn resume(config: SyncConfig, record: ProgressRecord, now: Instant) -> Self {
         let storage_config = storage_config(&config);
-        let fraction = record.account_fraction_done();
         Self {
             peers: Peers::new(config.rates.clone(), UNAVAILABLE_FOR),
             requests: RequestTable::new(
@@ -159,7 +165,8 @@ impl Syncer {
             unacknowledged: VecDeque::new(),
             outputs: VecDeque::new(),
             counters: record.counters,
-            meter: ProgressMeter::new(now, fraction),
+            range_base: Counters::default(),
+            meter: ProgressMeter::new(now, record.counters),
             next_progress: Some(now),
             last_advance: now,
             advanced_counters: record.counters,
@@ -444,16 +451,40 @@ impl Syncer {
     }
 
     fn set_phase(&mut self, phase: Phase) {
+        if phase == Phase::Ranges {
+            self.meter.ranges_again();
+        }
         self.phase = phase;
         self.outputs.push_back(Output::Event(SyncEvent::Phase(phase)));
     }
 
+    /// How much of the range phase's work is done (see `estimate`); all of it after the phase.
+    fn range_estimate(&self) -> WorkEstimate {
+        if self.phase != Phase::Ranges {
+            return WorkEstimate::COMPLETE;
+        }
+        let left: f64 = self
+            .accounts
+            .iter()
+            .filter(|task| !task.done)
+            .map(|task| fraction_of_space(&task.next, &task.last))
+            .sum();
+        let large = self.storage.large_contracts();
+        estimate(&RangeWork {
+            accounts_done: self.accounts.iter().all(|task| task.done),
+            account_fraction: 1.0 - left,
+            accounts: self.counters.accounts.saturating_sub(self.range_base.accounts),
+            slots: self.counters.slots.saturating_sub(self.range_base.slots),
+            large: &large,
+        })
+    }
+
     fn report(&mut self, now: Instant) -> ProgressReport {
-        let fraction = self.progress_record().account_fraction_done();
-        let rates = self.meter.measure(now, self.counters, fraction);
+        let estimate = self.range_estimate();
+        let rates = self.meter.measure(now, self.counters, estimate);
         ProgressReport {
             phase: self.phase,
-            fraction_done: fraction,
+            fraction_done: rates.fraction,
             counters: self.counters,
             accounts_per_second: rates.accounts_per_second,
             slots_per_second: rates.slots_per_second,

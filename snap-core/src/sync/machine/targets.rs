@@ -228,6 +228,8 @@ impl Syncer {
         self.storage = Storage::new(super::storage_config(&self.config));
         self.healer = Healer::new(target.root);
         self.catch_up = CatchUp::starting_at(header);
+        self.range_base = self.counters;
+        self.meter.ranges_again();
         self.outputs.push_back(Output::Event(SyncEvent::Restarted { target, reason }));
         if self.phase != Phase::Ranges {
             self.set_phase(Phase::Ranges);
