@@ -17,6 +17,10 @@ struct Candidate {
     voters: SmallVec<[PeerId; 4]>,
     /// Sent as an ancestor of a hash asked for (kept without votes, for linking).
     lineage: bool,
+    /// The reply it last came in (a counter): the bound on unvoted candidates drops the
+    /// longest unseen first, so that branches a reorg left behind make room for the one being
+    /// linked.
+    seen: u64,
 }
 
 /// Why a trusted header could not be linked to the trusted chain.
@@ -46,6 +50,8 @@ pub(crate) struct Headers {
     /// Most candidates kept without votes. (Voted ones are bounded by the peers: each peer's
     /// votes are its latest reply only.)
     max_lineage: usize,
+    /// Counts replies, for `Candidate::seen`.
+    received: u64,
 }
 
 impl Headers {
@@ -85,15 +91,19 @@ impl Headers {
     /// Replaces what `peer` vouched for with `headers` (its latest reply).
     pub(crate) fn vote(&mut self, peer: PeerId, headers: &[Header]) {
         self.forget_votes(peer);
+        self.received += 1;
         for header in headers {
             if self.conflicts(header) {
                 continue;
             }
+            let seen = self.received;
             let candidate = self.candidates.entry(header.hash).or_insert_with(|| Candidate {
                 header: *header,
                 voters: SmallVec::new(),
                 lineage: false,
+                seen,
             });
+            candidate.seen = seen;
             if !candidate.voters.contains(&peer) {
                 candidate.voters.push(peer);
             }
@@ -104,18 +114,20 @@ impl Headers {
     /// Headers known to be linked to a trusted hash (a reply to a request by that hash):
     /// kept without votes, for linking.
     pub(crate) fn add_lineage(&mut self, headers: &[Header]) {
+        self.received += 1;
         for header in headers {
             if self.conflicts(header) {
                 continue;
             }
-            self.candidates
-                .entry(header.hash)
-                .or_insert_with(|| Candidate {
-                    header: *header,
-                    voters: SmallVec::new(),
-                    lineage: true,
-                })
-                .lineage = true;
+            let seen = self.received;
+            let candidate = self.candidates.entry(header.hash).or_insert_with(|| Candidate {
+                header: *header,
+                voters: SmallVec::new(),
+                lineage: true,
+                seen,
+            });
+            candidate.lineage = true;
+            candidate.seen = seen;
         }
         self.bound_lineage();
     }
@@ -235,19 +247,22 @@ impl Headers {
     }
 
     /// Keeps the candidates without votes within bounds: the lowest (oldest) go first.
+    /// Keeps at most `max_lineage` unvoted candidates: those of the latest replies, and of a
+    /// reply the highest.
     fn bound_lineage(&mut self) {
-        let mut numbers: Vec<u64> = self
+        let mut kept: Vec<(u64, u64)> = self
             .candidates
             .values()
             .filter(|c| c.voters.is_empty())
-            .map(|c| c.header.number)
+            .map(|c| (c.seen, c.header.number))
             .collect();
-        if numbers.len() <= self.max_lineage {
+        if kept.len() <= self.max_lineage {
             return;
         }
-        numbers.sort_unstable();
-        let cut = numbers[numbers.len() - self.max_lineage];
-        self.candidates.retain(|_, c| !c.voters.is_empty() || c.header.number >= cut);
+        kept.sort_unstable();
+        let cut = kept[kept.len() - self.max_lineage];
+        self.candidates
+            .retain(|_, c| !c.voters.is_empty() || (c.seen, c.header.number) >= cut);
     }
 
     pub(crate) fn candidate_count(&self) -> usize {

@@ -252,6 +252,7 @@ impl PivotSelector {
         self.pending.remove(&id);
         if let Some(state) = self.peers.get_mut(&peer) {
             state.busy = false;
+            state.timeouts = 0;
         }
         let current = matches!(&self.stage, Stage::Probing { candidates, index, .. }
             if candidates[*index] == candidate);

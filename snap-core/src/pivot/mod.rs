@@ -125,6 +125,9 @@ struct PeerState {
     resting_until: Option<Instant>,
     /// Its last reply was full: it has more headers, ask again without waiting for a tick.
     more: bool,
+    /// Requests in a row it let time out: each doubles its rest (up to eight intervals), so a
+    /// silent peer stops holding up the requests that are picked for it.
+    timeouts: u32,
 }
 
 /// Chooses and follows the sync's target; see the [module docs](self).
@@ -235,6 +238,7 @@ impl PivotSelector {
                     busy: false,
                     resting_until: None,
                     more: false,
+                    timeouts: 0,
                 };
                 if self.peers.insert(peer, state).is_some() {
                     self.forget_peer(peer);
@@ -314,6 +318,12 @@ impl PivotSelector {
     fn fail(&mut self, now: Instant, id: u64) {
         let Some(pending) = self.pending.remove(&id) else { return };
         self.rest(now, pending.peer);
+        let interval = self.config.follow_interval;
+        if let Some(state) = self.peers.get_mut(&pending.peer) {
+            state.timeouts = state.timeouts.saturating_add(1);
+            let rest = interval.saturating_mul(1 << (state.timeouts - 1).min(3));
+            state.resting_until = Some(now + rest);
+        }
     }
 
     fn rest(&mut self, now: Instant, peer: PeerId) {
@@ -471,6 +481,7 @@ impl PivotSelector {
         }
         if let Some(state) = self.peers.get_mut(&peer) {
             state.busy = false;
+            state.timeouts = 0;
         }
         match pending.purpose {
             Purpose::Head(_) => {

@@ -308,3 +308,19 @@ fn a_reorg_replacing_the_tip_at_its_height_is_followed() {
     let (handed, _) = serve(&mut selector, later, &views);
     assert_eq!(handed.last(), Some(&reorged[20]), "follows the branch: {handed:?}");
 }
+
+#[test]
+fn branches_a_reorg_left_behind_make_room_for_the_one_being_linked() {
+    let main = chain(0, 22, B256::ZERO, 1);
+    let mut headers = Headers::new(8);
+    headers.reset(main[..17].to_vec());
+    // Reorgs at the same height, one after the other: each leaves a branch of 17..=22 behind.
+    for fork in 2..8 {
+        headers.add_lineage(&chain(17, 22, main[16].hash, fork));
+    }
+    let newest = chain(17, 22, main[16].hash, 9);
+    headers.add_lineage(&newest[1..]);
+    headers.add_lineage(&newest[..1]);
+    assert_eq!(headers.path_to(newest[5], 64), Ok(newest.clone()), "the newest branch links");
+    assert!(headers.candidate_count() <= 8, "bounded: {}", headers.candidate_count());
+}
