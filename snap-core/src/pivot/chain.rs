@@ -261,8 +261,7 @@ impl Headers {
         }
         kept.sort_unstable();
         let cut = kept[kept.len() - self.max_lineage];
-        self.candidates
-            .retain(|_, c| !c.voters.is_empty() || (c.seen, c.header.number) >= cut);
+        self.candidates.retain(|_, c| !c.voters.is_empty() || (c.seen, c.header.number) >= cut);
     }
 
     pub(crate) fn candidate_count(&self) -> usize {

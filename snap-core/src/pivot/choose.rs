@@ -94,7 +94,8 @@ impl PivotSelector {
         // trusted, and the newer head is followed from it): starting over at every new head
         // would never finish where fetching `offset` blocks takes longer than a block.
         let fetching = self.anchoring.first().map_or(head, |first| first.hash);
-        if self.pending_any(|p| matches!(p, Purpose::Anchor(r) if r.start == HeaderStart::Hash(head)))
+        if self
+            .pending_any(|p| matches!(p, Purpose::Anchor(r) if r.start == HeaderStart::Hash(head)))
             || self.continue_anchor_from(now, fetching)
         {
             return;
@@ -156,7 +157,14 @@ impl PivotSelector {
         }
         if let Some(peer) = self.pick_peer(now) {
             let limit = limit.min(self.config.max_headers);
-            self.send_headers(now, peer, HeaderStart::Hash(start), limit, true, Purpose::AnchorMore);
+            self.send_headers(
+                now,
+                peer,
+                HeaderStart::Hash(start),
+                limit,
+                true,
+                Purpose::AnchorMore,
+            );
         }
     }
 

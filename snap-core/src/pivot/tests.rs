@@ -244,11 +244,12 @@ fn serve(
                     (HeaderStart::Number(n), false) => {
                         view.iter().skip(n as usize).take(limit).copied().collect()
                     }
-                    (HeaderStart::Hash(hash), true) => match view.iter().position(|h| h.hash == hash)
-                    {
-                        Some(at) => view[..=at].iter().rev().take(limit).copied().collect(),
-                        None => Vec::new(),
-                    },
+                    (HeaderStart::Hash(hash), true) => {
+                        match view.iter().position(|h| h.hash == hash) {
+                            Some(at) => view[..=at].iter().rev().take(limit).copied().collect(),
+                            None => Vec::new(),
+                        }
+                    }
                     (HeaderStart::Hash(hash), false) => {
                         view.iter().filter(|h| h.hash == hash).take(1).copied().collect()
                     }
@@ -274,7 +275,8 @@ fn a_consensus_anchor_reaches_the_offset_in_several_requests() {
     let views: BTreeMap<PeerId, Vec<Header>> =
         (1..=2).map(|p| (PeerId(p), blocks.clone())).collect();
     for &peer in views.keys() {
-        selector.handle_input(now, PivotInput::PeerReady { peer, head: blocks[30].hash, snap: true });
+        selector
+            .handle_input(now, PivotInput::PeerReady { peer, head: blocks[30].hash, snap: true });
     }
     let input = PivotInput::ConsensusHead { head: blocks[30].hash, finalized: B256::ZERO };
     selector.handle_input(now, input);

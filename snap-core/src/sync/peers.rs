@@ -181,8 +181,14 @@ impl Peers {
 
     /// When to send a request of `kind` that asked `peer` for `asked` items to another peer as
     /// well (see `RateTracker::hedge_after`).
-    pub(crate) fn hedge_after(&self, peer: PeerId, kind: RequestKind, asked: u64) -> Duration {
-        self.rates.hedge_after(&peer, kind, asked)
+    pub(crate) fn hedge_after(
+        &self,
+        peer: PeerId,
+        kind: RequestKind,
+        asked: u64,
+        eager: bool,
+    ) -> Duration {
+        self.rates.hedge_after(&peer, kind, asked, eager)
     }
 
     /// The longest a request may wait for any answer (what unmeasured peers get).

@@ -25,6 +25,11 @@ const HEDGE_RTTS: f64 = 2.0;
 const HEDGE_DEVIATIONS: f64 = 3.0;
 /// ... or this many times what its size should take at the peer's measured speed, if more.
 const HEDGE_SIZE_MARGIN: f64 = 1.5;
+/// The same two factors while peers sit idle (fewer requests in flight than peers), without
+/// the deviation term: a hedge then takes no capacity other work could use, and a lost request
+/// late in a phase is on the critical path.
+const EAGER_HEDGE_RTTS: f64 = 1.25;
+const EAGER_HEDGE_SIZE_MARGIN: f64 = 1.2;
 
 /// The kinds of request whose throughput is measured separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -249,15 +254,29 @@ impl<P: Ord + Clone> RateTracker<P> {
     /// round-trip average follows), between `ttl_floor` and the global timeout (which
     /// unmeasured peers get). Unlike [`Self::peer_timeout`] it has no floor at the round trip
     /// requests are sized for: the request stays in flight, so an early hedge costs one
-    /// duplicate, not the answer.
-    pub(crate) fn hedge_after(&self, peer: &P, kind: RequestKind, asked: u64) -> Duration {
+    /// duplicate, not the answer. `eager` (peers sit idle) uses 1.25 round trips (no deviation
+    /// term) and a 1.2 size margin instead.
+    pub(crate) fn hedge_after(
+        &self,
+        peer: &P,
+        kind: RequestKind,
+        asked: u64,
+        eager: bool,
+    ) -> Duration {
+        let (rtts, size_margin) = if eager {
+            (EAGER_HEDGE_RTTS, EAGER_HEDGE_SIZE_MARGIN)
+        } else {
+            (HEDGE_RTTS, HEDGE_SIZE_MARGIN)
+        };
         let limit = self.target_timeout();
         let Some(rates) = self.peers.get(peer).filter(|rates| rates.measured) else {
             return limit;
         };
         let by_rtt = match rates.kind_rtt[kind.index()] {
-            Some((rtt, var)) => (rtt * HEDGE_RTTS).max(rtt + HEDGE_DEVIATIONS * var),
-            None => 2.0 * HEDGE_RTTS * rates.rtt.as_secs_f64(),
+            // Idle peers: the deviation (high while a kind has few samples) is not waited out.
+            Some((rtt, _)) if eager => rtt * rtts,
+            Some((rtt, var)) => (rtt * rtts).max(rtt + HEDGE_DEVIATIONS * var),
+            None => 2.0 * rtts * rates.rtt.as_secs_f64(),
         };
         let (speed, items) = (rates.kind_speed[kind.index()], rates.kind_items[kind.index()]);
         let by_size = match (speed, items, rates.min_rtt) {
@@ -271,7 +290,7 @@ impl<P: Ord + Clone> RateTracker<P> {
                     }
                     _ => asked as f64,
                 };
-                HEDGE_SIZE_MARGIN * (min_rtt + expected / speed)
+                size_margin * (min_rtt + expected / speed)
             }
             _ => 0.0,
         };
@@ -355,6 +374,22 @@ mod tests {
     use proptest::prelude::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn idle_peers_hedge_after_a_quarter_more_than_the_round_trip_without_the_deviation() {
+        let mut rates = RateTracker::new(RateConfig::default());
+        rates.add_peer(1u32);
+        // Two answers of a kind: 200 ms and 300 ms (the deviation is still large).
+        rates.update(&1, RequestKind::TrieNodes, 200 * MS, 5);
+        rates.update(&1, RequestKind::TrieNodes, 300 * MS, 5);
+        let (rtt, var) =
+            rates.peers[&1].kind_rtt[RequestKind::TrieNodes.index()].expect("measured");
+        let busy = rates.hedge_after(&1, RequestKind::TrieNodes, 1, false).as_secs_f64();
+        let idle = rates.hedge_after(&1, RequestKind::TrieNodes, 1, true).as_secs_f64();
+        assert!(busy >= rtt + HEDGE_DEVIATIONS * var - 1e-9, "busy {busy} rtt {rtt} var {var}");
+        assert!(idle < rtt + HEDGE_DEVIATIONS * var, "idle {idle} waits out the deviation");
+        assert!(idle >= EAGER_HEDGE_RTTS * rtt - 1e-9, "idle {idle} below 1.25 round trips");
+    }
 
     #[test]
     fn first_peer_starts_at_minimal_capacity() {

@@ -353,7 +353,8 @@ impl Storage {
             verified.push(verdict);
         }
         let mut done = Vec::new();
-        for (index, ((job, list), (more, nodes))) in jobs.iter().zip(lists).zip(verified).enumerate()
+        for (index, ((job, list), (more, nodes))) in
+            jobs.iter().zip(lists).zip(verified).enumerate()
         {
             if !wanted.get(index).copied().unwrap_or(false) || !self.small_is_open(job) {
                 continue;

@@ -123,10 +123,11 @@ impl Syncer {
 
     /// Hedges every job whose newest request is overdue, while peers have room.
     fn hedge_overdue(&mut self, now: Instant) {
+        let eager = self.peers_idle();
         let due: Vec<u64> = self
             .jobs
             .iter()
-            .filter(|(_, job)| job.wants_hedge(&self.peers, now))
+            .filter(|(_, job)| job.wants_hedge(&self.peers, now, eager))
             .map(|(&id, _)| id)
             .collect();
         for job_id in due {
@@ -165,7 +166,14 @@ impl Syncer {
 
     /// The earliest time a job's newest request becomes overdue.
     pub(super) fn next_hedge(&self) -> Option<Instant> {
-        self.jobs.values().filter_map(|job| job.hedge_at(&self.peers)).min()
+        let eager = self.peers_idle();
+        self.jobs.values().filter_map(|job| job.hedge_at(&self.peers, eager)).min()
+    }
+
+    /// Whether fewer requests are in flight than there are peers: some sit idle, so hedging
+    /// sooner takes nothing from other work.
+    fn peers_idle(&self) -> bool {
+        self.requests.len() < self.peers.len()
     }
 
     /// Request `id` of job `job_id` is gone: the job gives its work back if no other request

@@ -42,19 +42,21 @@ pub(super) struct Attempt {
 impl<W> Job<W> {
     /// When the job's newest request is overdue and a hedge is due, unless one was already
     /// tried for it or the job has as many requests as it may.
-    pub(super) fn hedge_at(&self, peers: &Peers) -> Option<Instant> {
+    /// `eager`: peers sit idle, so the hedge comes sooner (see `RateTracker::hedge_after`).
+    pub(super) fn hedge_at(&self, peers: &Peers, eager: bool) -> Option<Instant> {
         let newest = self.attempts.last().filter(|newest| !newest.overdue)?;
         if self.attempts.len() >= MAX_ATTEMPTS {
             return None;
         }
-        newest.sent_at.checked_add(peers.hedge_after(newest.peer, self.kind, self.asked))
+        let after = peers.hedge_after(newest.peer, self.kind, self.asked, eager);
+        newest.sent_at.checked_add(after)
     }
 
     /// Whether the job's newest request is overdue and may still be hedged.
-    pub(super) fn wants_hedge(&self, peers: &Peers, now: Instant) -> bool {
+    pub(super) fn wants_hedge(&self, peers: &Peers, now: Instant, eager: bool) -> bool {
         self.attempts.len() < MAX_ATTEMPTS
             && (self.attempts.last().is_some_and(|newest| newest.overdue)
-                || self.hedge_at(peers).is_some_and(|at| at <= now))
+                || self.hedge_at(peers, eager).is_some_and(|at| at <= now))
     }
 }
 
