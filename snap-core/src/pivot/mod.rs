@@ -16,17 +16,22 @@
 //! - **Start.** In [`Anchor::Peers`] mode each peer is asked for its announced head; at the
 //!   quorum-th highest head less [`PivotConfig::offset`] the pivot is chosen once `quorum`
 //!   peers sent the same header for that block. With [`Anchor::Consensus`] the head's header
-//!   and its `offset` ancestors are fetched by hash. Before starting, snap peers are probed
+//!   and its `offset` ancestors are fetched by hash, in as many requests of
+//!   [`PivotConfig::max_headers`] as that takes (each from the parent of the lowest so far; a
+//!   newer head meanwhile is followed once it is done). Before starting, snap peers are probed
 //!   for the pivot's state (a proof that verifies against its root); when none serves it,
 //!   the trusted head is probed instead (a node that keeps only its head state). An empty
 //!   state needs no probe.
 //! - **Following.** New trusted headers extend the chain; they are handed out `offset`
-//!   blocks behind the trusted tip, in order. A trusted branch that departs from what was
-//!   handed out is handed out from its first block (the `Syncer` sees the reorg by parent
+//!   blocks behind the trusted tip, in order; in `Peers` mode each request for newer headers
+//!   starts a few blocks below the tip, so a reorg to a branch no longer than the tip is seen.
+//!   A trusted branch that departs from what was handed out is handed out from its first
+//!   block, at least up to the height handed out before (the `Syncer` sees the reorg by parent
 //!   hash). A consensus head too far ahead to link re-anchors the sync ([`PivotOutput::Jump`]).
 //! - **Peers.** Only provable violations are penalized (a reply that does not answer its
 //!   request, a proof that does not verify); disagreeing is not one. Memory is bounded: each
-//!   peer's votes are its latest reply, and unvoted headers are capped.
+//!   peer's votes are its latest reply, and unvoted headers are capped (the latest replies
+//!   kept). A peer that lets requests time out rests longer each time, until it answers.
 
 mod chain;
 mod choose;

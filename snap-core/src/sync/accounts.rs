@@ -12,7 +12,7 @@ use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY, TrieAccount};
 use super::{
     contract::WriteBatch,
     progress::RangeCursor,
-    range::{HashRange, next_hash},
+    range::{HashRange, fraction_of_space, next_hash},
 };
 use crate::trie::{VerifiedNodes, generate::TrieGenerator};
 
@@ -32,6 +32,20 @@ pub(crate) struct HeldAccount {
     /// The account's trie leaf (its full RLP), as verified against the root.
     pub(crate) leaf: Vec<u8>,
     pub(crate) waiting: Waiting,
+}
+
+/// What an account task has not fetched, for the progress estimate.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Unfetched {
+    /// The share of the key space not fetched yet (what the task holds, verified and waiting
+    /// for storage or code, counts as fetched).
+    pub(crate) space: f64,
+    /// Accounts held.
+    pub(crate) held: u64,
+    /// Held accounts waiting for their storage.
+    pub(crate) storage_pending: u64,
+    /// Held accounts with storage, all of it in.
+    pub(crate) storage_settled: u64,
 }
 
 /// One range of the account hash space.
@@ -56,6 +70,9 @@ pub(crate) struct AccountTask {
     code_waiters: Vec<(B256, B256)>,
     /// The whole range is written.
     pub(crate) done: bool,
+    /// Accounts with storage this task wrote (in memory: the progress estimate's measure of
+    /// slots per contract).
+    pub(crate) written_with_storage: u64,
 }
 
 impl AccountTask {
@@ -73,6 +90,7 @@ impl AccountTask {
             held_nodes: None,
             code_waiters: Vec::new(),
             done: false,
+            written_with_storage: 0,
         }
     }
 
@@ -142,6 +160,38 @@ impl AccountTask {
         }
     }
 
+    /// What the progress estimate needs of this task.
+    pub(crate) fn unfetched(&self) -> Unfetched {
+        let none = Unfetched::default();
+        if self.done {
+            return none;
+        }
+        match &self.held {
+            None => Unfetched { space: fraction_of_space(&self.next, &self.last), ..none },
+            Some((held, more)) => {
+                let left = match held.last() {
+                    _ if !*more => 0.0,
+                    None => fraction_of_space(&self.next, &self.last),
+                    Some(account) => match next_hash(&account.hash) {
+                        Some(after) if after <= self.last => fraction_of_space(&after, &self.last),
+                        _ => 0.0,
+                    },
+                };
+                let waiting = held.iter().filter(|account| account.waiting.storage).count();
+                let settled = held
+                    .iter()
+                    .filter(|account| !account.waiting.storage && has_storage(&account.account))
+                    .count();
+                Unfetched {
+                    space: left,
+                    held: held.len() as u64,
+                    storage_pending: waiting as u64,
+                    storage_settled: settled as u64,
+                }
+            }
+        }
+    }
+
     /// Whether this task holds account `hash`, verified in `state_root`, waiting for its
     /// storage.
     pub(crate) fn waits_for_storage(&self, hash: &B256, state_root: &B256) -> bool {
@@ -187,6 +237,7 @@ impl AccountTask {
                     .push(account.hash, &account.leaf)
                     .expect("verified: strictly increasing");
             }
+            self.written_with_storage += u64::from(has_storage(&account.account));
             batch.accounts.push((account.hash, account.account));
             written.push(account.hash);
             match next_hash(&account.hash) {

@@ -1,27 +1,33 @@
 //! How much of the range phase is done: the account ranges weighed against the storage still
-//! expected, one unit of work per account and per storage slot.
+//! expected, one unit of work per account, per storage slot and per bytecode.
 //!
 //! Account keys are hashes, spread evenly over the key space, so the accounts left follow from
-//! the accounts written and the share of the account space they cover. Slots are not spread
-//! evenly over accounts: most belong to a few giant contracts. The slots left are three parts:
+//! the accounts fetched (written, or verified and held until their storage and code are in)
+//! and the share of the account space they cover. Slots are not spread evenly over accounts:
+//! most belong to a few giant contracts. The slots left are three parts:
 //! - in each large contract being fetched in chunks, its own density extrapolated: the slots
 //!   received for it, over the share of its key space they cover, times the share left;
-//! - for the accounts not seen yet, the slots written per account written so far times the
-//!   accounts left. The contracts still being fetched in chunks are left out of that mean (their
-//!   accounts are not written yet, and the accounts behind them wait); those completed count
-//!   in it, so the accounts ahead are expected to hold large contracts in proportion. That is
-//!   right over a mainnet-like state with many of them; on a state with a single giant it is
-//!   pessimistic while few accounts are written, and the giant's completion steps the estimate
-//!   back (the meter holds the fraction shown). After a resume, what a contract still in chunks
-//!   got before it is not known apart and counts in the mean;
+//! - for the accounts held waiting for their storage, the slots per contract complete so far;
+//!   for the accounts not seen yet, the slots per account fetched (those waiting counted with
+//!   their expected slots). The contracts still being fetched in chunks are left out of those
+//!   means; those completed count in them, so the
+//!   accounts ahead are expected to hold large contracts in proportion. That is right over a
+//!   mainnet-like state with many of them; on a state with a single giant it is pessimistic
+//!   while few accounts are fetched, and the giant's completion steps the estimate back (the
+//!   meter holds the fraction shown). After a resume, what a contract still in chunks got
+//!   before it is not known apart and counts in the mean;
 //! - nothing else: small contracts come whole with their accounts.
 //!
-//! `fraction = done / (done + left)`, with `done` the accounts and slots written, kept below 1
-//! until every account range is written. The estimate is pure: the counters and the account
-//! cursors come from the progress record, so they survive a resume; the per-contract counts are
-//! kept in memory and rebuilt as chunks arrive. A contract resumed from a record has no count
-//! until its first chunk answer: until then its slots left are bounded from above by taking
-//! every slot written so far for its own (the estimate starts low and rises when measured).
+//! Codes left are those wanted and not written, plus, for the accounts not seen yet, as many
+//! per account as seen so far.
+//!
+//! `fraction = done / (done + left)`, with `done` the accounts fetched and the slots and codes
+//! written, kept below 1 until every account range is written. The estimate is pure: the
+//! counters and the account cursors come from the progress record, so they survive a resume;
+//! the held accounts and the per-contract counts are kept in memory and rebuilt as answers
+//! arrive. A contract resumed from a record has no count until its first chunk answer: until
+//! then its slots left are bounded from above by taking every slot written so far for its own
+//! (the estimate starts low and rises when measured).
 
 /// Slot counts above this are treated as this (no state comes near; keeps every sum finite).
 const MAX_SLOTS: f64 = 1e15;
@@ -69,12 +75,22 @@ impl LargeContract {
 pub(crate) struct RangeWork<'a> {
     /// Every account range is written (the range phase is over or about to be).
     pub(crate) accounts_done: bool,
-    /// Share of the account key space written (the progress record's cursors).
+    /// Share of the account key space fetched (written, or verified and held until its
+    /// storage and code are in).
     pub(crate) account_fraction: f64,
-    /// Accounts written.
+    /// Accounts fetched (written or held).
     pub(crate) accounts: u64,
+    /// Accounts fetched whose storage is not complete yet (held waiting for it).
+    pub(crate) storage_pending: u64,
+    /// Accounts with storage whose storage is complete, as far as known (counted in memory
+    /// since this `Syncer` began): the slots per contract are measured over them.
+    pub(crate) storage_settled: u64,
     /// Slots written.
     pub(crate) slots: u64,
+    /// Bytecodes written.
+    pub(crate) codes: u64,
+    /// Bytecodes known to be wanted and not written yet.
+    pub(crate) codes_left: u64,
     /// The large contracts being fetched in chunks.
     pub(crate) large: &'a [LargeContract],
 }
@@ -111,9 +127,29 @@ pub(crate) fn estimate(work: &RangeWork<'_>) -> WorkEstimate {
     let pending: u64 =
         work.large.iter().map(|large| large.slots_measured).fold(0, u64::saturating_add);
     let settled = work.slots.saturating_sub(pending) as f64;
-    let slots_per_account = if work.accounts > 0 { settled / accounts } else { 0.0 };
-    let left = (accounts_left + accounts_left * slots_per_account + large_left).min(MAX_SLOTS);
-    let done = accounts + slots;
+    // The accounts waiting for their storage are expected to hold as many slots as the
+    // contracts complete so far (or, unmeasured, as the accounts fetched that are not waiting);
+    // the accounts not seen yet as many as the accounts fetched, those waiting included.
+    let pending_accounts = work.storage_pending.min(work.accounts);
+    let per_contract = match (work.storage_settled, work.accounts - pending_accounts) {
+        (contracts, _) if contracts > 0 => settled / contracts as f64,
+        (_, others) if others > 0 => settled / others as f64,
+        _ => 0.0,
+    };
+    let pending_slots = pending_accounts as f64 * per_contract;
+    let slots_per_account = (settled + pending_slots) / accounts;
+    // Codes: those known to be wanted, and for the accounts not seen yet as many per account
+    // as so far (each code counts as one item, as an account or a slot does).
+    let codes_known = work.codes.saturating_add(work.codes_left) as f64;
+    let codes_per_account = if work.accounts > 0 { codes_known / accounts } else { 0.0 };
+    let codes_left = work.codes_left as f64 + accounts_left * codes_per_account;
+    let left = (accounts_left
+        + accounts_left * slots_per_account
+        + pending_slots
+        + large_left
+        + codes_left)
+        .min(MAX_SLOTS);
+    let done = accounts + slots + work.codes as f64;
     let fraction = (done / (done + left)).clamp(0.0, MAX_UNFINISHED);
     WorkEstimate { fraction, left: Some(left) }
 }
@@ -124,7 +160,17 @@ mod tests {
     use proptest::prelude::*;
 
     fn work(account_fraction: f64, accounts: u64, slots: u64, large: &[LargeContract]) -> f64 {
-        let work = RangeWork { accounts_done: false, account_fraction, accounts, slots, large };
+        let work = RangeWork {
+            accounts_done: false,
+            account_fraction,
+            accounts,
+            storage_pending: 0,
+            storage_settled: 0,
+            slots,
+            codes: 0,
+            codes_left: 0,
+            large,
+        };
         estimate(&work).fraction
     }
 
@@ -190,7 +236,11 @@ mod tests {
             // The cursors: each task's written share of its range.
             account_fraction: accounts as f64 / total as f64,
             accounts,
+            storage_pending: 0,
+            storage_settled: 0,
             slots: small_slots + fetched,
+            codes: 0,
+            codes_left: 0,
             large: &large,
         })
         .fraction;
@@ -238,12 +288,38 @@ mod tests {
     }
 
     #[test]
+    fn accounts_held_for_their_storage_and_codes_still_to_come_are_work_left() {
+        // The whole account space fetched: 100 accounts, 10 of them written with 10 slots each;
+        // the other 90 wait for theirs, and 50 codes are wanted.
+        let held = RangeWork {
+            accounts_done: false,
+            account_fraction: 1.0,
+            accounts: 100,
+            storage_pending: 90,
+            storage_settled: 10,
+            slots: 100,
+            codes: 0,
+            codes_left: 0,
+            large: &[],
+        };
+        let fraction = estimate(&held).fraction;
+        // 200 items done, 900 slots expected for the 90 held accounts.
+        assert!((fraction - 200.0 / 1100.0).abs() < 1e-9, "{fraction}");
+        let with_codes = estimate(&RangeWork { codes_left: 50, ..held }).fraction;
+        assert!((with_codes - 200.0 / 1150.0).abs() < 1e-9, "{with_codes}");
+    }
+
+    #[test]
     fn nothing_written_gives_no_estimate_and_done_is_complete() {
         let nothing = RangeWork {
             accounts_done: false,
             account_fraction: 0.0,
             accounts: 0,
+            storage_pending: 0,
+            storage_settled: 0,
             slots: 0,
+            codes: 0,
+            codes_left: 0,
             large: &[],
         };
         assert_eq!(estimate(&nothing), WorkEstimate { fraction: 0.0, left: None });
@@ -278,7 +354,17 @@ mod tests {
             slots in any::<u64>(),
             large in proptest::collection::vec(large(), 0..4),
         ) {
-            let work = RangeWork { accounts_done: false, account_fraction, accounts, slots, large: &large };
+            let work = RangeWork {
+                accounts_done: false,
+                account_fraction,
+                accounts,
+                storage_pending: accounts / 2,
+                storage_settled: slots % 97,
+                slots,
+                codes: accounts / 3,
+                codes_left: slots / 7,
+                large: &large,
+            };
             let estimate = estimate(&work);
             prop_assert!((0.0..=MAX_UNFINISHED).contains(&estimate.fraction), "{estimate:?}");
             if let Some(left) = estimate.left {

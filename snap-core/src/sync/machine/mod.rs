@@ -36,7 +36,6 @@ use super::{
     heal::Healer,
     peers::Peers,
     progress::{ProgressDecodeError, ProgressRecord, RangeCursor},
-    range::fraction_of_space,
     rates::RequestKind,
     report::ProgressMeter,
     requests::RequestTable,
@@ -463,18 +462,25 @@ impl Syncer {
         if self.phase != Phase::Ranges {
             return WorkEstimate::COMPLETE;
         }
-        let left: f64 = self
-            .accounts
-            .iter()
-            .filter(|task| !task.done)
-            .map(|task| fraction_of_space(&task.next, &task.last))
-            .sum();
+        let (mut left, mut held, mut storage_pending, mut storage_settled) = (0.0, 0, 0, 0);
+        for task in &self.accounts {
+            let unfetched = task.unfetched();
+            left += unfetched.space;
+            held += unfetched.held;
+            storage_pending += unfetched.storage_pending;
+            storage_settled += unfetched.storage_settled + task.written_with_storage;
+        }
         let large = self.storage.large_contracts();
+        let written = self.counters.accounts.saturating_sub(self.range_base.accounts);
         estimate(&RangeWork {
             accounts_done: self.accounts.iter().all(|task| task.done),
             account_fraction: 1.0 - left,
-            accounts: self.counters.accounts.saturating_sub(self.range_base.accounts),
+            accounts: written.saturating_add(held),
+            storage_pending,
+            storage_settled,
             slots: self.counters.slots.saturating_sub(self.range_base.slots),
+            codes: self.counters.codes.saturating_sub(self.range_base.codes),
+            codes_left: self.codes.outstanding() as u64,
             large: &large,
         })
     }
