@@ -170,7 +170,8 @@ impl PivotSelector {
 
     /// How far below the head an anchor reaches: `offset`, within what the trusted chain holds.
     pub(super) fn anchor_depth(&self) -> u64 {
-        self.config.offset.min(self.config.max_backfill + self.config.reorg_depth - 1)
+        let held = self.config.max_backfill.saturating_add(self.config.reorg_depth);
+        self.config.offset.min(held.saturating_sub(1))
     }
 
     /// The anchor's headers (descending, head first) reach the pivot: the trusted chain starts
