@@ -93,17 +93,7 @@ impl Headers {
         self.forget_votes(peer);
         self.received += 1;
         for header in headers {
-            if self.conflicts(header) {
-                continue;
-            }
-            let seen = self.received;
-            let candidate = self.candidates.entry(header.hash).or_insert_with(|| Candidate {
-                header: *header,
-                voters: SmallVec::new(),
-                lineage: false,
-                seen,
-            });
-            candidate.seen = seen;
+            let Some(candidate) = self.receive(header) else { continue };
             if !candidate.voters.contains(&peer) {
                 candidate.voters.push(peer);
             }
@@ -116,20 +106,28 @@ impl Headers {
     pub(crate) fn add_lineage(&mut self, headers: &[Header]) {
         self.received += 1;
         for header in headers {
-            if self.conflicts(header) {
-                continue;
+            if let Some(candidate) = self.receive(header) {
+                candidate.lineage = true;
             }
-            let seen = self.received;
-            let candidate = self.candidates.entry(header.hash).or_insert_with(|| Candidate {
-                header: *header,
-                voters: SmallVec::new(),
-                lineage: true,
-                seen,
-            });
-            candidate.lineage = true;
-            candidate.seen = seen;
         }
         self.bound_lineage();
+    }
+
+    /// The candidate for `header` (created unvoted if new), marked as seen in the current
+    /// reply; `None` when another header is known under its hash (see [`Self::conflicts`]).
+    fn receive(&mut self, header: &Header) -> Option<&mut Candidate> {
+        if self.conflicts(header) {
+            return None;
+        }
+        let seen = self.received;
+        let candidate = self.candidates.entry(header.hash).or_insert_with(|| Candidate {
+            header: *header,
+            voters: SmallVec::new(),
+            lineage: false,
+            seen,
+        });
+        candidate.seen = seen;
+        Some(candidate)
     }
 
     /// Whether another header is known under `header`'s hash. Hosts compute hashes from the
