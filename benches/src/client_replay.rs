@@ -33,7 +33,7 @@ enum Recorded {
     Response {
         peer: PeerId,
         id: u8,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     Written(snap_core::sync::BatchId),
     Lookup {
@@ -112,7 +112,7 @@ pub fn record(seed: u64, accounts: usize, slots: usize, peers: u64) -> Recording
             match output {
                 Output::Send { peer, message } => {
                     let reply = serve(&message, &state, &NoBals, &limits).expect("valid request");
-                    let bytes = reply.to_vec();
+                    let bytes = Bytes::from(reply.to_vec());
                     recording.response_bytes += bytes.len() as u64;
                     recording.responses += 1;
                     queue.push_back(Recorded::Response { peer, id: reply.id() as u8, bytes });
@@ -144,8 +144,8 @@ fn feed(syncer: &mut Syncer, now: Instant, input: &Recorded) {
     let input = match input {
         Recorded::Connect(peer) => Input::PeerConnected { peer: *peer, versions: vec![VERSION] },
         Recorded::Response { peer, id, bytes } => {
-            let message =
-                SnapMessage::decode(VERSION, *id, bytes, &Limits::default()).expect("decodes");
+            let message = SnapMessage::decode_shared(VERSION, *id, bytes, &Limits::default())
+                .expect("decodes");
             Input::Response { peer: *peer, message }
         }
         Recorded::Written(id) => Input::Written(*id),
@@ -204,8 +204,8 @@ impl Recording {
         let mut items = 0;
         for (_, input) in &self.inputs {
             if let Recorded::Response { id, bytes, .. } = input {
-                let message =
-                    SnapMessage::decode(VERSION, *id, bytes, &Limits::default()).expect("decodes");
+                let message = SnapMessage::decode_shared(VERSION, *id, bytes, &Limits::default())
+                    .expect("decodes");
                 items += message.encoded_len();
             }
         }

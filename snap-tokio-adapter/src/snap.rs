@@ -10,6 +10,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use alloy_primitives::Bytes;
+
 use snap_core::wire::{DecodeError, Limits, MessageId, SnapMessage, SnapVersion};
 
 use crate::eth::request_id_of;
@@ -210,7 +212,7 @@ impl SnapTracker {
     /// Admits and decodes a response (`relative_id` after the capability offset). Kind,
     /// request id and size are checked before decoding; the item count after. An answer to a
     /// request forgotten recently is [`Admitted::Late`], not decoded.
-    pub fn on_response(&mut self, relative_id: u8, data: &[u8]) -> Result<Admitted, TrackError> {
+    pub fn on_response(&mut self, relative_id: u8, data: &Bytes) -> Result<Admitted, TrackError> {
         let kind = MessageId::from_u8(relative_id)
             .filter(|id| self.version.supports(*id))
             .ok_or(TrackError::UnknownMessage(relative_id))?;
@@ -232,7 +234,7 @@ impl SnapTracker {
         if data.len() > pending.max_bytes {
             return Err(TrackError::Oversized { len: data.len(), max: pending.max_bytes });
         }
-        let message = SnapMessage::decode(self.version, relative_id, data, &self.limits)?;
+        let message = SnapMessage::decode_shared(self.version, relative_id, data, &self.limits)?;
         let items = match &message {
             SnapMessage::StorageRanges(m) => m.slots.len(),
             SnapMessage::ByteCodes(m) => m.codes.len(),
@@ -250,7 +252,7 @@ impl SnapTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{B256, Bytes};
+    use alloy_primitives::B256;
     use snap_core::wire::{ByteCodes, GetAccountRange, GetByteCodes, TrieNodes};
 
     fn codes_request(id: u64, hashes: usize, bytes: u64) -> SnapMessage {
@@ -272,14 +274,14 @@ mod tests {
         assert_eq!(tracker.track(&codes_request(5, 1, 1)), Err(TrackError::Collision(5)));
         // Unknown id: unsolicited, and the outstanding request is untouched.
         assert_eq!(
-            tracker.on_response(0x05, &codes_response(6, vec![])),
+            tracker.on_response(0x05, &Bytes::from(codes_response(6, vec![]))),
             Err(TrackError::Unsolicited { request_id: 6, kind: MessageId::ByteCodes })
         );
         assert_eq!(tracker.len(), 1);
         // Right id, wrong kind.
         let nodes = SnapMessage::TrieNodes(TrieNodes { request_id: 5, nodes: vec![] }).to_vec();
         assert_eq!(
-            tracker.on_response(0x07, &nodes),
+            tracker.on_response(0x07, &Bytes::from(nodes)),
             Err(TrackError::WrongKind {
                 expected: MessageId::ByteCodes,
                 got: MessageId::TrieNodes
@@ -289,17 +291,23 @@ mod tests {
         tracker.track(&codes_request(7, 2, 1000)).expect("tracked");
         let reply = codes_response(7, vec![Bytes::from_static(b"code")]);
         assert!(matches!(
-            tracker.on_response(0x05, &reply),
+            tracker.on_response(0x05, &Bytes::from(reply.clone())),
             Ok(Admitted::Response(SnapMessage::ByteCodes(_)))
         ));
-        assert!(matches!(tracker.on_response(0x05, &reply), Err(TrackError::Unsolicited { .. })));
+        assert!(matches!(
+            tracker.on_response(0x05, &Bytes::from(reply.clone())),
+            Err(TrackError::Unsolicited { .. })
+        ));
         // Requests are not responses.
         assert_eq!(
-            tracker.on_response(0x04, &reply),
+            tracker.on_response(0x04, &Bytes::from(reply.clone())),
             Err(TrackError::WrongDirection(MessageId::GetByteCodes))
         );
         // snap/2 messages do not exist on snap/1.
-        assert_eq!(tracker.on_response(0x09, &reply), Err(TrackError::UnknownMessage(9)));
+        assert_eq!(
+            tracker.on_response(0x09, &Bytes::from(reply)),
+            Err(TrackError::UnknownMessage(9))
+        );
     }
 
     #[test]
@@ -313,13 +321,13 @@ mod tests {
         oversized.push(0x01);
         oversized.resize(max + 14, 0xff);
         assert_eq!(
-            tracker.on_response(0x05, &oversized),
+            tracker.on_response(0x05, &Bytes::from(oversized.clone())),
             Err(TrackError::Oversized { len: max + 14, max })
         );
         tracker.track(&codes_request(2, 1, 100)).expect("tracked");
         let two = codes_response(2, vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
         assert_eq!(
-            tracker.on_response(0x05, &two),
+            tracker.on_response(0x05, &Bytes::from(two)),
             Err(TrackError::TooManyItems { got: 2, max: 1 })
         );
     }
@@ -351,20 +359,23 @@ mod tests {
         tracker.track(&request(1)).expect("tracked");
         let crossing = reply(1, vec![list(1024 * 1024), list(3 * 1024 * 1024)]);
         assert!(crossing.len() as u64 > budget + RESPONSE_SLACK);
-        assert!(matches!(tracker.on_response(0x09, &crossing), Ok(Admitted::Response(_))));
+        assert!(matches!(
+            tracker.on_response(0x09, &Bytes::from(crossing)),
+            Ok(Admitted::Response(_))
+        ));
         // Past the budget plus the slack: refused on size, before decoding.
         tracker.track(&request(2)).expect("tracked");
         let max = (budget + BAL_RESPONSE_SLACK) as usize;
         let huge = reply(2, vec![list(max)]);
         assert_eq!(
-            tracker.on_response(0x09, &huge),
+            tracker.on_response(0x09, &Bytes::from(huge.clone())),
             Err(TrackError::Oversized { len: huge.len(), max })
         );
         // More entries than blocks asked.
         tracker.track(&request(3)).expect("tracked");
         let three = reply(3, vec![list(1), Bytes::new(), list(1)]);
         assert_eq!(
-            tracker.on_response(0x09, &three),
+            tracker.on_response(0x09, &Bytes::from(three)),
             Err(TrackError::TooManyItems { got: 3, max: 2 })
         );
         // Access lists do not exist on snap/1.
@@ -396,6 +407,7 @@ mod tests {
                 proof: vec![],
             })
             .to_vec()
+            .into()
         };
         // Its late answer is dropped quietly, once; a second copy is unsolicited.
         assert_eq!(tracker.on_response(0x01, &reply(1)), Ok(Admitted::Late(1)));

@@ -226,6 +226,22 @@ impl WriteBatch {
             + self.nodes.writes.iter().map(node_bytes).sum::<usize>()
     }
 
+    /// An empty batch with room for a quarter more entries of each kind than this one holds
+    /// (batches end at a size, so their counts vary a little).
+    pub(crate) fn empty_like(&self) -> Self {
+        let room = |len: usize| len + len / 4;
+        Self {
+            accounts: Vec::with_capacity(room(self.accounts.len())),
+            storage: Vec::with_capacity(room(self.storage.len())),
+            codes: Vec::with_capacity(room(self.codes.len())),
+            nodes: NodeChanges {
+                writes: Vec::with_capacity(room(self.nodes.writes.len())),
+                deletes: Vec::with_capacity(room(self.nodes.deletes.len())),
+            },
+            ..Self::default()
+        }
+    }
+
     /// The part of [`estimated_bytes`](Self::estimated_bytes) that needs no sum.
     pub(super) fn fixed_bytes(&self) -> usize {
         self.accounts.len() * 120

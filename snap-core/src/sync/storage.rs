@@ -7,7 +7,10 @@
 //! so its storage trie stays incomplete until healing, and the account's leaf is left out of the
 //! account trie (healing then visits it).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::{
+    collections::{BTreeMap, BTreeSet, VecDeque},
+    ops::Range,
+};
 
 use alloy_primitives::{B256, Bytes};
 
@@ -18,7 +21,11 @@ use super::{
     range::{HashRange, fraction_of_space, next_hash, plan_chunks},
 };
 use crate::{
-    trie::{VerifiedNodes, generate::TrieGenerator, proof::verify_range_nodes},
+    trie::{
+        VerifiedNodes,
+        generate::{NodeChanges, TrieGenerator},
+        proof::verify_range_nodes,
+    },
     wire::StorageSlot,
 };
 
@@ -342,28 +349,43 @@ impl Storage {
             lists.push(Vec::new());
         }
         let answered = lists.len();
-        // Verify everything before writing anything.
-        let mut verified = Vec::with_capacity(answered);
-        for (index, (job, list)) in jobs.iter().zip(&lists).enumerate() {
-            let last = index + 1 == answered;
-            let edge_proof = if last { proof } else { &[] };
-            let (keys, values) = split(list);
-            let verdict = verify_range_nodes(job.root, B256::ZERO, &keys, &values, edge_proof)
-                .map_err(Misbehaviour::BadRangeProof)?;
-            verified.push(verdict);
-        }
+        // Verify everything before writing anything. A list without a proof must be its
+        // contract's whole trie: verifying it builds every node, straight into the batch, taken
+        // out again if any list fails.
+        let mark = (batch.nodes.writes.len(), batch.nodes.deletes.len());
+        let verified = match self.verify_small(&jobs, &lists, proof, &mut batch.nodes) {
+            Ok(verified) => verified,
+            Err(error) => {
+                batch.nodes.writes.truncate(mark.0);
+                batch.nodes.deletes.truncate(mark.1);
+                return Err(error);
+            }
+        };
+        // The whole tries' changes of contracts not to be written after all, removed last.
+        let mut unwanted = Vec::new();
         let mut done = Vec::new();
-        for (index, ((job, list), (more, nodes))) in
-            jobs.iter().zip(lists).zip(verified).enumerate()
-        {
-            if !wanted.get(index).copied().unwrap_or(false) || !self.small_is_open(job) {
-                continue;
-            }
-            let mut nodes = Some(nodes);
-            if more && self.start_chunks(*job, &list, &mut nodes, batch) {
-                write_slots(batch, job.account, list);
-                continue;
-            }
+        for (index, ((job, list), verdict)) in jobs.iter().zip(lists).zip(verified).enumerate() {
+            let wanted = wanted.get(index).copied().unwrap_or(false) && self.small_is_open(job);
+            let nodes = match verdict {
+                Verdict::Whole { writes, deletes } => {
+                    if !wanted {
+                        unwanted.push((writes, deletes));
+                        continue;
+                    }
+                    write_slots(batch, job.account, list);
+                    self.complete_small(job, &mut done);
+                    continue;
+                }
+                Verdict::Edge { .. } if !wanted => continue,
+                Verdict::Edge { more, nodes } => {
+                    let mut nodes = Some(nodes);
+                    if more && self.start_chunks(*job, &list, &mut nodes, batch) {
+                        write_slots(batch, job.account, list);
+                        continue;
+                    }
+                    nodes
+                }
+            };
             let generator = self
                 .small_generator
                 .get_or_insert_with(|| TrieGenerator::new(job.account, B256::ZERO));
@@ -374,12 +396,59 @@ impl Storage {
             }
             generator.finish_through_into(B256::repeat_byte(0xff), &mut batch.nodes);
             write_slots(batch, job.account, list);
-            self.completed.insert(job.account, Completed { root: Some(job.root), chunked: false });
-            done.push(StorageDone { account: job.account, chunked: false });
+            self.complete_small(job, &mut done);
+        }
+        for (writes, deletes) in unwanted.into_iter().rev() {
+            batch.nodes.writes.drain(writes);
+            batch.nodes.deletes.drain(deletes);
         }
         let rest = wanted.get(answered..).unwrap_or_default();
         self.give_back_small(jobs.into_iter().skip(answered).collect(), rest);
         Ok(done)
+    }
+
+    /// Verifies each list of a small-storage answer (the last one with `proof`). A list
+    /// without a proof must be its contract's whole trie: verifying it builds every node, and
+    /// those are appended to `whole`.
+    fn verify_small(
+        &mut self,
+        jobs: &[StorageJob],
+        lists: &[Vec<StorageSlot>],
+        proof: &[Bytes],
+        whole: &mut NodeChanges,
+    ) -> Result<Vec<Verdict>, Misbehaviour> {
+        let mut verified = Vec::with_capacity(lists.len());
+        for (index, (job, list)) in jobs.iter().zip(lists).enumerate() {
+            let last = index + 1 == lists.len();
+            let edge_proof = if last { proof } else { &[] };
+            if !edge_proof.is_empty() {
+                let (keys, values) = split(list);
+                let (more, nodes) =
+                    verify_range_nodes(job.root, B256::ZERO, &keys, &values, edge_proof)
+                        .map_err(Misbehaviour::BadRangeProof)?;
+                verified.push(Verdict::Edge { more, nodes });
+                continue;
+            }
+            let generator = self
+                .small_generator
+                .get_or_insert_with(|| TrieGenerator::new(job.account, B256::ZERO));
+            let before = (whole.writes.len(), whole.deletes.len());
+            let leaves = list.iter().map(|slot| (slot.hash, slot.value.as_ref()));
+            generator
+                .verify_whole(job.account, job.root, leaves, whole)
+                .map_err(Misbehaviour::BadRangeProof)?;
+            verified.push(Verdict::Whole {
+                writes: before.0..whole.writes.len(),
+                deletes: before.1..whole.deletes.len(),
+            });
+        }
+        Ok(verified)
+    }
+
+    /// Marks a small contract's storage, written whole, complete.
+    fn complete_small(&mut self, job: &StorageJob, done: &mut Vec<StorageDone>) {
+        self.completed.insert(job.account, Completed { root: Some(job.root), chunked: false });
+        done.push(StorageDone { account: job.account, chunked: false });
     }
 
     /// Splits the rest of a contract cut short after `fetched` into chunks; the first chunk
@@ -555,6 +624,15 @@ impl Storage {
     }
 }
 
+/// What verifying one list of a storage answer gave.
+enum Verdict {
+    /// A whole trie without a proof, verified by building it: where its nodes' writes and
+    /// deletions lie in the batch.
+    Whole { writes: Range<usize>, deletes: Range<usize> },
+    /// A range with an edge proof: whether the trie holds more, and the verified nodes.
+    Edge { more: bool, nodes: VerifiedNodes },
+}
+
 fn split(list: &[StorageSlot]) -> (Vec<B256>, Vec<&[u8]>) {
     list.iter().map(|slot| (slot.hash, slot.value.as_ref())).unzip()
 }
@@ -562,3 +640,6 @@ fn split(list: &[StorageSlot]) -> (Vec<B256>, Vec<&[u8]>) {
 fn write_slots(batch: &mut WriteBatch, account: B256, list: Vec<StorageSlot>) {
     batch.storage.extend(list.into_iter().map(|slot| (account, slot.hash, slot.value)));
 }
+
+#[cfg(test)]
+mod tests;

@@ -214,13 +214,20 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     /// A recorder for `leaves` leaves holding `value_bytes` bytes of values, verified with a
-    /// proof of `proof_bytes` bytes.
-    pub(crate) fn with_capacity(leaves: usize, value_bytes: usize, proof_bytes: usize) -> Self {
+    /// proof of `proof_nodes` nodes and `proof_bytes` bytes.
+    pub(crate) fn with_capacity(
+        leaves: usize,
+        value_bytes: usize,
+        proof_nodes: usize,
+        proof_bytes: usize,
+    ) -> Self {
         // Per leaf: its node (the value and up to 37 bytes of headers and path), and a share of
         // the branches (a random trie has about 0.36 per leaf, 140 bytes on average, and a
-        // root). Proof nodes are copied in whole.
-        let arena = value_bytes + leaves * 90 + 600 + proof_bytes;
-        let nodes = leaves + leaves * 2 / 5 + 64;
+        // root). Proof nodes are copied in whole. Most ranges are a small contract's whole
+        // storage, a leaf or two without a proof: room for more is not free (a node's entry is
+        // 88 bytes), so the slack is small.
+        let arena = value_bytes + leaves * 90 + 140 + proof_bytes;
+        let nodes = leaves + leaves * 2 / 5 + proof_nodes + 2;
         Self { arena: Vec::with_capacity(arena), nodes: Vec::with_capacity(nodes) }
     }
 

@@ -40,6 +40,12 @@ trait Wire: Sized {
 /// Decodes a whole message body: size check, outer list, fields, no extra fields, no trailing
 /// bytes.
 fn decode_message<T: Wire>(bytes: &[u8], limits: &Limits) -> Result<T, DecodeError> {
+    decode_message_in(bytes, &Budget::new(limits, None))
+}
+
+/// [`decode_message`] within `budget`, which says whether byte strings are copied or sliced.
+fn decode_message_in<T: Wire>(bytes: &[u8], budget: &Budget<'_>) -> Result<T, DecodeError> {
+    let limits = budget.limits;
     if bytes.len() > limits.max_message_bytes {
         return Err(DecodeError::MessageTooLarge {
             len: bytes.len(),
@@ -51,7 +57,7 @@ fn decode_message<T: Wire>(bytes: &[u8], limits: &Limits) -> Result<T, DecodeErr
     if !buf.is_empty() {
         return Err(DecodeError::TrailingBytes { count: buf.len() });
     }
-    let message = T::decode_fields(&mut payload, &Budget::new(limits))?;
+    let message = T::decode_fields(&mut payload, budget)?;
     rlp::finish(payload, T::WHAT)?;
     Ok(message)
 }
@@ -95,14 +101,28 @@ message_api!(
 /// The item budget of one message being decoded: the limits, and how many list items the
 /// message may still hold in total ([`Limits::max_message_items`]). Nested lists draw on the
 /// same budget, so decoded memory stays bounded however the items are spread over lists.
+///
+/// It also holds the buffer being decoded when that is shared: the byte strings an answer
+/// passes on to a write batch (slot values, codes, proof nodes) are then slices of it rather
+/// than copies, one allocation per message instead of one per item.
 struct Budget<'a> {
     limits: &'a Limits,
     items_left: core::cell::Cell<usize>,
+    shared: Option<&'a Bytes>,
 }
 
 impl<'a> Budget<'a> {
-    fn new(limits: &'a Limits) -> Self {
-        Self { limits, items_left: core::cell::Cell::new(limits.max_message_items) }
+    fn new(limits: &'a Limits, shared: Option<&'a Bytes>) -> Self {
+        Self { limits, items_left: core::cell::Cell::new(limits.max_message_items), shared }
+    }
+
+    /// `part` (a slice of the message being decoded) as `Bytes`: a slice of the shared buffer,
+    /// or a copy.
+    fn bytes(&self, part: &[u8]) -> Bytes {
+        match self.shared {
+            Some(whole) => whole.slice_ref(part),
+            None => Bytes::copy_from_slice(part),
+        }
     }
 
     /// Takes `count` items from the budget, or fails when the message would exceed it.
@@ -169,13 +189,18 @@ fn decode_hashes(
     )
 }
 
+/// A list of byte strings; `share` lets them be slices of a shared message buffer (for what
+/// goes on to a write batch, not for what may be held long, like trie nodes waiting for their
+/// children: a slice keeps the whole message alive).
 fn decode_blobs(
     buf: &mut &[u8],
     what: &'static str,
     limits: &Budget<'_>,
+    share: bool,
 ) -> Result<Vec<Bytes>, DecodeError> {
     decode_list(buf, limits, what, limits.max_list_items, too_many(what, limits), 1, |b, _| {
-        rlp::string(b, what).map(Bytes::copy_from_slice)
+        let blob = rlp::string(b, what)?;
+        Ok(if share { limits.bytes(blob) } else { Bytes::copy_from_slice(blob) })
     })
 }
 
@@ -189,7 +214,7 @@ fn decode_proof(buf: &mut &[u8], limits: &Budget<'_>) -> Result<Vec<Bytes>, Deco
         max,
         || err.clone(),
         1,
-        |b, _| rlp::string(b, "proof node").map(Bytes::copy_from_slice),
+        |b, _| rlp::string(b, "proof node").map(|node| limits.bytes(node)),
     )
 }
 
@@ -363,7 +388,7 @@ fn decode_slot_list(
                 return Err(DecodeError::UnsortedSlots { list, index });
             }
             previous = Some(hash);
-            let value = Bytes::copy_from_slice(rlp::string(&mut item, "slot data")?);
+            let value = limits.bytes(rlp::string(&mut item, "slot data")?);
             rlp::finish(item, "slot")?;
             Ok(StorageSlot { hash, value })
         },
@@ -438,7 +463,7 @@ impl Wire for ByteCodes {
     fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
-            codes: decode_blobs(p, "codes", limits)?,
+            codes: decode_blobs(p, "codes", limits, true)?,
         })
     }
 }
@@ -475,7 +500,7 @@ impl Wire for GetTrieNodes {
             limits.max_list_items,
             too_many(what, limits),
             1,
-            |b, _| decode_blobs(b, "path set", limits).map(TrieNodePathSet),
+            |b, _| decode_blobs(b, "path set", limits, false).map(TrieNodePathSet),
         )?;
         let response_bytes = rlp::u64(p, "response bytes")?;
         Ok(Self { request_id, root, paths, response_bytes })
@@ -494,7 +519,7 @@ impl Wire for TrieNodes {
     fn decode_fields(p: &mut &[u8], limits: &Budget<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             request_id: rlp::u64(p, "request id")?,
-            nodes: decode_blobs(p, "nodes", limits)?,
+            nodes: decode_blobs(p, "nodes", limits, false)?,
         })
     }
 }
@@ -619,6 +644,30 @@ impl SnapMessage {
         bytes: &[u8],
         limits: &Limits,
     ) -> Result<Self, DecodeError> {
+        Self::decode_in(version, message_id, bytes, &Budget::new(limits, None))
+    }
+
+    /// Like [`decode`](Self::decode), taking the message's own buffer: the slot values, codes
+    /// and proof nodes of an answer are then slices of `bytes` instead of copies (one
+    /// allocation per message rather than one per item). They keep `bytes` alive until the
+    /// write batch holding them is dropped; trie nodes, which healing may hold for long, are
+    /// still copied.
+    pub fn decode_shared(
+        version: SnapVersion,
+        message_id: u8,
+        bytes: &Bytes,
+        limits: &Limits,
+    ) -> Result<Self, DecodeError> {
+        Self::decode_in(version, message_id, bytes, &Budget::new(limits, Some(bytes)))
+    }
+
+    fn decode_in(
+        version: SnapVersion,
+        message_id: u8,
+        bytes: &[u8],
+        budget: &Budget<'_>,
+    ) -> Result<Self, DecodeError> {
+        let limits = budget.limits;
         if bytes.len() > limits.max_message_bytes {
             return Err(DecodeError::MessageTooLarge {
                 len: bytes.len(),
@@ -630,18 +679,22 @@ impl SnapMessage {
             return Err(DecodeError::NotInVersion { id, version });
         }
         Ok(match id {
-            MessageId::GetAccountRange => Self::GetAccountRange(decode_message(bytes, limits)?),
-            MessageId::AccountRange => Self::AccountRange(decode_message(bytes, limits)?),
-            MessageId::GetStorageRanges => Self::GetStorageRanges(decode_message(bytes, limits)?),
-            MessageId::StorageRanges => Self::StorageRanges(decode_message(bytes, limits)?),
-            MessageId::GetByteCodes => Self::GetByteCodes(decode_message(bytes, limits)?),
-            MessageId::ByteCodes => Self::ByteCodes(decode_message(bytes, limits)?),
-            MessageId::GetTrieNodes => Self::GetTrieNodes(decode_message(bytes, limits)?),
-            MessageId::TrieNodes => Self::TrieNodes(decode_message(bytes, limits)?),
-            MessageId::GetBlockAccessLists => {
-                Self::GetBlockAccessLists(decode_message(bytes, limits)?)
+            MessageId::GetAccountRange => Self::GetAccountRange(decode_message_in(bytes, budget)?),
+            MessageId::AccountRange => Self::AccountRange(decode_message_in(bytes, budget)?),
+            MessageId::GetStorageRanges => {
+                Self::GetStorageRanges(decode_message_in(bytes, budget)?)
             }
-            MessageId::BlockAccessLists => Self::BlockAccessLists(decode_message(bytes, limits)?),
+            MessageId::StorageRanges => Self::StorageRanges(decode_message_in(bytes, budget)?),
+            MessageId::GetByteCodes => Self::GetByteCodes(decode_message_in(bytes, budget)?),
+            MessageId::ByteCodes => Self::ByteCodes(decode_message_in(bytes, budget)?),
+            MessageId::GetTrieNodes => Self::GetTrieNodes(decode_message_in(bytes, budget)?),
+            MessageId::TrieNodes => Self::TrieNodes(decode_message_in(bytes, budget)?),
+            MessageId::GetBlockAccessLists => {
+                Self::GetBlockAccessLists(decode_message_in(bytes, budget)?)
+            }
+            MessageId::BlockAccessLists => {
+                Self::BlockAccessLists(decode_message_in(bytes, budget)?)
+            }
         })
     }
 }

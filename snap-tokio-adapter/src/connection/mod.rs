@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alloy_primitives::Bytes;
 use k256::SecretKey;
 use snap_core::{
     serve::ServeError,
@@ -502,14 +503,15 @@ impl Connection {
             };
             let (code, data) = codec.decode(&frame)?;
             self.last_heard = now;
-            self.on_message(code, &data, now)?;
+            // Shared, so that what an answer passes on to a write batch is sliced, not copied.
+            self.on_message(code, &Bytes::from(data), now)?;
             if self.is_closed() {
                 return Ok(());
             }
         }
     }
 
-    fn on_message(&mut self, code: u64, data: &[u8], now: Instant) -> Result<(), ConnectionError> {
+    fn on_message(&mut self, code: u64, data: &Bytes, now: Instant) -> Result<(), ConnectionError> {
         let unexpected = |phase: &Phase| ConnectionError::Unexpected { code, phase: phase.name() };
         match code {
             p2p::DISCONNECT_ID => {
@@ -646,7 +648,7 @@ impl Connection {
         &mut self,
         version: SnapVersion,
         id: u8,
-        data: &[u8],
+        data: &Bytes,
     ) -> Result<(), ConnectionError> {
         if id % 2 == 1 {
             let tracker = self.tracker.as_mut().ok_or(TrackError::UnknownMessage(id))?;

@@ -439,7 +439,10 @@ impl Syncer {
     }
 
     fn flush(&mut self) {
-        let mut batch = std::mem::take(&mut self.batch);
+        // The next batch starts with the room this one needed: growing a batch's lists from
+        // empty copied each of them about twice over (a batch holds tens of thousands of nodes).
+        let next = self.batch.empty_like();
+        let mut batch = std::mem::replace(&mut self.batch, next);
         self.batch_size = BatchSize::default();
         batch.id = BatchId(self.next_batch_id);
         self.next_batch_id += 1;

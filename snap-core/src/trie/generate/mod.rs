@@ -62,6 +62,7 @@ use nybbles::Nibbles;
 
 use self::known::Known;
 use super::{
+    proof::ProofError,
     stack::{NodeSink, StackBuilder},
     verified::{MIN_STORED_NODE_LEN, VerifiedNodes, encode_branch, encode_extension, encode_leaf},
 };
@@ -91,6 +92,12 @@ impl NodeChanges {
     /// Whether there is nothing to write or delete.
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.deletes.is_empty()
+    }
+
+    /// Removes every write and deletion, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.writes.clear();
+        self.deletes.clear();
     }
 
     /// Moves everything from `other` into `self`.
@@ -252,6 +259,40 @@ impl TrieGenerator {
         Ok(())
     }
 
+    /// Checks that `leaves` are the whole trie of `owner` with root `root` and, when they are,
+    /// appends its nodes to `changes`: what a generator of the whole key space writes and
+    /// deletes, in one pass that encodes and hashes each node once. For a range that came
+    /// without a proof (a small contract's whole storage) this does the verifier's and the
+    /// generator's work together. On failure `changes` is as it was.
+    ///
+    /// Starts over as [`restart`](Self::restart) does; afterwards the generator takes no
+    /// leaves until the next restart.
+    pub fn verify_whole<'a>(
+        &mut self,
+        owner: B256,
+        root: B256,
+        leaves: impl IntoIterator<Item = (B256, &'a [u8])>,
+        changes: &mut NodeChanges,
+    ) -> Result<(), ProofError> {
+        self.restart(owner, B256::ZERO);
+        for (index, (key, value)) in leaves.into_iter().enumerate() {
+            self.push(key, value).map_err(|error| match error {
+                GenerateError::EmptyValue(_) => ProofError::EmptyValue { index },
+                _ => ProofError::NotIncreasing { index },
+            })?;
+        }
+        let before = (changes.writes.len(), changes.deletes.len());
+        let got = self.finish_through_into(B256::repeat_byte(0xff), changes);
+        // From zero to the maximum key with nothing forgotten: the root is always known.
+        let got = got.unwrap_or_default();
+        if got != root {
+            changes.writes.truncate(before.0);
+            changes.deletes.truncate(before.1);
+            return Err(ProofError::RootMismatch { got, expected: root });
+        }
+        Ok(())
+    }
+
     /// Hands out every change that is final so far, to keep write batches bounded.
     pub fn take_changes(&mut self) -> NodeChanges {
         let mut changes = NodeChanges::default();
@@ -394,8 +435,10 @@ impl Output {
     /// Moves the changes made so far to `changes`.
     fn take_into(&mut self, changes: &mut NodeChanges) {
         if !self.own_writes.is_empty() {
-            let capacity = self.own.capacity();
-            let own = Bytes::from(std::mem::replace(&mut self.own, Vec::with_capacity(capacity)));
+            // Copied out at its length, the buffer kept: a fresh buffer of the old one's
+            // capacity for every take cost an allocation (and page faults) as large as the
+            // largest trie seen so far, per small contract.
+            let own = Bytes::copy_from_slice(&self.own);
             for (index, start, end) in self.own_writes.drain(..) {
                 self.writes[index].1 = own.slice(start..end);
             }

@@ -72,7 +72,7 @@ pub fn verify_range_nodes<V: AsRef<[u8]>>(
 ) -> Result<(bool, VerifiedNodes), ProofError> {
     let value_bytes = values.iter().map(|value| value.as_ref().len()).sum();
     let proof_bytes = proof.iter().map(|node| node.len()).sum();
-    let mut recorder = Recorder::with_capacity(keys.len(), value_bytes, proof_bytes);
+    let mut recorder = Recorder::with_capacity(keys.len(), value_bytes, proof.len(), proof_bytes);
     let more = verify_with(root, origin, keys, values, proof, &mut recorder)?;
     Ok((more, recorder.finish()))
 }

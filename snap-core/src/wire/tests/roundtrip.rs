@@ -31,6 +31,40 @@ proptest! {
         prop_assert_eq!(decode(msg.id(), &bytes), Ok(msg));
     }
 
+    /// Decoding from a shared buffer gives what decoding from a slice gives, valid message or
+    /// mutated one (same error), and the answer's byte strings are slices of that buffer:
+    /// nothing was copied.
+    #[test]
+    fn shared_decode_agrees_and_copies_nothing(
+        msg in strategies::message(),
+        pos in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        mutate in any::<bool>(),
+    ) {
+        let mut bytes = msg.to_vec();
+        if mutate {
+            let i = pos.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let shared = alloy_primitives::Bytes::from(bytes.clone());
+        let version = version_for(msg.id());
+        let from_shared =
+            SnapMessage::decode_shared(version, msg.id() as u8, &shared, &Limits::default());
+        prop_assert_eq!(&from_shared, &decode(msg.id(), &bytes));
+        let inside = |blob: &alloy_primitives::Bytes| {
+            blob.is_empty() || shared.as_ptr_range().contains(&blob.as_ptr())
+        };
+        match from_shared {
+            Ok(SnapMessage::StorageRanges(m)) => {
+                prop_assert!(m.slots.iter().flatten().all(|slot| inside(&slot.value)));
+                prop_assert!(m.proof.iter().all(inside));
+            }
+            Ok(SnapMessage::AccountRange(m)) => prop_assert!(m.proof.iter().all(inside)),
+            Ok(SnapMessage::ByteCodes(m)) => prop_assert!(m.codes.iter().all(inside)),
+            _ => {}
+        }
+    }
+
     /// decode -> encode reproduces the input: for each valid message, every one-byte mutation
     /// that still decodes re-encodes to the mutated bytes (the encoding is canonical and the
     /// decoder accepts only canonical input), except for an `AccountRange` whose body the

@@ -13,6 +13,8 @@ use super::*;
 use crate::trie::{BuiltTrie, build_trie};
 use alloy_primitives::keccak256;
 
+mod whole;
+
 type Leaves = Vec<(B256, Vec<u8>)>;
 type Store = BTreeMap<NodeKey, Bytes>;
 
