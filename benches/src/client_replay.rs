@@ -165,8 +165,8 @@ pub struct Replayed {
 }
 
 impl Recording {
-    /// Replays the recorded inputs into a fresh `Syncer`, dropping its batches as a host would
-    /// after applying them.
+    /// Replays the recorded inputs into a fresh `Syncer`, clearing its batches and giving them
+    /// back as a host does after applying them.
     ///
     /// # Panics
     ///
@@ -179,9 +179,12 @@ impl Recording {
         for (at, input) in &self.inputs {
             feed(&mut syncer, base + *at, input);
             while let Some(output) = syncer.poll_output() {
-                if let Output::Write(batch) = output {
+                if let Output::Write(mut batch) = output {
                     replayed.batches += 1;
                     replayed.nodes += batch.nodes.writes.len() as u64;
+                    // As the node's writer does once a batch is applied.
+                    batch.clear();
+                    syncer.recycle_batch(batch);
                 }
             }
         }

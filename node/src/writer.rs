@@ -26,6 +26,8 @@ pub enum WriterDone {
         id: BatchId,
         /// Its estimated size in bytes.
         bytes: usize,
+        /// The batch, emptied, for the core to reuse its buffers.
+        spare: WriteBatch,
     },
     /// The lookup's answer.
     Looked(LookupId, LookupAnswer),
@@ -50,8 +52,11 @@ impl<S: SyncStore + Send + 'static> Writer<S> {
                 let mut store = store;
                 while let Some(job) = rx.blocking_recv() {
                     let result = match job {
-                        WriterJob::Batch(batch) => store.apply(&batch).map(|()| {
-                            WriterDone::Written { id: batch.id, bytes: batch.estimated_bytes() }
+                        WriterJob::Batch(mut batch) => store.apply(&batch).map(|()| {
+                            let (id, bytes) = (batch.id, batch.estimated_bytes());
+                            // Its data dropped here, its buffers go back to the core.
+                            batch.clear();
+                            WriterDone::Written { id, bytes, spare: batch }
                         }),
                         WriterJob::Lookup(id, lookup) => {
                             store.answer(&lookup).map(|answer| WriterDone::Looked(id, answer))

@@ -651,9 +651,10 @@ impl<F: FnMut(&DriverEvent)> Driver<F> {
     fn on_written(&mut self, done: WriterDone) -> Result<(), DriverError> {
         let Some(syncer) = &mut self.syncer else { return Ok(()) };
         match done {
-            WriterDone::Written { id, bytes } => {
+            WriterDone::Written { id, bytes, spare } => {
                 self.metrics.batches.increment(1);
                 self.metrics.bytes_written.increment(bytes as u64);
+                syncer.recycle_batch(spare);
                 syncer.handle_input(Instant::now(), Input::Written(id));
             }
             WriterDone::Looked(id, answer) => {

@@ -272,6 +272,20 @@ impl WriteBatch {
         self.pruned.push(range);
     }
 
+    /// Empties the batch, keeping its lists' buffers: give a batch applied back to
+    /// [`Syncer::recycle_batch`](crate::sync::Syncer::recycle_batch) cleared (on the thread
+    /// that applied it, which then also drops the data it held).
+    pub fn clear(&mut self) {
+        self.accounts.clear();
+        self.storage.clear();
+        self.codes.clear();
+        self.nodes.writes.clear();
+        self.nodes.deletes.clear();
+        self.pruned.clear();
+        self.clear_tries = false;
+        self.progress = Bytes::new();
+    }
+
     /// Whether the batch carries no data (it may still carry a progress record).
     pub fn is_empty(&self) -> bool {
         self.accounts.is_empty()

@@ -221,3 +221,94 @@ fn a_late_answer_to_a_hedged_request_is_used_and_the_duplicate_dropped() {
     assert!(!outputs.iter().any(|o| matches!(o, Output::Disconnect { .. })), "{outputs:?}");
     assert_eq!(syncer.counters().accounts, delivered, "nothing is used twice");
 }
+
+/// Runs a whole sync of `state` with one peer answering at once and every batch acknowledged
+/// at once; `recycle` gives each applied batch back cleared. Returns the batches handed out.
+fn batches_of_a_sync(state: &InMemoryState, recycle: bool) -> Vec<crate::sync::WriteBatch> {
+    let config = SyncConfig { batch_bytes: 20_000, ..SyncConfig::default() };
+    let mut now = test_epoch();
+    let target = Target { root: state.root(), number: 1 };
+    let mut syncer = Syncer::new(config, target, now);
+    let mut inputs =
+        vec![Input::PeerConnected { peer: PeerId(1), versions: vec![SnapVersion::V1] }];
+    let mut batches = Vec::new();
+    let mut store = crate::sync::host::MemoryStore::new();
+    for _ in 0..10_000 {
+        match inputs.pop() {
+            Some(input) => syncer.handle_input(now, input),
+            None if syncer.phase() == crate::sync::Phase::Done => break,
+            None => {
+                now += Duration::from_secs(1);
+                syncer.handle_timeout(now);
+            }
+        }
+        while let Some(output) = syncer.poll_output() {
+            match output {
+                Output::Send { peer, message } => {
+                    let reply = serve(&message, state, &NoBals, &ServeLimits::default());
+                    inputs.push(Input::Response { peer, message: reply.expect("well formed") });
+                }
+                Output::Lookup { id, lookup } => {
+                    inputs.push(Input::LookupDone { id, answer: store.answer(&lookup) });
+                }
+                Output::Write(batch) => {
+                    inputs.push(Input::Written(batch.id));
+                    store.apply(batch.clone());
+                    batches.push(batch.clone());
+                    if recycle {
+                        let mut spare = batch;
+                        spare.clear();
+                        syncer.recycle_batch(spare);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(syncer.phase(), crate::sync::Phase::Done);
+    batches
+}
+
+/// Giving applied batches back only lends their buffers: the batches are the same, and the
+/// reused ones start with room (no growing from empty).
+#[test]
+fn recycled_batches_change_nothing_but_their_buffers() {
+    let state = state(3_000);
+    let fresh = batches_of_a_sync(&state, false);
+    let recycled = batches_of_a_sync(&state, true);
+    assert!(fresh.len() > 3, "several batches: {}", fresh.len());
+    assert_eq!(fresh, recycled);
+}
+
+/// A batch given back with data in it is not reused (its data would be written twice).
+#[test]
+fn a_batch_given_back_with_data_is_dropped() {
+    let state = state(500);
+    let target = Target { root: state.root(), number: 1 };
+    let mut syncer = Syncer::new(SyncConfig::default(), target, test_epoch());
+    let mut stale = crate::sync::WriteBatch::default();
+    stale.codes.push((B256::ZERO, alloy_primitives::Bytes::from_static(b"stale")));
+    syncer.recycle_batch(stale);
+    let mut batches = Vec::new();
+    let mut inputs =
+        vec![Input::PeerConnected { peer: PeerId(1), versions: vec![SnapVersion::V1] }];
+    let now = test_epoch();
+    while let Some(input) = inputs.pop() {
+        syncer.handle_input(now, input);
+        while let Some(output) = syncer.poll_output() {
+            match output {
+                Output::Send { peer, message } => {
+                    let reply = serve(&message, &state, &NoBals, &ServeLimits::default());
+                    inputs.push(Input::Response { peer, message: reply.expect("well formed") });
+                }
+                Output::Write(batch) => {
+                    inputs.push(Input::Written(batch.id));
+                    batches.push(batch);
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(!batches.is_empty());
+    assert!(batches.iter().all(|batch| batch.codes.is_empty()), "the stale code never went out");
+}

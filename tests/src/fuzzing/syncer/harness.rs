@@ -366,9 +366,12 @@ impl Harness {
     /// Applies the oldest batch handed out; returns its id.
     fn apply_next(&mut self) -> Option<BatchId> {
         let Some(StoreWork::Batch(_)) = self.queue.front() else { return None };
-        let Some(StoreWork::Batch(batch)) = self.queue.pop_front() else { return None };
+        let Some(StoreWork::Batch(mut batch)) = self.queue.pop_front() else { return None };
         let id = batch.id;
-        self.store.apply(batch);
+        self.store.apply(&batch);
+        // As the node does: the applied batch's buffers go back to the core.
+        batch.clear();
+        self.syncer.recycle_batch(batch);
         Some(id)
     }
 

@@ -32,8 +32,8 @@ pub struct ModelStore {
 impl ModelStore {
     /// Applies one batch, atomically (nothing here can fail half-way), through the core's
     /// reference applier.
-    pub fn apply(&mut self, batch: WriteBatch) {
-        apply_batch(self, &batch);
+    pub fn apply(&mut self, batch: &WriteBatch) {
+        apply_batch(self, batch);
     }
 
     /// Whether the store holds bytecode `hash`.
@@ -194,7 +194,7 @@ mod tests {
             }
         }
         let mut store = ModelStore::default();
-        store.apply(batch);
+        store.apply(&batch);
         store
     }
 
@@ -227,7 +227,7 @@ mod tests {
             pruned: vec![PrunedRange::subtree(B256::ZERO, prefix)],
             ..Default::default()
         };
-        store.apply(batch);
+        store.apply(&batch);
         let range = PrunedRange::subtree(B256::ZERO, prefix);
         assert!(!store.accounts.contains_key(&owner));
         assert!(store.accounts.keys().all(|hash| !range.contains_key(hash)));
@@ -243,7 +243,7 @@ mod tests {
         let mut store = full(target);
         let slots_before = store.slots.len();
         let own = state.slot_list(&owner).len();
-        store.apply(WriteBatch {
+        store.apply(&WriteBatch {
             pruned: vec![PrunedRange::subtree(owner, Nibbles::new())],
             ..Default::default()
         });
