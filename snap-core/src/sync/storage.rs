@@ -521,6 +521,7 @@ impl Storage {
         // Without a proof the list was the whole trie: keep only what this chunk still lacks.
         let mut pushed = 0u64;
         let start = chunk.next;
+        let (answered, first_kept) = (list.len(), batch.storage.len());
         for slot in list.into_iter().filter(|slot| slot.hash >= start) {
             if slot.hash > chunk.last {
                 more = false;
@@ -533,6 +534,14 @@ impl Storage {
             chunk.next = slot.hash;
             batch.storage.push((request.account, slot.hash, slot.value));
             pushed += 1;
+        }
+        if (pushed as usize) < answered {
+            // Slots were left out: those kept are copied, so that they do not keep the whole
+            // answer alive (decoded from a shared buffer, a value is a slice of it) while the
+            // batch counts only them.
+            for (_, _, value) in &mut batch.storage[first_kept..] {
+                *value = Bytes::copy_from_slice(value);
+            }
         }
         chunk.generator.release_verified();
         // "More" with nothing new in this chunk would mean the next key lies past it: done too.

@@ -39,7 +39,7 @@ fn contracts_strategy() -> impl Strategy<Value = Vec<Contract>> {
     )
 }
 
-fn list(slots: &Slots) -> Vec<StorageSlot> {
+fn list(slots: &[(B256, Vec<u8>)]) -> Vec<StorageSlot> {
     slots
         .iter()
         .map(|(hash, value)| StorageSlot { hash: *hash, value: value.clone().into() })
@@ -118,4 +118,55 @@ proptest! {
             jobs.iter().zip(&contracts).filter(|(_, c)| c.wanted).map(|(job, _)| job.account).collect();
         prop_assert_eq!(done.iter().map(|d| d.account).collect::<Vec<_>>(), wanted_accounts);
     }
+}
+
+/// A chunk answered with the whole trie (no proof) keeps only the chunk's own slots; those are
+/// copied out of the answer, so that the few kept do not hold the whole message in memory.
+#[test]
+fn slots_kept_from_a_larger_answer_do_not_hold_the_answer() {
+    use crate::wire::{Limits, SnapMessage, SnapVersion, StorageRanges};
+
+    let slots: Slots = (0u8..60)
+        .map(|i| (alloy_primitives::keccak256([i]), vec![0x80 + (i % 50), i]))
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    let full = build_trie(&slots);
+    let job = StorageJob { account: B256::repeat_byte(1), root: full.root, state_root: B256::ZERO };
+    let mut storage = Storage::new(StorageConfig { max_chunks: 4, min_slots_per_chunk: 1 });
+    storage.want(job);
+    // The first answer stops after 5 slots, with its edge proof: the rest goes to chunks.
+    let mut proof = full.prove(&B256::ZERO);
+    proof.extend(full.prove(&slots[4].0));
+    proof.sort();
+    proof.dedup();
+    let mut batch = WriteBatch::default();
+    let jobs = storage.take_small(1);
+    storage
+        .on_small_response(jobs, &[true], vec![list(&slots[..5])], &proof, &mut batch)
+        .expect("a valid first range");
+    let request = storage.take_chunk().expect("the rest is chunked");
+    // The chunk is answered with the whole trie, decoded from one shared buffer.
+    let answer = SnapMessage::StorageRanges(StorageRanges {
+        request_id: 1,
+        slots: vec![list(&slots)],
+        proof: Vec::new(),
+    });
+    let buffer = Bytes::from(answer.to_vec());
+    let Ok(SnapMessage::StorageRanges(decoded)) =
+        SnapMessage::decode_shared(SnapVersion::V1, 0x03, &buffer, &Limits::default())
+    else {
+        panic!("decodes")
+    };
+    let before = batch.storage.len();
+    storage
+        .on_chunk_response(&request, decoded.slots, &decoded.proof, &mut batch)
+        .expect("the whole trie verifies");
+    let kept = &batch.storage[before..];
+    assert!(!kept.is_empty() && kept.len() < slots.len(), "some slots kept, some left out");
+    let inside = buffer.as_ptr_range();
+    assert!(
+        kept.iter().all(|(_, _, value)| !inside.contains(&value.as_ptr())),
+        "a kept value still points into the answer"
+    );
 }

@@ -276,10 +276,13 @@ impl TrieGenerator {
     ) -> Result<(), ProofError> {
         self.restart(owner, B256::ZERO);
         for (index, (key, value)) in leaves.into_iter().enumerate() {
-            self.push(key, value).map_err(|error| match error {
-                GenerateError::EmptyValue(_) => ProofError::EmptyValue { index },
-                _ => ProofError::NotIncreasing { index },
-            })?;
+            if let Err(error) = self.push(key, value) {
+                self.exhausted = true;
+                return Err(match error {
+                    GenerateError::EmptyValue(_) => ProofError::EmptyValue { index },
+                    _ => ProofError::NotIncreasing { index },
+                });
+            }
         }
         let before = (changes.writes.len(), changes.deletes.len());
         let got = self.finish_through_into(B256::repeat_byte(0xff), changes);

@@ -83,6 +83,8 @@ fn leaves_out_of_order_or_empty_are_refused_with_their_index() {
         Err(ProofError::EmptyValue { index: 1 })
     );
     assert!(changes.is_empty());
+    // It takes no leaves until it is restarted.
+    assert_eq!(generator.push(key(9), &[1]), Err(crate::trie::GenerateError::Exhausted));
     // The generator is usable afterwards: the empty trie verifies.
     generator
         .verify_whole(B256::ZERO, alloy_trie::EMPTY_ROOT_HASH, [], &mut changes)
