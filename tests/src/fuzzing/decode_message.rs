@@ -1,5 +1,6 @@
 //! `decode_message`: arbitrary bytes decoded as any snap message of either version. Decoding
-//! must never panic; whatever decodes must re-encode canonically and decode to the same value.
+//! must never panic; whatever decodes must re-encode canonically and decode to the same value,
+//! and decoding from a shared buffer must agree.
 
 use snap_core::wire::{Limits, SnapMessage, SnapVersion};
 
@@ -20,7 +21,11 @@ pub fn check(data: &[u8]) {
             max_message_items: 64,
         }
     };
-    let Ok(message) = SnapMessage::decode(version, id, bytes, &limits) else { return };
+    let decoded = SnapMessage::decode(version, id, bytes, &limits);
+    // Decoding from a shared buffer (slices instead of copies) gives the same result.
+    let shared = alloy_primitives::Bytes::copy_from_slice(bytes);
+    assert_eq!(SnapMessage::decode_shared(version, id, &shared, &limits), decoded);
+    let Ok(message) = decoded else { return };
     assert_eq!(message.id() as u8, id);
     assert!(version.supports(message.id()));
     let encoded = message.to_vec();
