@@ -279,8 +279,7 @@ impl WriteBatch {
         self.accounts.clear();
         self.storage.clear();
         self.codes.clear();
-        self.nodes.writes.clear();
-        self.nodes.deletes.clear();
+        self.nodes.clear();
         self.pruned.clear();
         self.clear_tries = false;
         self.progress = Bytes::new();

@@ -223,9 +223,8 @@ impl Recorder {
     ) -> Self {
         // Per leaf: its node (the value and up to 37 bytes of headers and path), and a share of
         // the branches (a random trie has about 0.36 per leaf, 140 bytes on average, and a
-        // root). Proof nodes are copied in whole. Most ranges are a small contract's whole
-        // storage, a leaf or two without a proof: room for more is not free (a node's entry is
-        // 88 bytes), so the slack is small.
+        // root). Proof nodes are copied in whole. A node's entry is 88 bytes, so the room is
+        // what the leaves and the proof need, with no fixed slack.
         let arena = value_bytes + leaves * 90 + 140 + proof_bytes;
         let nodes = leaves + leaves * 2 / 5 + proof_nodes + 2;
         Self { arena: Vec::with_capacity(arena), nodes: Vec::with_capacity(nodes) }

@@ -222,6 +222,9 @@ fn a_late_answer_to_a_hedged_request_is_used_and_the_duplicate_dropped() {
     assert_eq!(syncer.counters().accounts, delivered, "nothing is used twice");
 }
 
+/// The room of the batch given back first in [`batches_of_a_sync`].
+const ROOMY: usize = 100_000;
+
 /// Runs a whole sync of `state` with one peer answering at once and every batch acknowledged
 /// at once; `recycle` gives each applied batch back cleared. Returns the batches handed out.
 fn batches_of_a_sync(state: &InMemoryState, recycle: bool) -> Vec<crate::sync::WriteBatch> {
@@ -233,6 +236,12 @@ fn batches_of_a_sync(state: &InMemoryState, recycle: bool) -> Vec<crate::sync::W
         vec![Input::PeerConnected { peer: PeerId(1), versions: vec![SnapVersion::V1] }];
     let mut batches = Vec::new();
     let mut store = crate::sync::host::MemoryStore::new();
+    if recycle {
+        // A batch with more room than any of this sync's needs: the second batch must get it.
+        let mut roomy = crate::sync::WriteBatch::default();
+        roomy.nodes.writes.reserve(ROOMY);
+        syncer.recycle_batch(roomy);
+    }
     for _ in 0..10_000 {
         match inputs.pop() {
             Some(input) => syncer.handle_input(now, input),
@@ -252,6 +261,9 @@ fn batches_of_a_sync(state: &InMemoryState, recycle: bool) -> Vec<crate::sync::W
                     inputs.push(Input::LookupDone { id, answer: store.answer(&lookup) });
                 }
                 Output::Write(batch) => {
+                    if recycle && batch.id.0 == 2 {
+                        assert!(batch.nodes.writes.capacity() >= ROOMY, "the spare's buffer");
+                    }
                     inputs.push(Input::Written(batch.id));
                     store.apply(batch.clone());
                     batches.push(batch.clone());
@@ -270,7 +282,7 @@ fn batches_of_a_sync(state: &InMemoryState, recycle: bool) -> Vec<crate::sync::W
 }
 
 /// Giving applied batches back only lends their buffers: the batches are the same, and the
-/// reused ones start with room (no growing from empty).
+/// next batch is built in the buffers given back (checked inside `batches_of_a_sync`).
 #[test]
 fn recycled_batches_change_nothing_but_their_buffers() {
     let state = state(3_000);
